@@ -1,0 +1,44 @@
+# tfladder task runner. `make test` is what CI runs (.ci/run); `make check` is the fast subset.
+# Every target sets up .venv first if it is missing or out of date, and puts .venv/bin on PATH
+# for everything it runs (nbgrader shells out to `alembic`).
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := $(CURDIR)/.venv
+STAMP := $(VENV)/.installed
+export PATH := $(VENV)/bin:$(PATH)
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.DEFAULT_GOAL := help
+.PHONY: help setup check test demo release lab lock
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.lock pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet -r requirements.lock
+	$(VENV)/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+setup: $(STAMP) ## create .venv with the pinned environment
+	@echo "environment ready: $(VENV)"
+
+check: $(STAMP) ## fast checks: no notebook execution, under a minute
+	python -m pytest -m "not slow" -q
+
+test: $(STAMP) ## everything CI runs, including grading every fixture through nbgrader
+	python -m pytest -q
+
+demo: $(STAMP) ## regenerate the release, grade a small demo class, print the score table
+	tfladder demo
+
+release: $(STAMP) ## regenerate release/ from source/ with nbgrader
+	tfladder release
+
+lab: $(STAMP) ## open JupyterLab on the course (loopback only, with a token)
+	jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=$(CURDIR) --no-browser
+
+lock: $(STAMP) ## re-pin requirements.lock from what .venv holds
+	{ echo "# Every package of the grading environment, pinned (Python 3.11). Regenerate with \`make lock\`."; \
+	  $(VENV)/bin/python -m pip freeze --exclude-editable | grep -v '^tfladder'; } > requirements.lock

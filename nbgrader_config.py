@@ -1,0 +1,42 @@
+"""nbgrader configuration for the tfladder course, tuned for TensorFlow and untrusted code.
+
+Every nbgrader command run in this folder reads this file (`tfladder` commands run them here).
+Facts behind each line: ../shared/nbgrader-notes.md and ../shared/tf-pitfalls.md.
+"""
+
+import secrets
+
+c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
+
+# The course id also names the course in formgrader and in the exchange.
+c.CourseDirectory.course_id = "tfladder"
+
+# Files in source/<assignment>/ that must never be copied into release/ or graded: editor
+# checkpoints, caches, and anything an instructor builds next to a notebook.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.py", ".*"]
+
+# Per-cell limit in seconds. The slowest graded cell (training a small CNN for a few epochs on
+# 2 CPU cores) takes well under a minute; a cell past this scores 0 and grading goes on.
+c.Execute.timeout = 120
+
+# Starting a kernel includes `import tensorflow` (about 2 s of CPU, far more on a loaded machine).
+c.Execute.startup_timeout = 120
+
+# Stock nbgrader skips cells tagged "skip-execution": a student who adds that tag to a test cell
+# gets full marks for a test that never ran. Skipping is keyed to a random tag made anew each time
+# this file is loaded, so no submission can know it.
+c.Execute.skip_cells_with_tag = "tfladder-skip-" + secrets.token_hex(16)
+
+# Any stderr output scores a test cell 0. TensorFlow's C++ logs ("WARNING: All log messages
+# before absl::InitializeLog() ..." and lines like "I0000 ... port.cc:153] oneDNN custom
+# operations are on") are not the student's fault: drop stderr outputs made of them.
+c.IgnorePattern.enabled = True
+c.IgnorePattern.pattern = r"(^|\n)(WARNING: All log messages before absl|[IWE]\d{4} .*\.cc:\d+\])"
+
+# A test cell deleted from a submission is put back from the gradebook and run, instead of being
+# flagged for manual grading.
+c.OverwriteCells.add_missing_cells = True
+
+# What a student sees in a solution cell of the release.
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"

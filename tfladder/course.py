@@ -1,0 +1,96 @@
+"""nbgrader operations on a course directory: release, autograde, export.
+
+Each operation runs the real `nbgrader` command in the course directory, so it reads the course's
+own `nbgrader_config.py` exactly as an instructor's command would, with the environment's `bin`
+on PATH (nbgrader shells out to `alembic` when it creates a gradebook).
+"""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ASSIGNMENT_PATTERN = re.compile(r"^\d\d_[a-z0-9_]+$")
+
+
+class CourseError(RuntimeError):
+    """An nbgrader step failed; the message carries the end of its log."""
+
+
+def find_root(start=None):
+    """The course directory: `start` (default: here) or the nearest parent with nbgrader_config.py."""
+    here = Path(start or os.getcwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "nbgrader_config.py").is_file() and (folder / "source").is_dir():
+            return folder
+    raise CourseError(
+        f"{here} is not inside a tfladder course: no folder with nbgrader_config.py and source/ "
+        "was found. Run this from the repository root."
+    )
+
+
+def assignments(course):
+    """Assignment names in source/, in level order."""
+    source = Path(course) / "source"
+    return sorted(p.name for p in source.iterdir() if p.is_dir() and ASSIGNMENT_PATTERN.match(p.name))
+
+
+def level_prefix(assignment):
+    """'l1' for '01_low_level_ops': the prefix of every grade id and fixture of the level."""
+    return f"l{int(assignment[:2])}"
+
+
+def tool_env(extra=None):
+    """os.environ with this Python's bin folder first on PATH, plus `extra`."""
+    env = dict(os.environ)
+    bindir = str(Path(sys.executable).parent)
+    env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+    env.update(extra or {})
+    return env
+
+
+def nbgrader(course, *args, env=None, check=True):
+    """Run `nbgrader ARGS` in `course`; raise CourseError with the log's tail when it fails."""
+    command = [str(Path(sys.executable).parent / "nbgrader"), *map(str, args)]
+    done = subprocess.run(
+        command, cwd=str(course), env=tool_env(env), capture_output=True, text=True
+    )
+    if check and done.returncode != 0:
+        log = (done.stdout + done.stderr).strip().splitlines()
+        raise CourseError(
+            f"`nbgrader {' '.join(map(str, args))}` failed in {course} (exit {done.returncode}):\n"
+            + "\n".join(log[-25:])
+        )
+    return done
+
+
+def release(course, assignment, *, db=False):
+    """Regenerate release/ASSIGNMENT from source/ASSIGNMENT (and the gradebook's copy if `db`)."""
+    args = ["generate_assignment", assignment, "--force"]
+    if not db:
+        args.append("--no-db")
+    return nbgrader(course, *args)
+
+
+def autograde(course, assignment, *, student=None, env=None):
+    """Autograde submitted/*/ASSIGNMENT into autograded/; `student` may be an id or a glob.
+
+    The gradebook must know the assignment (`release(..., db=True)` records it). Returns the
+    finished process; its return code is 1 when some submission could not be graded.
+    """
+    args = ["autograde", assignment, "--force"]
+    if student:
+        args += ["--student", student]
+    return nbgrader(course, *args, env=env, check=False)
+
+
+def failed_students(log):
+    """Student ids nbgrader reports as failed in an autograde log."""
+    return sorted(set(re.findall(r"There was an error processing assignment: .*?/submitted/([^/]+)/", log)))
+
+
+def export(course, path="grades.csv"):
+    """Write nbgrader's CSV export of the gradebook to `path` (relative to the course)."""
+    nbgrader(course, "export", "--to", str(path))
+    return Path(course) / path

@@ -1,0 +1,118 @@
+"""Reading and writing nbgrader notebooks: grade ids, cell kinds, solution and hidden regions."""
+
+from pathlib import Path
+
+import nbformat
+
+BEGIN_SOLUTION, END_SOLUTION = "BEGIN SOLUTION", "END SOLUTION"
+BEGIN_HIDDEN, END_HIDDEN = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
+
+
+def read(path):
+    return nbformat.read(str(path), as_version=4)
+
+
+def write(nb, path):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, str(path))
+
+
+def meta(cell):
+    """The cell's nbgrader metadata ({} for an ordinary cell)."""
+    return cell.get("metadata", {}).get("nbgrader", {}) or {}
+
+
+def grade_id(cell):
+    return meta(cell).get("grade_id")
+
+
+def is_solution(cell):
+    return bool(meta(cell).get("solution"))
+
+
+def is_test(cell):
+    """An autograder test cell: graded, not a solution."""
+    m = meta(cell)
+    return bool(m.get("grade")) and not m.get("solution") and cell.cell_type == "code"
+
+
+def is_manual(cell):
+    """A written answer graded by hand: graded solution cell in markdown."""
+    m = meta(cell)
+    return bool(m.get("grade")) and bool(m.get("solution")) and cell.cell_type == "markdown"
+
+
+def cells_by_id(nb):
+    return {grade_id(c): c for c in nb.cells if grade_id(c)}
+
+
+def solution_ids(nb):
+    return [grade_id(c) for c in nb.cells if is_solution(c)]
+
+
+def test_ids(nb):
+    return [grade_id(c) for c in nb.cells if is_test(c)]
+
+
+def graded_points(nb):
+    """{grade_id: points} for every graded cell (tests and written answers), in notebook order."""
+    return {grade_id(c): float(meta(c).get("points", 0)) for c in nb.cells if meta(c).get("grade")}
+
+
+def exercise_of(cell_id, solutions):
+    """The solution grade id a test cell belongs to (its id starts with it), or None."""
+    best = None
+    for sid in solutions:
+        if (cell_id == sid or cell_id.startswith(sid + "_")) and (best is None or len(sid) > len(best)):
+            best = sid
+    return best
+
+
+def region_lines(source, begin, end):
+    """Lines strictly between `begin` and `end` marker lines."""
+    inside, found = False, []
+    for line in source.splitlines():
+        if begin in line:
+            inside = True
+        elif end in line:
+            inside = False
+        elif inside:
+            found.append(line)
+    return found
+
+
+def without_markers(source, begin=BEGIN_SOLUTION, end=END_SOLUTION):
+    """`source` with the marker lines removed and the region kept: the reference answer."""
+    return "\n".join(line for line in source.splitlines() if begin not in line and end not in line)
+
+
+def secret_lines(cell):
+    """Lines of a source cell that the student version must not show."""
+    if is_solution(cell) and BEGIN_SOLUTION not in cell.source:
+        return cell.source.splitlines()
+    return region_lines(cell.source, BEGIN_SOLUTION, END_SOLUTION) + region_lines(
+        cell.source, BEGIN_HIDDEN, END_HIDDEN
+    )
+
+
+def reference_answer(cell):
+    """The reference answer a source solution cell holds."""
+    if BEGIN_SOLUTION in cell.source:
+        return without_markers(cell.source)
+    return cell.source
+
+
+def notebook_paths(folder):
+    return sorted(p for p in Path(folder).glob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+
+
+def failure_text(cell):
+    """Everything a failing cell printed as an error or to stderr, as plain text."""
+    parts = []
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "error":
+            parts.append(f"{output.get('ename', '')}: {output.get('evalue', '')}")
+        elif output.get("output_type") == "stream" and output.get("name") == "stderr":
+            parts.append(output.get("text", ""))
+    return "\n".join(parts)

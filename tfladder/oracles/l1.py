@@ -1,0 +1,117 @@
+"""Level 1 oracles: linear regression by hand, in float64 numpy."""
+
+import numpy as np
+
+
+def _col(y):
+    return np.asarray(y, dtype=np.float64).reshape(-1, 1)
+
+
+def linear_forward(X, w, b):
+    """X @ w + b as an (n, 1) array."""
+    X = np.asarray(X, dtype=np.float64)
+    return X @ np.asarray(w, dtype=np.float64).reshape(-1, 1) + np.asarray(b, dtype=np.float64).reshape(1, 1)
+
+
+def linear_forward_mistakes(X, w, b):
+    X, w, b = np.asarray(X, np.float64), np.asarray(w, np.float64), np.asarray(b, np.float64)
+    return {
+        "forgot the bias: the result is X @ w without + b": X @ w,
+        "subtracted the bias instead of adding it": X @ w - b.reshape(1, 1),
+    }
+
+
+def mse_loss(y_true, y_pred):
+    """Mean of squared errors over all n examples, y_true as (n,) or (n, 1)."""
+    return float(np.mean((_col(y_pred) - _col(y_true)) ** 2))
+
+
+def mse_loss_mistakes(y_true, y_pred):
+    r = _col(y_pred) - _col(y_true)
+    flat = np.asarray(y_true, dtype=np.float64).reshape(-1)
+    return {
+        "y_true of shape (n,) was broadcast against y_pred of shape (n, 1) into an (n, n) "
+        "matrix before the mean: reshape y_true to (n, 1) (or y_pred to (n,)) first":
+            float(np.mean((_col(y_pred) - flat[None, :]) ** 2)),
+        "forgot the mean: the squared errors are summed instead of averaged": float(np.sum(r ** 2)),
+        "halved the loss (mean(r**2) / 2, as in some textbooks); Keras' MSE has no 1/2":
+            float(np.mean(r ** 2) / 2),
+        "took a square root: this is the RMSE, not the MSE": float(np.sqrt(np.mean(r ** 2))),
+        "used absolute errors (MAE) instead of squared errors": float(np.mean(np.abs(r))),
+    }
+
+
+def gradients(X, y, w, b):
+    """(dw, db) of the MSE: dw = (2/n) X^T r with shape (d, 1), db = 2 mean(r) with shape (1,)."""
+    X = np.asarray(X, dtype=np.float64)
+    r = linear_forward(X, w, b) - _col(y)
+    n = X.shape[0]
+    return (2.0 / n) * X.T @ r, np.array([2.0 * np.mean(r)])
+
+
+def gradients_mistakes(X, y, w, b):
+    dw, db = gradients(X, y, w, b)
+    n = np.asarray(X).shape[0]
+    return {
+        "dw": {
+            "missing the factor 2 of the squared error's derivative": dw / 2,
+            "the sign is flipped: r is y - y_hat here, use r = y_hat - y": -dw,
+            "forgot to divide by n (summed instead of averaged)": dw * n / 1.0,
+        },
+        "db": {
+            "missing the factor 2 of the squared error's derivative": db / 2,
+            "the sign is flipped: r is y - y_hat here, use r = y_hat - y": -db,
+            "forgot to divide by n (summed instead of averaged)": db * n,
+        },
+    }
+
+
+def sgd_step(X, y, w, b, lr):
+    """(loss before the step, new w, new b) for one full-batch SGD step."""
+    loss = mse_loss(y, linear_forward(X, w, b))
+    dw, db = gradients(X, y, w, b)
+    w = np.asarray(w, dtype=np.float64).reshape(-1, 1)
+    b = np.asarray(b, dtype=np.float64).reshape(1)
+    return loss, w - lr * dw, b - lr * db
+
+
+def sgd_step_mistakes(X, y, w, b, lr):
+    loss, w_new, b_new = sgd_step(X, y, w, b, lr)
+    w0 = np.asarray(w, dtype=np.float64).reshape(-1, 1)
+    b0 = np.asarray(b, dtype=np.float64).reshape(1)
+    return {
+        "loss": {
+            "returned the loss after the update; return the loss computed before it":
+                mse_loss(y, linear_forward(X, w_new, b_new)),
+        },
+        "w": {
+            "the variables did not change: `w = w - lr * dw` rebinds the name to a new tensor and "
+            "leaves the Variable untouched; use w.assign_sub(lr * dw)": w0,
+            "stepped uphill: the update must subtract lr * gradient": 2 * w0 - w_new,
+        },
+        "b": {
+            "the variables did not change: `b = b - lr * db` rebinds the name to a new tensor and "
+            "leaves the Variable untouched; use b.assign_sub(lr * db)": b0,
+            "stepped uphill: the update must subtract lr * gradient": 2 * b0 - b_new,
+        },
+    }
+
+
+def train_linear_regression(X, y, lr=0.1, steps=100):
+    """(w, b, losses) after `steps` full-batch SGD steps from zeros; losses[i] is before step i."""
+    X = np.asarray(X, dtype=np.float64)
+    w = np.zeros((X.shape[1], 1))
+    b = np.zeros(1)
+    losses = []
+    for _ in range(steps):
+        loss, w, b = sgd_step(X, y, w, b, lr)
+        losses.append(loss)
+    return w, b, losses
+
+
+def train_mistakes(X, y, lr=0.1, steps=100):
+    _, _, losses = train_linear_regression(X, y, lr, steps + 1)
+    return {
+        "recorded the loss after each step instead of before it (losses[0] must be the loss at "
+        "zero weights)": losses[1:],
+    }

@@ -1,0 +1,208 @@
+"""Which APIs a student's code called: GradientTape, Keras, optimizers, `fit`, numpy.
+
+`watch()` records, while it is active, every call made *directly from student code* (code that
+does not live in an installed package or in tfladder) and every call of a few watched Keras
+methods from anywhere (a Dense layer's `call`, an optimizer's `apply`, `Model.fit`). It uses
+`sys.setprofile`, so it sees calls whatever name the student imported them under.
+
+    with spies.watch() as seen:
+        checks.call(tape_gradients, X, y, w, b)
+    seen.require("tape", "tape_gradients", "compute the gradients with tf.GradientTape")
+
+Calls made from inside a registered stand-in (see `standins`), or from inside a function passed
+in `ignore=`, are not student code and are not recorded.
+"""
+
+import contextlib
+import os
+import sys
+import sysconfig
+import threading
+from dataclasses import dataclass, field
+
+_LIBRARY_DIRS = tuple(
+    sorted(
+        {
+            os.path.realpath(p) + os.sep
+            for p in (
+                sysconfig.get_paths()["stdlib"],
+                sysconfig.get_paths()["platstdlib"],
+                sysconfig.get_paths()["purelib"],
+                sysconfig.get_paths()["platlib"],
+                os.path.dirname(os.path.abspath(__file__)),
+            )
+        }
+    )
+)
+_USER_CACHE = {}
+
+
+def is_user_file(filename):
+    """True for code written in a notebook or a test, false for installed libraries and tfladder."""
+    known = _USER_CACHE.get(filename)
+    if known is None:
+        if filename.startswith("<"):
+            # "<ipython-input-...>" and "<string>" are user code; "<frozen ...>" is Python itself.
+            known = not filename.startswith("<frozen")
+        else:
+            real = os.path.realpath(filename)
+            known = not real.startswith(_LIBRARY_DIRS)
+        _USER_CACHE[filename] = known
+    return known
+
+
+@dataclass(frozen=True)
+class Call:
+    """One call: what was called (module path and qualified name)."""
+
+    package: str
+    name: str
+
+    def __str__(self):
+        return f"{self.package}: {self.name}" if self.package else self.name
+
+
+def _package_of(filename):
+    """'keras', 'tensorflow', 'numpy', ... for a library file; '' for anything else."""
+    marker = "site-packages" + os.sep
+    at = filename.rfind(marker)
+    if at < 0:
+        return ""
+    return filename[at + len(marker):].split(os.sep, 1)[0].removesuffix(".py")
+
+
+# What each kind of API use looks like, as predicates on a direct call from student code.
+def _is_tape(call):
+    return call.package == "tensorflow" and call.name.startswith("GradientTape.")
+
+
+def _is_keras(call):
+    return call.package == "keras"
+
+
+def _is_optimizer(call):
+    return call.package == "keras" and (
+        "Optimizer" in call.name or call.name.split(".")[0] in _OPTIMIZER_CLASSES
+    )
+
+
+def _is_numpy(call):
+    return call.package == "numpy" or call.name.endswith(".numpy") or call.name == "numpy"
+
+
+_OPTIMIZER_CLASSES = {
+    "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "Nadam", "Ftrl", "Lion",
+    "Lamb", "Muon", "LossScaleOptimizer",
+}
+
+KINDS = {
+    "tape": (_is_tape, "tf.GradientTape"),
+    "keras": (_is_keras, "Keras (tf.keras)"),
+    "optimizer": (_is_optimizer, "a Keras optimizer"),
+    "numpy": (_is_numpy, "numpy (or .numpy())"),
+}
+
+
+@dataclass
+class Seen:
+    """What happened while `watch()` was active."""
+
+    direct: list = field(default_factory=list)
+    counts: dict = field(default_factory=dict)
+
+    def calls(self, kind):
+        """Direct calls from student code of one kind ('tape', 'keras', 'optimizer', 'numpy')."""
+        test, _ = KINDS[kind]
+        return [c for c in self.direct if test(c)]
+
+    def used(self, kind):
+        return bool(self.calls(kind))
+
+    def count(self, name):
+        """How often a watched method ran, from anywhere: 'dense_call', 'optimizer_apply', 'fit'."""
+        return self.counts.get(name, 0)
+
+    def require(self, kind, who, what):
+        """Fail unless `who` made a direct call of this kind."""
+        from tfladder.checks import fail
+
+        if not self.used(kind):
+            label = KINDS[kind][1]
+            fail(f"{who} should {what}, but it never called {label}.")
+
+    def forbid(self, kind, who, why):
+        """Fail if `who` made a direct call of this kind."""
+        from tfladder.checks import fail
+
+        found = self.calls(kind)
+        if found:
+            label = KINDS[kind][1]
+            names = ", ".join(dict.fromkeys(str(c) for c in found[:8]))
+            fail(f"{who} used {label} ({names}); {why}")
+
+
+def _watched_codes():
+    """Code objects of Keras methods worth counting wherever they are called from."""
+    from keras.src.layers.core.dense import Dense
+    from keras.src.optimizers.base_optimizer import BaseOptimizer
+    from keras.src.trainers.trainer import Trainer
+    from keras.src.backend.tensorflow.trainer import TensorFlowTrainer
+
+    return {
+        Dense.call.__code__: "dense_call",
+        BaseOptimizer.apply.__code__: "optimizer_apply",
+        TensorFlowTrainer.fit.__code__: "fit",
+        Trainer.compile.__code__: "compile",
+    }
+
+
+_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def watch(*, ignore=()):
+    """Record the calls student code makes while the block runs; yields a `Seen`."""
+    seen = Seen()
+    watched = _watched_codes() if "keras" in sys.modules else {}
+    from tfladder import standins
+
+    ignored = {getattr(f, "__code__", f) for f in ignore} | set(standins.codes())
+
+    def inside_ignored(frame):
+        while frame is not None:
+            if frame.f_code in ignored:
+                return True
+            frame = frame.f_back
+        return False
+
+    def profile(frame, event, arg):
+        if event == "call":
+            code = frame.f_code
+            label = watched.get(code)
+            if label is not None:
+                seen.counts[label] = seen.counts.get(label, 0) + 1
+            caller = frame.f_back
+            if (
+                caller is not None
+                and is_user_file(caller.f_code.co_filename)
+                and not is_user_file(code.co_filename)
+                and not (ignored and inside_ignored(caller))
+            ):
+                seen.direct.append(Call(_package_of(code.co_filename), code.co_qualname))
+        elif event == "c_call":
+            if is_user_file(frame.f_code.co_filename) and not (ignored and inside_ignored(frame)):
+                module = getattr(arg, "__module__", None) or ""
+                owner = getattr(arg, "__self__", None)
+                if not module and owner is not None:
+                    module = type(owner).__module__
+                package = module.split(".", 1)[0]
+                if package in ("numpy", "tensorflow", "keras"):
+                    seen.direct.append(Call(package, getattr(arg, "__qualname__", repr(arg))))
+
+    with _lock:
+        previous = sys.getprofile()
+        sys.setprofile(profile)
+        try:
+            yield seen
+        finally:
+            sys.setprofile(previous)
