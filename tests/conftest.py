@@ -7,10 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from tfladder import course, fixtures, notebooks, scores
+from tfladder import runtime
+
+runtime.quiet()  # before any test imports TensorFlow
+
+from tfladder import course, fixtures, notebooks, scores  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 ASSIGNMENTS = course.assignments(REPO)
+# How the session grades every fixture; test_determinism changes one setting at a time.
+BASELINE_ENV = {"TF_ENABLE_ONEDNN_OPTS": "0", "TFLADDER_THREADS": "2", "TFLADDER_GRADING_SEED": "2718"}
 
 
 def make_course(root, assignments=ASSIGNMENTS):
@@ -62,7 +68,7 @@ def graded_fixtures(tmp_path_factory):
     def get(assignment):
         if assignment not in cache:
             root = make_course(tmp_path_factory.mktemp(f"course_{assignment}"), [assignment])
-            cache[assignment] = grade_fixtures(root, assignment)
+            cache[assignment] = grade_fixtures(root, assignment, env=BASELINE_ENV)
         return cache[assignment]
 
     return get

@@ -116,3 +116,42 @@ def failure_text(cell):
         elif output.get("output_type") == "stream" and output.get("name") == "stderr":
             parts.append(output.get("text", ""))
     return "\n".join(parts)
+
+
+def leaks(source_nb, release_nb, *, min_length=12):
+    """Solution or hidden-test lines of `source_nb` that show in `release_nb`.
+
+    A line counts when it is long enough to mean something and does not also appear in the
+    public part of the source (prose or visible code may legitimately say the same thing).
+    """
+    public = []
+    for cell in source_nb.cells:
+        secret = set(secret_lines(cell))
+        public += [line for line in cell.source.splitlines() if line not in secret]
+    public = "\n".join(public)
+    released = "\n".join(c.source for c in release_nb.cells)
+    found = []
+    for cell in source_nb.cells:
+        for line in secret_lines(cell):
+            text = line.strip()
+            if len(text) >= min_length and text in released and text not in public:
+                found.append(f"{grade_id(cell)}: {text}")
+    for marker in (BEGIN_SOLUTION, BEGIN_HIDDEN):
+        if marker in released:
+            found.append(f"marker left in release: {marker}")
+    return found
+
+
+def differences(expected_nb, actual_nb):
+    """Where two notebooks differ, cell by cell, ignoring cell ids; [] when they match."""
+    found = []
+    if len(expected_nb.cells) != len(actual_nb.cells):
+        found.append(f"{len(actual_nb.cells)} cells instead of {len(expected_nb.cells)}")
+    for index, (want, got) in enumerate(zip(expected_nb.cells, actual_nb.cells)):
+        label = grade_id(want) or want.cell_type
+        for part in ("cell_type", "source", "metadata"):
+            if want.get(part) != got.get(part):
+                found.append(f"cell {index} ({label}): {part} differs")
+    if expected_nb.metadata != actual_nb.metadata:
+        found.append("notebook metadata differs")
+    return found

@@ -1,0 +1,59 @@
+"""Does `make demo` grade its small class end to end and print the score table?"""
+
+import csv
+
+import pytest
+
+from conftest import ASSIGNMENTS, make_course
+from tfladder import demo, fixtures, notebooks
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    root = make_course(tmp_path_factory.mktemp("demo"))
+    lines = []
+    tables = demo.run(root, echo=lines.append)
+    return root, tables, "\n".join(lines)
+
+
+def test_does_the_demo_print_a_table_per_assignment(demo_run):
+    _, tables, output = demo_run
+    assert sorted(tables) == ASSIGNMENTS
+    for text in tables.values():
+        assert text in output
+        header = text.splitlines()[0]
+        assert all(student in header for student in demo.DEMO_CLASS)
+    assert "grades exported to" in output
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_do_the_demo_totals_match_the_fixtures(demo_run, assignment):
+    root, tables, _ = demo_run
+    found = fixtures.load_all(root, assignment)
+    total_row = tables[assignment].splitlines()[-1].split()
+    header = tables[assignment].splitlines()[0].split()[1:]
+    for student, value in zip(header, total_row[2:]):
+        fixture = found[f"l{int(assignment[:2])}_{demo.DEMO_CLASS[student]}"]
+        expected = sum(v for v in fixture.points.values() if v != fixtures.MANUAL)
+        assert float(value) == expected, f"{student}: table says {value}, fixture {fixture.name} says {expected}"
+
+
+def test_is_grades_csv_exported_with_every_demo_student(demo_run):
+    root, _, _ = demo_run
+    with open(root / "grades.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {r["student_id"] for r in rows} >= set(demo.DEMO_CLASS)
+    assert {r["assignment"] for r in rows} == set(ASSIGNMENTS)
+    for student in demo.DEMO_CLASS:
+        for assignment in ASSIGNMENTS:
+            assert (root / "autograded" / student / assignment / f"{assignment}.ipynb").exists()
+
+
+def test_does_running_the_demo_twice_work(demo_run):
+    root, first, _ = demo_run
+    again = demo.run(root, echo=lambda line: None)
+    assert again == first
+    nb = notebooks.read(root / "release" / ASSIGNMENTS[0] / f"{ASSIGNMENTS[0]}.ipynb")
+    assert nb.cells

@@ -1,0 +1,45 @@
+"""Does nbgrader give every fixture exactly its expected points, with messages that name the mistake?
+
+Each assignment's fixtures are submitted as students of a temporary course and graded once with
+`nbgrader autograde` (see conftest.graded_fixtures); each test below reads one fixture's result.
+"""
+
+import pytest
+
+from conftest import ASSIGNMENTS, REPO
+from tfladder import course, fixtures
+
+pytestmark = pytest.mark.slow
+
+ALL = [(a, name) for a in ASSIGNMENTS for name in fixtures.load_all(REPO, a)]
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_does_autograde_grade_every_fixture(graded_fixtures, assignment):
+    graded, done = graded_fixtures(assignment)
+    log = done.stdout + done.stderr
+    assert done.returncode == 0 and not course.failed_students(log), log[-3000:]
+    assert all(g.points is not None for g in graded.values())
+
+
+@pytest.mark.parametrize("assignment,name", ALL)
+def test_does_the_fixture_earn_exactly_its_expected_points(graded_fixtures, assignment, name):
+    fixture = fixtures.load_all(REPO, assignment)[name]
+    graded = graded_fixtures(assignment)[0][name]
+    wrong = {
+        cell: f"expected {want}, got {graded.points.get(cell)}"
+        for cell, want in fixture.points.items()
+        if graded.points.get(cell) != want
+    }
+    details = "\n".join(f"--- {cell}\n{graded.failures.get(cell, '')[:1500]}" for cell in wrong)
+    assert not wrong, f"{name} ({fixture.about}): {wrong}\n{details}"
+
+
+@pytest.mark.parametrize("assignment,name", [(a, n) for a, n in ALL if fixtures.load_all(REPO, a)[n].messages])
+def test_does_the_failure_message_name_the_mistake(graded_fixtures, assignment, name):
+    fixture = fixtures.load_all(REPO, assignment)[name]
+    graded = graded_fixtures(assignment)[0][name]
+    for cell, text in fixture.messages.items():
+        assert text in graded.failures.get(cell, ""), (
+            f"{name}: the failure of {cell} should mention {text!r}; it said:\n{graded.failures.get(cell, '')}"
+        )

@@ -1,0 +1,63 @@
+"""Are the numpy oracles right, checked against independent computations?"""
+
+import numpy as np
+import pytest
+
+from tfladder.oracles import l1
+
+
+@pytest.fixture
+def case():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(9, 3))
+    y = rng.normal(size=(9, 1))
+    return X, y, rng.normal(size=(3, 1)), rng.normal(size=(1,))
+
+
+def _numeric_gradient(f, x, eps=1e-6):
+    g = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        up, down = x.copy(), x.copy()
+        up[i] += eps
+        down[i] -= eps
+        g[i] = (f(up) - f(down)) / (2 * eps)
+    return g
+
+
+def test_does_the_closed_form_gradient_match_finite_differences(case):
+    X, y, w, b = case
+    dw, db = l1.gradients(X, y, w, b)
+    assert np.allclose(dw, _numeric_gradient(lambda w_: l1.mse_loss(y, l1.linear_forward(X, w_, b)), w), atol=1e-6)
+    assert np.allclose(db, _numeric_gradient(lambda b_: l1.mse_loss(y, l1.linear_forward(X, w, b_)), b), atol=1e-6)
+    assert dw.shape == (3, 1) and db.shape == (1,)
+
+
+def test_does_mse_treat_flat_and_column_targets_alike(case):
+    X, y, w, b = case
+    y_hat = l1.linear_forward(X, w, b)
+    assert l1.mse_loss(y.ravel(), y_hat) == pytest.approx(l1.mse_loss(y, y_hat))
+    assert l1.mse_loss(y, y_hat) == pytest.approx(np.mean((y_hat - y) ** 2))
+
+
+def test_does_every_known_mistake_differ_from_the_right_answer(case):
+    X, y, w, b = case
+    y_hat = l1.linear_forward(X, w, b)
+    right = l1.mse_loss(y.ravel(), y_hat)
+    for label, wrong in l1.mse_loss_mistakes(y.ravel(), y_hat).items():
+        assert not np.isclose(wrong, right), label
+    dw, db = l1.gradients(X, y, w, b)
+    mistakes = l1.gradients_mistakes(X, y, w, b)
+    for label, wrong in mistakes["dw"].items():
+        assert not np.allclose(wrong, dw), label
+    step = l1.sgd_step_mistakes(X, y, w, b, 0.1)
+    _, w_new, _ = l1.sgd_step(X, y, w, b, 0.1)
+    for label, wrong in step["w"].items():
+        assert not np.allclose(wrong, w_new), label
+
+
+def test_does_training_reach_the_least_squares_solution(case):
+    X, y, _, _ = case
+    w, b, losses = l1.train_linear_regression(X, y, lr=0.1, steps=2000)
+    solution, *_ = np.linalg.lstsq(np.hstack([X, np.ones((9, 1))]), y, rcond=None)
+    assert np.allclose(w, solution[:3], atol=1e-6) and np.allclose(b, solution[3], atol=1e-6)
+    assert losses[0] == pytest.approx(np.mean(y ** 2)) and losses[-1] < losses[0]

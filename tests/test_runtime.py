@@ -1,0 +1,86 @@
+"""Do the grading seed, thread settings and stand-ins behave as the notebooks rely on?"""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tfladder import runtime, seeds, standins
+
+
+def test_is_the_grading_seed_read_from_the_environment(monkeypatch):
+    monkeypatch.delenv(seeds.SEED_ENV, raising=False)
+    assert seeds.grading_seed() == seeds.DEFAULT_SEED
+    monkeypatch.setenv(seeds.SEED_ENV, "99")
+    assert seeds.grading_seed() == 99
+    monkeypatch.setenv(seeds.SEED_ENV, "ninety")
+    with pytest.raises(ValueError, match="TFLADDER_GRADING_SEED must be a non-negative whole number"):
+        seeds.grading_seed()
+
+
+def test_do_hidden_inputs_change_with_the_seed_and_the_test(monkeypatch):
+    monkeypatch.setenv(seeds.SEED_ENV, "1")
+    a = seeds.rng("l1_mse_loss_values").normal(size=3)
+    assert np.array_equal(a, seeds.rng("l1_mse_loss_values").normal(size=3))
+    assert not np.array_equal(a, seeds.rng("l1_mse_loss_api").normal(size=3))
+    monkeypatch.setenv(seeds.SEED_ENV, "2")
+    assert not np.array_equal(a, seeds.rng("l1_mse_loss_values").normal(size=3))
+
+
+def test_is_the_thread_count_validated(monkeypatch):
+    monkeypatch.setenv(runtime.THREADS_ENV, "1")
+    assert runtime.threads() == 1
+    monkeypatch.setenv(runtime.THREADS_ENV, "0")
+    with pytest.raises(ValueError, match="at least 1"):
+        runtime.threads()
+
+
+def test_does_a_quiet_kernel_start_with_a_clean_stderr():
+    code = (
+        "from tfladder import runtime; runtime.quiet()\n"
+        "import tensorflow as tf\n"
+        "runtime.reproducible(0)\n"
+        "print(tf.config.threading.get_intra_op_parallelism_threads(), float(tf.reduce_sum(tf.ones(3))))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_", "TFLADDER_"))}
+    env[runtime.THREADS_ENV] = "1"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1", "3.0"]
+    assert done.stderr == ""
+
+
+def test_do_stand_ins_replace_and_restore_answers():
+    def _reference_f():
+        return "reference"
+
+    standins.register(f_for_test=_reference_f)
+    namespace = {"f_for_test": lambda: "student"}
+    with standins.swapped(namespace, "f_for_test"):
+        assert namespace["f_for_test"]() == "reference"
+    assert namespace["f_for_test"]() == "student"
+    with pytest.raises(RuntimeError, match="no stand-in registered for nothing_here"):
+        standins.isolate(namespace, "nothing_here")
+
+
+def test_does_isolate_last_exactly_one_cell_even_when_the_cell_fails():
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    try:
+        shell.run_cell("from tfladder import standins\n"
+                       "def _reference_answer(): return 'reference'\n"
+                       "standins.register(answer=_reference_answer)\n"
+                       "def answer(): return 'student'")
+        failed = shell.run_cell("standins.isolate(globals(), 'answer')\n"
+                                "seen_inside = answer()\n"
+                                "raise AssertionError('the test failed')")
+        assert not failed.success
+        assert shell.user_ns["seen_inside"] == "reference"
+        assert shell.user_ns["answer"]() == "student"
+        shell.run_cell("after = answer()")
+        assert shell.user_ns["after"] == "student"
+    finally:
+        InteractiveShell.clear_instance()
