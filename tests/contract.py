@@ -8,6 +8,10 @@ SOLUTION_IDS = {
         "l1_linear_forward", "l1_mse_loss", "l1_tape_gradients", "l1_analytic_gradients",
         "l1_sgd_step", "l1_train", "l1_explain_rebinding",
     ],
+    "02_layers": [
+        "l2_dense_forward", "l2_param_count", "l2_linear_layer", "l2_running_sum", "l2_mlp_block",
+        "l2_stack_forward",
+    ],
 }
 
 # Written answers, graded by hand in formgrader.

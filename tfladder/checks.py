@@ -140,6 +140,16 @@ def call(fn, *args, name=None, **kwargs):
             raise CheckFailed("\n".join(lines)) from None
 
 
+def defined(namespace, name):
+    """The object `name` in the notebook's namespace, or a failure saying it is not defined yet."""
+    if name not in namespace:
+        fail(
+            f"{name} is not defined. Run the cell that defines it; if that cell raises "
+            "NotImplementedError, the exercise is not written yet."
+        )
+    return namespace[name]
+
+
 def _describe(value):
     shape = getattr(value, "shape", None)
     dtype = getattr(value, "dtype", None)

@@ -14,6 +14,7 @@ in `ignore=`, are not student code and are not recorded.
 """
 
 import contextlib
+import inspect
 import os
 import sys
 import sysconfig
@@ -95,11 +96,19 @@ _OPTIMIZER_CLASSES = {
     "Lamb", "Muon", "LossScaleOptimizer",
 }
 
+def _named(package, *names):
+    return lambda call: call.package == package and call.name in names
+
+
 KINDS = {
     "tape": (_is_tape, "tf.GradientTape"),
     "keras": (_is_keras, "Keras (tf.keras)"),
     "optimizer": (_is_optimizer, "a Keras optimizer"),
     "numpy": (_is_numpy, "numpy (or .numpy())"),
+    "fit": (_named("keras", "TensorFlowTrainer.fit", "Trainer.fit"), "Model.fit"),
+    "sequential": (_named("keras", "Sequential.__init__"), "tf.keras.Sequential"),
+    "dense": (_named("keras", "Dense.__init__"), "tf.keras.layers.Dense"),
+    "variable": (_named("tensorflow", "VariableMetaclass.__call__"), "tf.Variable"),
 }
 
 
@@ -111,7 +120,7 @@ class Seen:
     counts: dict = field(default_factory=dict)
 
     def calls(self, kind):
-        """Direct calls from student code of one kind ('tape', 'keras', 'optimizer', 'numpy')."""
+        """Direct calls from student code of one kind (a key of KINDS: 'tape', 'keras', ...)."""
         test, _ = KINDS[kind]
         return [c for c in self.direct if test(c)]
 
@@ -119,7 +128,8 @@ class Seen:
         return bool(self.calls(kind))
 
     def count(self, name):
-        """How often a watched method ran, from anywhere: 'dense_call', 'optimizer_apply', 'fit'."""
+        """How often a watched Keras method ran, from anywhere: 'dense_call', 'dense_build',
+        'optimizer_apply', 'fit', 'evaluate', 'compile'."""
         return self.counts.get(name, 0)
 
     def require(self, kind, who, what):
@@ -143,17 +153,36 @@ class Seen:
 
 def _watched_codes():
     """Code objects of Keras methods worth counting wherever they are called from."""
+    from keras.src.backend.tensorflow.trainer import TensorFlowTrainer
     from keras.src.layers.core.dense import Dense
     from keras.src.optimizers.base_optimizer import BaseOptimizer
     from keras.src.trainers.trainer import Trainer
-    from keras.src.backend.tensorflow.trainer import TensorFlowTrainer
 
-    return {
-        Dense.call.__code__: "dense_call",
-        BaseOptimizer.apply.__code__: "optimizer_apply",
-        TensorFlowTrainer.fit.__code__: "fit",
-        Trainer.compile.__code__: "compile",
+    methods = {
+        "dense_call": Dense.call,
+        "dense_build": Dense.build,
+        "optimizer_apply": BaseOptimizer.apply,
+        "fit": TensorFlowTrainer.fit,
+        "evaluate": TensorFlowTrainer.evaluate,
+        "compile": Trainer.compile,
     }
+    # Keras wraps public methods in a traceback filter: count the function inside the wrapper.
+    return {inspect.unwrap(method).__code__: label for label, method in methods.items()}
+
+
+_WRAPPER_NAMES = {"error_handler", "wrapper", "wrapped", "decorated"}
+
+
+def _callee(frame):
+    """The Call a frame runs; for a decorator's wrapper, the function it wraps."""
+    code = frame.f_code
+    if code.co_name in _WRAPPER_NAMES:
+        inner = frame.f_locals.get("fn") or frame.f_locals.get("func") or frame.f_locals.get("f")
+        inner = getattr(inner, "__wrapped__", inner)
+        if callable(inner) and hasattr(inner, "__qualname__"):
+            module = getattr(inner, "__module__", "") or ""
+            return Call(module.split(".", 1)[0], inner.__qualname__)
+    return Call(_package_of(code.co_filename), code.co_qualname)
 
 
 _lock = threading.Lock()
@@ -188,7 +217,7 @@ def watch(*, ignore=()):
                 and not is_user_file(code.co_filename)
                 and not (ignored and inside_ignored(caller))
             ):
-                seen.direct.append(Call(_package_of(code.co_filename), code.co_qualname))
+                seen.direct.append(_callee(frame))
         elif event == "c_call":
             if is_user_file(frame.f_code.co_filename) and not (ignored and inside_ignored(frame)):
                 module = getattr(arg, "__module__", None) or ""

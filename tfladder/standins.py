@@ -22,11 +22,17 @@ _registry = {}
 _codes = set()
 
 
-def register(**functions):
-    """Register reference functions by the name of the student function they stand in for."""
-    for name, fn in functions.items():
-        _registry[name] = fn
-        _codes.add(fn.__code__)
+def register(**references):
+    """Register reference functions or classes by the name of the student answer they replace."""
+    for name, reference in references.items():
+        _registry[name] = reference
+        _codes.update(_code_objects(reference))
+
+
+def _code_objects(reference):
+    if isinstance(reference, type):
+        return [f.__code__ for f in vars(reference).values() if hasattr(f, "__code__")]
+    return [reference.__code__]
 
 
 def codes():
