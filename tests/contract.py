@@ -15,6 +15,10 @@ SOLUTION_IDS = {
     "03_keras_models": [
         "l3_build_mlp", "l3_two_input_model", "l3_compile_and_fit", "l3_evaluate", "l3_digit_classifier",
     ],
+    "04_custom_training": [
+        "l4_train_step", "l4_compiled_step", "l4_custom_fit", "l4_regularized_step", "l4_custom_model",
+        "l4_four_ways",
+    ],
 }
 
 # Written answers, graded by hand in formgrader.

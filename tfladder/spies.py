@@ -109,6 +109,8 @@ KINDS = {
     "sequential": (_named("keras", "Sequential.__init__"), "tf.keras.Sequential"),
     "dense": (_named("keras", "Dense.__init__"), "tf.keras.layers.Dense"),
     "variable": (_named("tensorflow", "VariableMetaclass.__call__"), "tf.Variable"),
+    "mean_metric": (lambda c: c.package == "keras" and c.name.startswith("Mean."), "tf.keras.metrics.Mean"),
+    "assign_sub": (lambda c: c.name.endswith(".assign_sub"), "assign_sub"),
 }
 
 
@@ -128,8 +130,9 @@ class Seen:
         return bool(self.calls(kind))
 
     def count(self, name):
-        """How often a watched Keras method ran, from anywhere: 'dense_call', 'dense_build',
-        'optimizer_apply', 'fit', 'evaluate', 'compile'."""
+        """How often a watched method ran, from anywhere: 'dense_call', 'dense_build',
+        'optimizer_apply', 'fit', 'evaluate', 'compile', 'keras_train_step', or a label passed
+        to `watch(count=...)`."""
         return self.counts.get(name, 0)
 
     def require(self, kind, who, what):
@@ -159,6 +162,7 @@ def _watched_codes():
     from keras.src.trainers.trainer import Trainer
 
     methods = {
+        "keras_train_step": TensorFlowTrainer.train_step,
         "dense_call": Dense.call,
         "dense_build": Dense.build,
         "optimizer_apply": BaseOptimizer.apply,
@@ -189,10 +193,15 @@ _lock = threading.Lock()
 
 
 @contextlib.contextmanager
-def watch(*, ignore=()):
-    """Record the calls student code makes while the block runs; yields a `Seen`."""
+def watch(*, ignore=(), count=None):
+    """Record the calls student code makes while the block runs; yields a `Seen`.
+
+    `count` maps labels to functions (a student's method, say) whose runs `Seen.count` reports.
+    """
     seen = Seen()
     watched = _watched_codes() if "keras" in sys.modules else {}
+    for label, function in (count or {}).items():
+        watched[inspect.unwrap(function).__code__] = label
     from tfladder import standins
 
     ignored = {getattr(f, "__code__", f) for f in ignore} | set(standins.codes())
