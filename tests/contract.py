@@ -19,6 +19,10 @@ SOLUTION_IDS = {
         "l4_train_step", "l4_compiled_step", "l4_custom_fit", "l4_regularized_step", "l4_custom_model",
         "l4_four_ways",
     ],
+    "05_data_pipelines": [
+        "l5_make_dataset", "l5_standardize", "l5_cached_pipeline", "l5_num_batches", "l5_fit_from_dataset",
+        "l5_dataset_loop",
+    ],
 }
 
 # Written answers, graded by hand in formgrader.

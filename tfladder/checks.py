@@ -356,3 +356,25 @@ def returns(result, names, who):
     if len(result) != len(names):
         fail(f"{who} should return {len(names)} values {wanted}, but returned {len(result)}.")
     return tuple(result)
+
+
+def paired_permutation(xs, ys, X, y, name):
+    """Fail unless the rows (xs[i], ys[i]) are the rows (X[j], y[j]) in some order, each once."""
+    xs, ys = to_numpy(xs, name), to_numpy(ys, name)
+    X, y = np.asarray(X, np.float64), np.asarray(y, np.float64)
+    if len(xs) != len(X):
+        fail(f"{name} holds {len(xs)} examples, but the data has {len(X)}: every example should appear "
+             "exactly once per epoch.")
+    key = lambda a: np.round(np.asarray(a, np.float64).ravel(), 5).tobytes()  # noqa: E731
+    pairs = {}
+    for row, label in zip(X, y):
+        pairs.setdefault(key(row), []).append(key(label))
+    for row, label in zip(xs, ys):
+        labels = pairs.get(key(row))
+        if not labels:
+            fail(f"{name} holds a feature row that is not in the data (or appears too often): were the "
+                 "features changed, or examples repeated?")
+        if key(label) not in labels:
+            fail(f"{name} pairs a feature row with the wrong label: shuffle (x, y) pairs together, e.g. "
+                 "Dataset.from_tensor_slices((X, y)).shuffle(...), never x and y separately.")
+        labels.remove(key(label))

@@ -244,3 +244,21 @@ def watch(*, ignore=(), count=None):
             yield seen
         finally:
             sys.setprofile(previous)
+
+
+_STAGES = ("ParallelMap", "Map", "Shuffle", "Batch", "Prefetch", "Cache", "Repeat", "Filter", "TensorSlice", "Range")
+
+
+def pipeline(dataset):
+    """The stages of a tf.data pipeline, last stage first: [(kind, dataset), ...].
+
+    `kind` is "ParallelMap", "Map", "Shuffle", "Batch", "Prefetch", "Cache", ..., read from the
+    dataset classes tf.data builds (each stage keeps its input in `_input_dataset`).
+    """
+    stages = []
+    while dataset is not None and len(stages) < 100:
+        name = type(dataset).__name__
+        kind = next((k for k in _STAGES if k in name), name.strip("_").removesuffix("Dataset"))
+        stages.append((kind, dataset))
+        dataset = getattr(dataset, "_input_dataset", None)
+    return stages
