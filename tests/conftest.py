@@ -1,7 +1,7 @@
 """Shared helpers: a temporary course per grading test, and fixtures graded through nbgrader."""
 
-import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +40,15 @@ class Graded:
     failures: dict
 
 
+@dataclass
+class GradedCourse:
+    """A temporary course in which every fixture of one assignment was graded."""
+
+    root: Path
+    graded: dict          # fixture name -> Graded
+    done: object          # the finished `nbgrader autograde` process
+
+
 def grade_fixtures(root, assignment, names=None, env=None):
     """Submit fixtures (all by default) as students named after them, autograde, read results."""
     found = fixtures.load_all(root, assignment)
@@ -57,18 +66,46 @@ def grade_fixtures(root, assignment, names=None, env=None):
             nb = notebooks.read(path)
             failures = {notebooks.grade_id(c): notebooks.failure_text(c) for c in nb.cells if notebooks.grade_id(c)}
         graded[name] = Graded(points=points[name], failures=failures)
-    return graded, done
+    return GradedCourse(root=Path(root), graded=graded, done=done)
+
+
+# Settings that must not change any score (test_determinism grades every fixture again with each).
+VARIANTS = {
+    "oneDNN on": {"TF_ENABLE_ONEDNN_OPTS": "1"},
+    "one thread and another grading seed": {"TFLADDER_THREADS": "1", "TFLADDER_GRADING_SEED": "424242"},
+}
+
+
+class GradingRuns:
+    """Every (assignment, setting) grading of the session, two at a time (one per CPU core)."""
+
+    def __init__(self, tmp_path_factory):
+        self.tmp = tmp_path_factory
+        self.pool = ThreadPoolExecutor(max_workers=2)
+        self.futures = {}
+
+    def _run(self, assignment, variant):
+        root = make_course(self.tmp.mktemp(f"course_{assignment}"), [assignment])
+        return grade_fixtures(root, assignment, env={**BASELINE_ENV, **VARIANTS.get(variant, {})})
+
+    def submit(self, assignment, variant="baseline"):
+        key = (assignment, variant)
+        if key not in self.futures:
+            self.futures[key] = self.pool.submit(self._run, assignment, variant)
+        return self.futures[key]
+
+    def get(self, assignment, variant="baseline"):
+        return self.submit(assignment, variant).result()
 
 
 @pytest.fixture(scope="session")
-def graded_fixtures(tmp_path_factory):
-    """Every fixture of every assignment graded once per session: {assignment: {name: Graded}}."""
-    cache = {}
+def grading_runs(tmp_path_factory):
+    runs = GradingRuns(tmp_path_factory)
+    yield runs
+    runs.pool.shutdown(wait=True, cancel_futures=True)
 
-    def get(assignment):
-        if assignment not in cache:
-            root = make_course(tmp_path_factory.mktemp(f"course_{assignment}"), [assignment])
-            cache[assignment] = grade_fixtures(root, assignment, env=BASELINE_ENV)
-        return cache[assignment]
 
-    return get
+@pytest.fixture(scope="session")
+def graded_fixtures(grading_runs):
+    """graded_fixtures(assignment) -> GradedCourse with every fixture graded under BASELINE_ENV."""
+    return grading_runs.get

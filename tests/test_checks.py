@@ -19,6 +19,14 @@ def test_does_a_not_yet_written_function_say_so():
         checks.call(linear_forward, 1, 2, 3)
 
 
+def test_does_a_wrapped_call_still_name_the_unwritten_function():
+    def linear_forward(X, w, b):
+        raise NotImplementedError()
+
+    with pytest.raises(CheckFailed, match="^linear_forward is not written yet"):
+        checks.call(lambda: linear_forward(1, 2, 3), name="linear_forward")
+
+
 def test_does_a_function_whose_helper_is_unwritten_name_the_helper():
     def mse_loss(y_true, y_pred):
         raise NotImplementedError()

@@ -14,18 +14,25 @@ pytestmark = pytest.mark.slow
 ALL = [(a, name) for a in ASSIGNMENTS for name in fixtures.load_all(REPO, a)]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def start_every_assignment(grading_runs):
+    """Queue every assignment's grading at once so that both workers stay busy."""
+    for assignment in ASSIGNMENTS:
+        grading_runs.submit(assignment)
+
+
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_does_autograde_grade_every_fixture(graded_fixtures, assignment):
-    graded, done = graded_fixtures(assignment)
-    log = done.stdout + done.stderr
-    assert done.returncode == 0 and not course.failed_students(log), log[-3000:]
-    assert all(g.points is not None for g in graded.values())
+    run = graded_fixtures(assignment)
+    log = run.done.stdout
+    assert run.done.returncode == 0 and not course.failed_students(log), log[-3000:]
+    assert all(g.points is not None for g in run.graded.values())
 
 
 @pytest.mark.parametrize("assignment,name", ALL)
 def test_does_the_fixture_earn_exactly_its_expected_points(graded_fixtures, assignment, name):
     fixture = fixtures.load_all(REPO, assignment)[name]
-    graded = graded_fixtures(assignment)[0][name]
+    graded = graded_fixtures(assignment).graded[name]
     wrong = {
         cell: f"expected {want}, got {graded.points.get(cell)}"
         for cell, want in fixture.points.items()
@@ -38,7 +45,7 @@ def test_does_the_fixture_earn_exactly_its_expected_points(graded_fixtures, assi
 @pytest.mark.parametrize("assignment,name", [(a, n) for a, n in ALL if fixtures.load_all(REPO, a)[n].messages])
 def test_does_the_failure_message_name_the_mistake(graded_fixtures, assignment, name):
     fixture = fixtures.load_all(REPO, assignment)[name]
-    graded = graded_fixtures(assignment)[0][name]
+    graded = graded_fixtures(assignment).graded[name]
     for cell, text in fixture.messages.items():
         assert text in graded.failures.get(cell, ""), (
             f"{name}: the failure of {cell} should mention {text!r}; it said:\n{graded.failures.get(cell, '')}"

@@ -29,27 +29,122 @@ def cmd_autograde(args):
     """Autograde the submissions in submitted/*/ASSIGNMENT with nbgrader, then print the scores.
 
     The gradebook is updated from source/ first. Exit status 1 if any submission failed.
+    Student code runs unsandboxed, as your user: use only on trusted submissions.
 
     Example:
       tfladder autograde 01_low_level_ops
       tfladder autograde 01_low_level_ops --student alice
     """
     from tfladder import notebooks, scores
+    from tfladder.progress import Progress
 
     root = ops.find_root()
+    students = ops.submitted_students(root, args.assignment, args.student)
+    if not students:
+        print(f"tfladder: no submissions in submitted/*/{args.assignment}", file=sys.stderr)
+        return 1
     ops.release(root, args.assignment, db=True)
-    done = ops.autograde(root, args.assignment, student=args.student)
-    failed = ops.failed_students(done.stdout + done.stderr)
-    submitted = sorted(p.parent.name for p in (root / "submitted").glob(f"*/{args.assignment}"))
-    if args.student:
-        submitted = [s for s in submitted if fnmatch.fnmatch(s, args.student)]
+    bar = Progress(len(students), f"grading {args.assignment}")
+    done = ops.autograde(root, args.assignment, student=args.student, progress=bar)
+    bar.done()
+    failed = ops.failed_students(done.stdout)
     source_nb = notebooks.read(root / "source" / args.assignment / f"{args.assignment}.ipynb")
-    print(scores.table(args.assignment, source_nb, scores.cell_points(root, args.assignment, submitted)))
+    print(scores.table(args.assignment, source_nb, scores.cell_points(root, args.assignment, students)))
     for student in failed:
-        print(f"FAILED: {student} could not be graded (see `nbgrader autograde` output above)", file=sys.stderr)
+        print(f"FAILED: {student} could not be graded", file=sys.stderr)
     if done.returncode != 0:
-        sys.stderr.write(done.stdout + done.stderr)
+        sys.stderr.write(done.stdout[-3000:])
     return 1 if done.returncode != 0 else 0
+
+
+def cmd_check(args):
+    """Grade one notebook exactly as the instructor would, and print what passed and failed.
+
+    Runs the hidden tests from source/ in a fresh kernel in a temporary course (your gradebook is
+    not touched) and prints points per exercise with the failure messages, never the hidden test
+    code. Exit status 1 when points are missing, 2 when the notebook cannot be graded.
+
+    Example:
+      tfladder check release/01_low_level_ops/01_low_level_ops.ipynb
+      tfladder check my_copy.ipynb --assignment 02_layers
+    """
+    from tfladder import results, selfcheck
+
+    try:
+        result = selfcheck.grade(args.notebook, assignment=args.assignment)
+    except selfcheck.CheckError as error:
+        print(f"tfladder: {error}", file=sys.stderr)
+        return 2
+    print(results.text_report(result))
+    if result.error:
+        return 2
+    return 0 if selfcheck.all_points(result) else 1
+
+
+def cmd_solutions(args):
+    """Render the reference solutions of levels (executed, with outputs and plots) to HTML.
+
+    Hidden tests are left out. Pages go to build/solutions/<assignment>.html by default.
+
+    Example:
+      tfladder solutions
+      tfladder solutions 03_keras_models --out /tmp/solutions
+    """
+    from tfladder import solutions
+    from tfladder.progress import Progress
+
+    root = ops.find_root()
+    chosen = args.assignment or ops.assignments(root)
+    bar = Progress(len(chosen), "rendering solutions")
+    for assignment in chosen:
+        path = solutions.render(root, assignment, args.out or root / "build" / "solutions")
+        bar.advance(assignment)
+        print(f"\n{path}" if bar.interactive else path)
+    bar.done()
+    return 0
+
+
+def cmd_feedback(args):
+    """Write per-student feedback pages for an assignment, without hidden test code.
+
+    Reads the gradebook and autograded/ (run `tfladder autograde` or `tfladder grade` first) and
+    writes feedback/<student>/<assignment>/<assignment>.html: score per exercise, the student's
+    code, every test's result and message, and the grading seed.
+
+    Example:
+      tfladder feedback 01_low_level_ops
+      tfladder feedback 01_low_level_ops --student alice
+    """
+    from tfladder import feedback, report
+    from tfladder.progress import Progress
+
+    root = ops.find_root()
+    students = [s for s in report.graded_students(root, args.assignment)
+                if not args.student or fnmatch.fnmatch(s, args.student)]
+    if not students:
+        print(f"tfladder: nobody has a graded submission of {args.assignment}", file=sys.stderr)
+        return 1
+    bar = Progress(len(students), f"feedback {args.assignment}")
+    for student in students:
+        feedback.write(root, args.assignment, student)
+        bar.advance(student)
+    bar.done()
+    print(f"feedback written to {root / 'feedback'}/<student>/{args.assignment}/")
+    return 0
+
+
+def cmd_report(args):
+    """Write the instructor report: grades.csv and one HTML page with plots and common failures.
+
+    Example:
+      tfladder report
+      tfladder report --out /tmp/report
+    """
+    from tfladder import report
+
+    index = report.build(ops.find_root(), args.out)
+    print(f"report written to {index}")
+    return 0
 
 
 def cmd_export(args):
@@ -102,6 +197,17 @@ def build_parser():
     p = add("autograde", cmd_autograde)
     p.add_argument("assignment", help="assignment folder name, e.g. 01_low_level_ops")
     p.add_argument("--student", help="one student id (or a glob such as 'demo_*')")
+    p = add("check", cmd_check)
+    p.add_argument("notebook", help="the notebook file to check")
+    p.add_argument("--assignment", help="the assignment it belongs to (default: from its name or grade ids)")
+    p = add("solutions", cmd_solutions)
+    p.add_argument("assignment", nargs="*", help="assignment folder names (default: all)")
+    p.add_argument("--out", help="folder for the HTML pages (default: build/solutions)")
+    p = add("feedback", cmd_feedback)
+    p.add_argument("assignment", help="assignment folder name")
+    p.add_argument("--student", help="one student id (or a glob)")
+    p = add("report", cmd_report)
+    p.add_argument("--out", help="folder for the report (default: report/)")
     p = add("export", cmd_export)
     p.add_argument("--to", default="grades.csv", help="CSV file to write (default: grades.csv)")
     add("demo", cmd_demo)

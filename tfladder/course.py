@@ -5,6 +5,7 @@ own `nbgrader_config.py` exactly as an instructor's command would, with the envi
 on PATH (nbgrader shells out to `alembic` when it creates a gradebook).
 """
 
+import fnmatch
 import os
 import re
 import subprocess
@@ -50,17 +51,27 @@ def tool_env(extra=None):
     return env
 
 
-def nbgrader(course, *args, env=None, check=True):
-    """Run `nbgrader ARGS` in `course`; raise CourseError with the log's tail when it fails."""
+def nbgrader(course, *args, env=None, check=True, on_line=None):
+    """Run `nbgrader ARGS` in `course`; raise CourseError with the log's tail when it fails.
+
+    `on_line` is called with each line of nbgrader's output as it arrives.
+    """
     command = [str(Path(sys.executable).parent / "nbgrader"), *map(str, args)]
-    done = subprocess.run(
-        command, cwd=str(course), env=tool_env(env), capture_output=True, text=True
-    )
-    if check and done.returncode != 0:
-        log = (done.stdout + done.stderr).strip().splitlines()
+    with subprocess.Popen(
+        command, cwd=str(course), env=tool_env(env), stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, errors="replace",
+    ) as process:
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if on_line is not None:
+                on_line(line.rstrip("\n"))
+        returncode = process.wait()
+    done = subprocess.CompletedProcess(command, returncode, "".join(lines), "")
+    if check and returncode != 0:
         raise CourseError(
-            f"`nbgrader {' '.join(map(str, args))}` failed in {course} (exit {done.returncode}):\n"
-            + "\n".join(log[-25:])
+            f"`nbgrader {' '.join(map(str, args))}` failed in {course} (exit {returncode}):\n"
+            + "".join(lines[-25:])
         )
     return done
 
@@ -73,16 +84,32 @@ def release(course, assignment, *, db=False):
     return nbgrader(course, *args)
 
 
-def autograde(course, assignment, *, student=None, env=None):
+def autograde(course, assignment, *, student=None, env=None, progress=None):
     """Autograde submitted/*/ASSIGNMENT into autograded/; `student` may be an id or a glob.
 
     The gradebook must know the assignment (`release(..., db=True)` records it). Returns the
     finished process; its return code is 1 when some submission could not be graded.
+    `progress` (a `Progress`) advances once per notebook nbgrader starts grading.
     """
     args = ["autograde", assignment, "--force"]
     if student:
         args += ["--student", student]
-    return nbgrader(course, *args, env=env, check=False)
+
+    def on_line(line):
+        found = AUTOGRADING.search(line)
+        if found and progress is not None:
+            progress.advance(found.group(1))
+
+    return nbgrader(course, *args, env=env, check=False, on_line=on_line)
+
+
+AUTOGRADING = re.compile(r"Autograding .*?/autograded/([^/]+)/")
+
+
+def submitted_students(course, assignment, pattern=None):
+    """Students with a submission of ASSIGNMENT in submitted/, optionally matching a glob."""
+    found = sorted(p.parent.name for p in (Path(course) / "submitted").glob(f"*/{assignment}") if p.is_dir())
+    return [s for s in found if pattern is None or fnmatch.fnmatch(s, pattern)]
 
 
 def failed_students(log):

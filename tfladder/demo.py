@@ -2,8 +2,9 @@
 
 The class has three students per assignment, each made from that level's fixtures:
 a perfect student (the reference), a blank one (the untouched release) and one with typical
-mistakes. They are graded by `nbgrader autograde` into autograded/, exported to grades.csv, and
-shown as a table per exercise. Only the demo students are touched in the gradebook.
+mistakes. They are graded by `nbgrader autograde` into autograded/, shown as a table per
+exercise, given feedback pages (feedback/), and summed up in the instructor report (report/,
+with grades.csv). Only the demo students are touched in the gradebook.
 """
 
 from contextlib import closing
@@ -12,7 +13,8 @@ from pathlib import Path
 from nbgrader.api import MissingEntry
 
 from tfladder import course as ops
-from tfladder import fixtures, notebooks, scores
+from tfladder import feedback, fixtures, notebooks, report, scores
+from tfladder.progress import Progress
 
 DEMO_CLASS = {
     "demo_perfect": "reference",
@@ -31,13 +33,13 @@ def forget_demo_students(course):
                 pass
 
 
-def run(course, *, echo=print):
-    """Run the whole demo in `course`; returns {assignment: table text}."""
+def run(course, *, echo=print, assignments=None):
+    """Run the demo in `course` (all assignments by default); returns {assignment: table text}."""
     course = Path(course)
     tables = {}
     if (course / "gradebook.db").exists():
         forget_demo_students(course)
-    for assignment in ops.assignments(course):
+    for assignment in assignments or ops.assignments(course):
         echo(f"== {assignment}: regenerating release/{assignment} with nbgrader")
         ops.release(course, assignment, db=True)
         available = fixtures.load_all(course, assignment)
@@ -53,17 +55,22 @@ def run(course, *, echo=print):
         if not students:
             continue
         echo(f"== {assignment}: autograding {', '.join(students)}")
-        done = ops.autograde(course, assignment, student="demo_*")
-        for student in ops.failed_students(done.stdout + done.stderr):
-            echo(f"   nbgrader could not grade {student}; the end of its log:\n"
-                 + (done.stdout + done.stderr)[-2000:])
+        bar = Progress(len(students), f"grading {assignment}")
+        done = ops.autograde(course, assignment, student="demo_*", progress=bar)
+        bar.done()
+        for student in ops.failed_students(done.stdout):
+            echo(f"   nbgrader could not grade {student}; the end of its log:\n" + done.stdout[-2000:])
+        for student in students:
+            feedback.write(course, assignment, student)
         source_nb = notebooks.read(course / "source" / assignment / f"{assignment}.ipynb")
         tables[assignment] = scores.table(assignment, source_nb, scores.cell_points(course, assignment, students))
-    csv = ops.export(course, "grades.csv")
+    index = report.build(course)
     echo("")
     for text in tables.values():
         echo(text)
         echo("")
     echo("manual = a written answer waiting for a human grader (formgrader, `make lab`).")
-    echo(f"grades exported to {csv}")
+    echo(f"feedback pages: {course / 'feedback'}/<student>/<assignment>/")
+    echo(f"grades: {index.parent / 'grades.csv'}")
+    echo(f"instructor report: {index}")
     return tables

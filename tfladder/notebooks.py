@@ -155,3 +155,14 @@ def differences(expected_nb, actual_nb):
     if expected_nb.metadata != actual_nb.metadata:
         found.append("notebook metadata differs")
     return found
+
+
+def hidden_only_lines(source_nb, *, min_length=20):
+    """Lines of hidden tests that appear nowhere else in the source notebook (to test for leaks)."""
+    hidden, elsewhere = set(), []
+    for cell in source_nb.cells:
+        region = region_lines(cell.source, BEGIN_HIDDEN, END_HIDDEN)
+        hidden.update(line.strip() for line in region if len(line.strip()) >= min_length)
+        elsewhere += [line for line in cell.source.splitlines() if line not in region]
+    elsewhere = "\n".join(elsewhere)
+    return {line for line in hidden if line not in elsewhere}

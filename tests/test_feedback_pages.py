@@ -1,0 +1,113 @@
+"""Do self-check, feedback pages, the report and the solutions work on really graded notebooks,
+without ever showing a hidden test?"""
+
+import html
+import re
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ASSIGNMENTS, REPO
+from tfladder import feedback, fixtures, notebooks, report, solutions
+
+pytestmark = pytest.mark.slow
+LEVEL1 = ASSIGNMENTS[0]
+
+
+def hidden_lines(assignment):
+    """Lines of hidden tests that appear nowhere else in the source notebook."""
+    return notebooks.hidden_only_lines(notebooks.read(REPO / "source" / assignment / f"{assignment}.ipynb"))
+
+
+def visible_text(page):
+    """What a reader of an HTML page sees: tags (and syntax-highlighting spans) removed, unescaped."""
+    page = re.sub(r"</?(td|th|tr|p|div|pre|li|br|h\d|table|ul)\b[^>]*>", " ", page)
+    return html.unescape(re.sub(r"<[^>]+>", "", page))
+
+
+@pytest.fixture(scope="module")
+def level1(graded_fixtures):
+    return graded_fixtures(LEVEL1)
+
+
+def test_does_feedback_show_scores_answers_messages_and_no_hidden_test(level1):
+    secret = hidden_lines(LEVEL1)
+    assert len(secret) > 50
+    for name in ("l1_reference", "l1_forgot_mean", "l1_blank"):
+        text = visible_text(feedback.write(level1.root, LEVEL1, name).read_text())
+        leaked = [line for line in secret if line in text]
+        assert not leaked, f"feedback for {name} shows hidden test lines: {leaked[:3]}"
+        assert "grading seed 2718" in text
+    forgot = visible_text((level1.root / "feedback" / "l1_forgot_mean" / LEVEL1 / f"{LEVEL1}.html").read_text())
+    assert "22 / 24 autograded points" in forgot and "forgot the mean" in forgot
+    assert "return tf.reduce_sum(tf.square(tf.reshape(y_pred, (-1,)) - y_true))" in forgot
+
+
+def test_does_the_report_show_plots_common_failures_and_grades(level1, tmp_path):
+    import csv
+
+    import matplotlib.image
+
+    index = report.build(level1.root, tmp_path / "report", show_progress=False)
+    page = visible_text(index.read_text())
+    assert "l1_mse_loss 2 forgot the mean" in " ".join(page.split())
+    assert "rebinds the name" in page
+    image = matplotlib.image.imread(tmp_path / "report" / f"{LEVEL1}_points.png")
+    assert image.shape[0] > 100 and image.shape[1] > 400
+    with open(tmp_path / "report" / "grades.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {r["student_id"] for r in rows} == set(fixtures.load_all(REPO, LEVEL1))
+    assert not [line for line in hidden_lines(LEVEL1) if line in page]
+
+
+def _check(path, *extra):
+    return subprocess.run([sys.executable, "-m", "tfladder.cli", "check", str(path), *extra],
+                          cwd=REPO, capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def fixture_notebooks(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("student")
+    release = notebooks.read(REPO / "release" / LEVEL1 / f"{LEVEL1}.ipynb")
+    source = notebooks.read(REPO / "source" / LEVEL1 / f"{LEVEL1}.ipynb")
+    paths = {}
+    for name in ("l1_reference", "l1_forgot_mean", "l1_blank"):
+        path = folder / name / f"{LEVEL1}.ipynb"
+        notebooks.write(fixtures.build(fixtures.load_all(REPO, LEVEL1)[name], release, source), path)
+        paths[name] = path
+    return paths
+
+
+def test_does_check_give_full_marks_to_the_reference(fixture_notebooks):
+    done = _check(fixture_notebooks["l1_reference"])
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "24 / 24 autograded points, grading seed 2718" in done.stdout
+
+
+def test_does_check_name_a_mistake_and_exit_non_zero(fixture_notebooks):
+    done = _check(fixture_notebooks["l1_forgot_mean"])
+    assert done.returncode == 1
+    assert "22 / 24 autograded points" in done.stdout and "forgot the mean" in done.stdout
+    assert not [line for line in hidden_lines(LEVEL1) if line in done.stdout + done.stderr]
+
+
+def test_does_check_score_the_blank_release_zero_without_crashing(fixture_notebooks):
+    done = _check(fixture_notebooks["l1_blank"])
+    assert done.returncode == 1 and "0 / 26 autograded points" in done.stdout   # the blank written answer scores 0 too
+    assert "not written yet" in done.stdout and "Traceback" not in done.stderr
+
+
+def test_does_check_refuse_a_broken_file_clearly(tmp_path):
+    broken = tmp_path / f"{LEVEL1}.ipynb"
+    broken.write_text('{"cells": [')
+    done = _check(broken)
+    assert done.returncode == 2 and "is not a readable notebook" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_do_the_solutions_render_with_answers_outputs_and_plots(tmp_path):
+    raw = solutions.render(REPO, LEVEL1, tmp_path).read_text()
+    page = visible_text(raw)
+    assert "data:image/png" in raw and "hidden tests not shown" in page
+    assert "w.assign_sub(lr" in page
+    assert not [line for line in hidden_lines(LEVEL1) if line in page]

@@ -1,0 +1,80 @@
+"""Do the self-check, feedback and report say the right things without showing hidden tests?
+
+The fast tests here build results by hand; test_feedback_pages.py grades real notebooks.
+"""
+
+import io
+
+from tfladder import feedback, report, results
+from tfladder.progress import Progress
+
+
+def _result():
+    r = results.NotebookResult(assignment="01_low_level_ops", student="ada", seed=99)
+    r.cells = [
+        results.CellResult("l1_mse_loss_interface", "l1_mse_loss", 1.0, 1.0),
+        results.CellResult("l1_mse_loss_values", "l1_mse_loss", 0.0, 2.0,
+                           "mse_loss has the wrong value.\nThis matches a known mistake: forgot the mean"),
+        results.CellResult("l1_explain_rebinding", "l1_explain_rebinding", results.MANUAL, 2.0),
+    ]
+    return r
+
+
+def test_does_the_text_report_give_points_parts_and_messages():
+    text = results.text_report(_result())
+    assert "1 / 3 autograded points, grading seed 99; 1 written answer(s) wait" in text
+    assert "l1_mse_loss" in text and "interface ok" in text and "values FAILED" in text
+    assert "forgot the mean" in text
+
+
+def test_does_a_feedback_page_show_score_answer_message_and_seed():
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    answer = nbformat.v4.new_code_cell("def mse_loss(y_true, y_pred):\n    return tf.reduce_sum(y_pred)")
+    answer.metadata["nbgrader"] = {"grade_id": "l1_mse_loss", "solution": True, "grade": False}
+    nb.cells.append(answer)
+    page = feedback.page(_result(), nb)
+    assert "<b>1 / 3</b> autograded points" in page and "grading seed <b>99</b>" in page
+    assert "return tf.reduce_sum(y_pred)" in page and "forgot the mean" in page
+    assert "waits for a human grader" in page
+
+
+def test_are_equal_mistakes_counted_together_in_the_report():
+    a = report.common_message("dw has the wrong values.\n  max abs error 0.52 at index (3, 0)")
+    b = report.common_message("dw has the wrong values.\n  max abs error 1.7 at index (0, 0)")
+    assert a == b == "dw has the wrong values."
+    assert report.common_message("expected 0.4, got 1e-05") == "expected #, got #"
+
+
+def test_does_the_progress_bar_count_to_the_end():
+    out = io.StringIO()
+    bar = Progress(3, "grading", stream=out)
+    for student in ("a", "b", "c"):
+        bar.advance(student)
+    bar.done()
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("grading [") and lines[0].endswith("0/3")
+    assert lines[-1].endswith("3/3 c") and "#" * 24 in lines[-1]
+
+
+def test_is_a_named_mistake_the_gist_of_a_message():
+    message = "mse_loss has the wrong value.\n  expected 1, got 9\nThis matches a known mistake: forgot the mean"
+    assert report.common_message(message) == "forgot the mean"
+
+
+def test_does_the_solutions_notebook_keep_answers_and_drop_hidden_tests():
+    from conftest import ASSIGNMENTS, REPO
+    from tfladder import notebooks, solutions
+
+    for assignment in ASSIGNMENTS:
+        source = notebooks.read(REPO / "source" / assignment / f"{assignment}.ipynb")
+        reference = solutions.reference_notebook(source)
+        text = "\n".join(c.source for c in reference.cells)
+        hidden = notebooks.hidden_only_lines(source)
+        assert len(hidden) > 30
+        assert not [line for line in hidden if line in text]
+        assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN" not in text
+        for cell in source.cells:
+            if notebooks.is_solution(cell) and cell.cell_type == "code":
+                assert notebooks.reference_answer(cell) in text

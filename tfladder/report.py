@@ -1,0 +1,143 @@
+"""Instructor report: grades.csv plus one HTML page of what the class got right and wrong.
+
+Per assignment: a bar chart of the points per exercise across students, the most common failure
+messages per exercise, and the submissions that need a look (could not be graded, or flagged).
+"""
+
+import html
+import re
+from collections import Counter
+from contextlib import closing
+from pathlib import Path
+
+from nbgrader.api import MissingEntry
+
+from tfladder import course as ops
+from tfladder import results, scores
+from tfladder.feedback import STYLE
+from tfladder.progress import Progress
+
+
+def graded_students(course, assignment):
+    """Students with a submission of ASSIGNMENT in the gradebook."""
+    with closing(scores.gradebook(course)) as gb:
+        try:
+            found = gb.find_assignment(assignment)
+        except MissingEntry:
+            return []
+        return sorted(sub.student.id for sub in found.submissions)
+
+
+def flagged_in_gradebook(course, assignment):
+    """Students whose notebook is flagged in the gradebook (formgrader's flag, or the grader's)."""
+    with closing(scores.gradebook(course)) as gb:
+        try:
+            found = gb.find_assignment(assignment)
+        except MissingEntry:
+            return []
+        return sorted({sub.student.id for sub in found.submissions for nb in sub.notebooks if nb.flagged})
+
+
+KNOWN_MISTAKE = "This matches a known mistake: "
+
+
+def common_message(message):
+    """The gist of a failure message, numbers blanked, so equal mistakes count together.
+
+    A named known mistake is the gist; otherwise the message's first line.
+    """
+    lines = message.strip().splitlines()
+    named = [line[len(KNOWN_MISTAKE):] for line in lines if line.startswith(KNOWN_MISTAKE)]
+    gist = named[0] if named else (lines[0] if lines else "")
+    return re.sub(r"-?\d+(\.\d+)?(e-?\d+)?", "#", gist)
+
+
+def plot_assignment(assignment, rows, path):
+    """Bar charts of how many students earned each number of points, one per exercise."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    exercises = [r[0] for r in rows[0].exercises()] if rows else []
+    if not exercises:
+        return None
+    fig, axes = plt.subplots(1, len(exercises), figsize=(2.6 * len(exercises), 2.6), squeeze=False)
+    for ax, exercise in zip(axes[0], exercises):
+        values, maximum = [], 0.0
+        for result in rows:
+            for name, points, top, _ in result.exercises():
+                if name == exercise:
+                    maximum = top
+                    if points != results.MANUAL:
+                        values.append(points)
+        counts = Counter(values)
+        ticks = list(range(int(maximum) + 1))
+        ax.bar(ticks, [counts.get(float(t), 0) for t in ticks], color="#4c72b0")
+        ax.set_title(exercise, fontsize=8)
+        ax.set_xlabel("points", fontsize=8)
+        ax.set_xticks(ticks)
+        ax.tick_params(labelsize=7)
+    axes[0][0].set_ylabel("students", fontsize=8)
+    fig.suptitle(f"{assignment}: points per exercise", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def build(course, out_dir=None, *, show_progress=True):
+    """Write OUT_DIR/index.html, OUT_DIR/grades.csv and one PNG per assignment; returns index.html."""
+    course = Path(course)
+    out = Path(out_dir or course / "report")
+    out.mkdir(parents=True, exist_ok=True)
+    csv = ops.export(course, (out / "grades.csv").resolve())
+    e = html.escape
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>tfladder: class report</title>",
+        f"<style>{STYLE} img {{ max-width: 100%; }}</style></head><body>",
+        "<h1>Class report</h1>",
+        f"<p>Grades for every student and assignment: <a href='{e(csv.name)}'>{e(csv.name)}</a> "
+        "(nbgrader's export).</p>",
+    ]
+    for assignment in ops.assignments(course):
+        students = graded_students(course, assignment)
+        if not students:
+            continue
+        bar = Progress(len(students), f"report {assignment}") if show_progress else None
+        rows = []
+        for student in students:
+            rows.append(results.load(course, assignment, student))
+            if bar:
+                bar.advance(student)
+        if bar:
+            bar.done()
+        graded = [r for r in rows if not r.error]
+        parts.append(f"<h2>{e(assignment)}</h2>")
+        mean = sum(r.auto_points for r in graded) / len(graded) if graded else 0.0
+        top = graded[0].auto_max if graded else 0.0
+        parts.append(f"<p>{len(students)} submissions, {len(graded)} graded; mean {mean:.1f} / {top:g} "
+                     "autograded points.</p>")
+        image = plot_assignment(assignment, graded, out / f"{assignment}_points.png")
+        if image:
+            parts.append(f"<img src='{e(image.name)}' alt='points per exercise for {e(assignment)}'>")
+        parts.append("<h3>Most common failures</h3><table><tr><th>exercise</th><th>students</th><th>message</th></tr>")
+        for exercise, _, _, _ in (graded[0].exercises() if graded else []):
+            counter = Counter()
+            for result in graded:
+                seen = {common_message(c.message) for c in result.cells if c.exercise == exercise and c.message}
+                counter.update(seen)
+            for message, count in counter.most_common(3):
+                parts.append(f"<tr><td>{e(exercise)}</td><td class='num'>{count}</td><td>{e(message)}</td></tr>")
+        parts.append("</table>")
+        review = [(r.student, r.error) for r in rows if r.error]
+        review += [(s, "flagged in the gradebook") for s in flagged_in_gradebook(course, assignment)]
+        parts.append("<h3>Submissions to review</h3>")
+        if review:
+            parts.append("<ul>" + "".join(f"<li>{e(s)}: {e(why)}</li>" for s, why in review) + "</ul>")
+        else:
+            parts.append("<p class='muted'>none</p>")
+    parts.append("</body></html>")
+    index = out / "index.html"
+    index.write_text("\n".join(parts), encoding="utf-8")
+    return index

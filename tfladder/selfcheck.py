@@ -1,0 +1,90 @@
+"""Self-check: grade one notebook exactly as the instructor's grading would, and say what failed.
+
+The notebook is copied into a temporary course made from this repository's `source/` and
+`nbgrader_config.py`, graded there by `nbgrader autograde` (hidden tests restored from the
+source, same timeouts, same grading-seed handling), and the result is printed per exercise with
+the failure messages — never the hidden test code. No gradebook of yours is touched.
+
+From a shell:           tfladder check release/01_low_level_ops/01_low_level_ops.ipynb
+From inside a notebook: from tfladder.selfcheck import check; check("01_low_level_ops.ipynb")
+(save the notebook first: the check reads the file on disk).
+"""
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+from tfladder import course as ops
+from tfladder import notebooks, results
+
+STUDENT = "self"
+
+
+class CheckError(ValueError):
+    """The notebook cannot be checked; the message says why."""
+
+
+def assignment_of(path, course):
+    """The assignment a notebook belongs to: its file name, else the grade ids it holds."""
+    known = ops.assignments(course)
+    stem = Path(path).stem
+    if stem in known:
+        return stem
+    try:
+        nb = notebooks.read(path)
+    except Exception:
+        return None
+    prefixes = {gid.split("_", 1)[0] for gid in notebooks.cells_by_id(nb) if gid}
+    for assignment in known:
+        if ops.level_prefix(assignment) in prefixes:
+            return assignment
+    return None
+
+
+def grade(path, *, course=None, assignment=None, env=None):
+    """Grade the notebook at `path` in a temporary course; returns a results.NotebookResult."""
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise CheckError(f"{path} does not exist")
+    try:
+        json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CheckError(f"{path} is not a readable notebook ({error}); is the file saved and complete?") from None
+    course = Path(course) if course else ops.find_root(path.parent if (path.parent / "nbgrader_config.py").exists() else None)
+    assignment = assignment or assignment_of(path, course)
+    if assignment is None or not (course / "source" / assignment).is_dir():
+        raise CheckError(
+            f"cannot tell which assignment {path.name} belongs to; name it after one of "
+            f"{', '.join(ops.assignments(course))} or pass --assignment"
+        )
+    with tempfile.TemporaryDirectory(prefix="tfladder-check-") as tmp:
+        root = Path(tmp)
+        shutil.copy(course / "nbgrader_config.py", root)
+        shutil.copytree(course / "source" / assignment, root / "source" / assignment)
+        target = root / "submitted" / STUDENT / assignment / f"{assignment}.ipynb"
+        target.parent.mkdir(parents=True)
+        shutil.copy(path, target)
+        ops.release(root, assignment, db=True)
+        done = ops.autograde(root, assignment, env=env)
+        result = results.load(root, assignment, STUDENT)
+        if result.error:
+            result.error += "\n" + _nbgrader_reason(done.stdout)
+    return result
+
+
+def _nbgrader_reason(log):
+    lines = [line for line in log.splitlines() if "ERROR" in line or "Error" in line]
+    return "\n".join(lines[-5:]) or log[-1500:]
+
+
+def check(path, *, course=None, assignment=None, env=None):
+    """Grade and print the report; returns the result (for use from a notebook cell)."""
+    result = grade(path, course=course, assignment=assignment, env=env)
+    print(results.text_report(result))
+    return result
+
+
+def all_points(result):
+    """True when every autograded point was earned and the notebook could be graded."""
+    return not result.error and result.auto_points >= result.auto_max
