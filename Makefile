@@ -14,7 +14,17 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-$(STAMP): requirements.lock pyproject.toml
+# The grading sandbox (`tfladder grade`) needs bubblewrap; prlimit and setpriv come with util-linux.
+SANDBOX_TOOLS := /usr/bin/bwrap
+$(SANDBOX_TOOLS):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing bubblewrap for the grading sandbox"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap util-linux >/dev/null; \
+	else \
+	  echo "error: the grading sandbox needs bubblewrap: run 'sudo apt-get install bubblewrap' (or your system's equivalent)"; exit 1; \
+	fi
+
+$(STAMP): requirements.lock pyproject.toml | $(SANDBOX_TOOLS)
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet -r requirements.lock

@@ -57,6 +57,49 @@ def cmd_autograde(args):
     return 1 if done.returncode != 0 else 0
 
 
+def cmd_grade(args):
+    """Grade untrusted submissions safely: sandboxed kernels, nothing lost, tampering flagged.
+
+    Checks and stages every submission in submitted/*/ASSIGNMENT (a broken or missing notebook is
+    recorded at zero with its reason), scans it for tampering, and autogrades it through nbgrader's
+    own gradebook with each kernel in a sandbox: its own unprivileged uid, no network, no view of
+    the course, limits on memory, CPU, processes, files and time. Flagged submissions are marked in
+    the gradebook for review. Exit status 1 if any submission failed or was flagged.
+
+    Limits can be changed with TFLADDER_SANDBOX_<NAME> environment variables (MEMORY_BYTES,
+    CPU_SECONDS, PROCESSES, FILE_BYTES, OPEN_FILES, SCRATCH_BYTES, WALL_SECONDS).
+
+    Example:
+      tfladder grade 01_low_level_ops
+      tfladder grade 01_low_level_ops --student alice --student bob
+    """
+    from tfladder import grade, notebooks, scores, sandbox
+
+    root = ops.find_root()
+    if args.unsafe_no_sandbox:
+        print("tfladder: WARNING: grading without the sandbox; submissions run as your own user", file=sys.stderr)
+    try:
+        summary = grade.grade(root, args.assignment, students=args.student,
+                              use_sandbox=not args.unsafe_no_sandbox)
+    except sandbox.SandboxUnavailable as error:
+        print(f"tfladder: {error}", file=sys.stderr)
+        return 2
+    if not summary.submissions:
+        print(f"tfladder: no submissions in submitted/*/{args.assignment}", file=sys.stderr)
+        return 1
+    source_nb = notebooks.read(root / "source" / args.assignment / f"{args.assignment}.ipynb")
+    students = sorted(summary.submissions)
+    print(scores.table(args.assignment, source_nb, scores.cell_points(root, args.assignment, students)))
+    for student in students:
+        submission = summary.submissions[student]
+        for reason in submission.reasons_failed:
+            print(f"FAILED  {student}: {reason}")
+        for reason in submission.flags:
+            print(f"FLAGGED {student}: {reason}")
+    print(summary.line())
+    return 1 if summary.failed or summary.flagged else 0
+
+
 def cmd_check(args):
     """Grade one notebook exactly as the instructor would, and print what passed and failed.
 
@@ -197,6 +240,11 @@ def build_parser():
     p = add("autograde", cmd_autograde)
     p.add_argument("assignment", help="assignment folder name, e.g. 01_low_level_ops")
     p.add_argument("--student", help="one student id (or a glob such as 'demo_*')")
+    p = add("grade", cmd_grade)
+    p.add_argument("assignment", help="assignment folder name, e.g. 01_low_level_ops")
+    p.add_argument("--student", action="append", help="grade only this student (id or glob; repeatable)")
+    p.add_argument("--unsafe-no-sandbox", action="store_true",
+                   help="run submissions without the sandbox, as your own user (trusted code only)")
     p = add("check", cmd_check)
     p.add_argument("notebook", help="the notebook file to check")
     p.add_argument("--assignment", help="the assignment it belongs to (default: from its name or grade ids)")

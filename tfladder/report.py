@@ -28,6 +28,14 @@ def graded_students(course, assignment):
         return sorted(sub.student.id for sub in found.submissions)
 
 
+def grader_reasons(course, assignment, student):
+    """Why `tfladder grade` flagged or failed a submission (autograded/.../tfladder.json), or []."""
+    from tfladder.grade import read_report
+
+    found = read_report(course, assignment, student)
+    return list(found.get("failed", [])) + list(found.get("flags", []))
+
+
 def flagged_in_gradebook(course, assignment):
     """Students whose notebook is flagged in the gradebook (formgrader's flag, or the grader's)."""
     with closing(scores.gradebook(course)) as gb:
@@ -131,7 +139,8 @@ def build(course, out_dir=None, *, show_progress=True):
                 parts.append(f"<tr><td>{e(exercise)}</td><td class='num'>{count}</td><td>{e(message)}</td></tr>")
         parts.append("</table>")
         review = [(r.student, r.error) for r in rows if r.error]
-        review += [(s, "flagged in the gradebook") for s in flagged_in_gradebook(course, assignment)]
+        review += [(s, why) for s in flagged_in_gradebook(course, assignment)
+                   for why in (grader_reasons(course, assignment, s) or ["flagged in the gradebook"])]
         parts.append("<h3>Submissions to review</h3>")
         if review:
             parts.append("<ul>" + "".join(f"<li>{e(s)}: {e(why)}</li>" for s, why in review) + "</ul>")

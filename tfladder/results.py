@@ -41,6 +41,7 @@ class NotebookResult:
     cells: list = field(default_factory=list)
     seed: int = None
     error: str = ""           # why the notebook could not be graded, if it could not
+    flags: list = field(default_factory=list)   # why `tfladder grade` wants a human to look
 
     def exercises(self):
         """[(exercise id, points, max points, [CellResult])] in notebook order; points may be MANUAL."""
@@ -143,6 +144,8 @@ def text_report(result):
     lines = [summary_line(result)]
     if result.error:
         lines.append(f"  {result.error}")
+    for flag in result.flags:
+        lines.append(f"  flagged for review: {flag}")
     for exercise, points, maximum, cells in result.exercises():
         shown = MANUAL if points == MANUAL else f"{points:g}/{maximum:g}"
         marks = "  ".join(f"{c.part} {_mark(c)}" for c in cells)

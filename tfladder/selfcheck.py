@@ -1,9 +1,11 @@
 """Self-check: grade one notebook exactly as the instructor's grading would, and say what failed.
 
 The notebook is copied into a temporary course made from this repository's `source/` and
-`nbgrader_config.py`, graded there by `nbgrader autograde` (hidden tests restored from the
-source, same timeouts, same grading-seed handling), and the result is printed per exercise with
-the failure messages — never the hidden test code. No gradebook of yours is touched.
+`nbgrader_config.py` and graded there by `nbgrader autograde` (hidden tests restored from the
+source, same timeouts, same grading-seed handling). When the grading sandbox can start here, it
+is graded as `tfladder grade` would grade it: sandboxed kernel, tamper checks. The result is
+printed per exercise with the failure messages, never the hidden test code. No gradebook of
+yours is touched.
 
 From a shell:           tfladder check release/01_low_level_ops/01_low_level_ops.ipynb
 From inside a notebook: from tfladder.selfcheck import check; check("01_low_level_ops.ipynb")
@@ -16,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 from tfladder import course as ops
-from tfladder import notebooks, results
+from tfladder import notebooks, results, sandbox
 
 STUDENT = "self"
 
@@ -65,11 +67,20 @@ def grade(path, *, course=None, assignment=None, env=None):
         target = root / "submitted" / STUDENT / assignment / f"{assignment}.ipynb"
         target.parent.mkdir(parents=True)
         shutil.copy(path, target)
-        ops.release(root, assignment, db=True)
-        done = ops.autograde(root, assignment, env=env)
+        flags = []
+        if sandbox.available():
+            # As `tfladder grade` would: sandboxed kernel, tamper checks (imported here: it needs nbclient).
+            from tfladder import grade as safe
+
+            summary = safe.grade(root, assignment, env=env, show_progress=False)
+            log, flags = summary.log, summary.submissions[STUDENT].flags
+        else:
+            ops.release(root, assignment, db=True)
+            log = ops.autograde(root, assignment, env=env).stdout
         result = results.load(root, assignment, STUDENT)
+        result.flags = flags
         if result.error:
-            result.error += "\n" + _nbgrader_reason(done.stdout)
+            result.error += "\n" + _nbgrader_reason(log)
     return result
 
 

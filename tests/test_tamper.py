@@ -1,0 +1,91 @@
+"""Does the static scan flag tampering, and leave honest work (right or wrong) alone?"""
+
+import copy
+
+import pytest
+
+from conftest import ASSIGNMENTS, REPO
+from tfladder import fixtures, notebooks, sandbox, tamper
+
+HONEST = [(a, f.name) for a in ASSIGNMENTS for f in fixtures.load_all(REPO, a).values()]
+
+
+def release(assignment):
+    return notebooks.read(REPO / "release" / assignment / f"{assignment}.ipynb")
+
+
+def source(assignment):
+    return notebooks.read(REPO / "source" / assignment / f"{assignment}.ipynb")
+
+
+@pytest.mark.parametrize("assignment,name", HONEST)
+def test_is_every_honest_fixture_left_unflagged(assignment, name):
+    fixture = fixtures.load_all(REPO, assignment)[name]
+    nb = fixtures.build(fixture, release(assignment), source(assignment))
+    assert tamper.scan(nb, release(assignment)) == []
+
+
+def with_answer(code, gid="l1_linear_forward"):
+    nb = copy.deepcopy(release("01_low_level_ops"))
+    next(c for c in nb.cells if notebooks.grade_id(c) == gid).source = code
+    return nb
+
+
+@pytest.mark.parametrize("code,label", [
+    ("get_ipython().input_transformers_post.append(f)", "IPython hooks"),
+    ("get_ipython().set_custom_exc((Exception,), h)", "IPython hooks"),
+    ("import os\nos._exit(0)", "leaving the process"),
+    ("sys.exit()", "leaving the process"),
+    ("checks.close = lambda *a, **k: None", "changing the grader's checks"),
+    ("np.testing.assert_allclose = print", "changing the grader's checks"),
+    ("np.allclose = lambda *a, **k: True", "changing the grader's checks"),
+    ("checks = object()", "changing the grader's checks"),
+    ("import builtins", "reaching into the interpreter"),
+    ("class L(float):\n    def __eq__(self, other):\n        return True", "lie in comparisons"),
+    ("import socket", "processes or network"),
+    ("import subprocess", "processes or network"),
+    ("open('/srv/course/source/01/x.ipynb')", "reading course files"),
+    ("open('../gradebook.db')", "reading course files"),
+])
+def test_does_the_scan_name_each_trick(code, label):
+    reasons = tamper.scan(with_answer(code), release("01_low_level_ops"))
+    assert any(label in r and "l1_linear_forward, line" in r for r in reasons), reasons
+
+
+def test_does_the_scan_see_edited_metadata_tags_outputs_and_duplicates():
+    nb = copy.deepcopy(release("01_low_level_ops"))
+    tests = [c for c in nb.cells if notebooks.is_test(c)]
+    tests[0].source = "print('ok')"
+    tests[1].metadata.nbgrader["points"] = 100
+    tests[2].metadata["tags"] = ["skip-execution"]
+    tests[3].outputs = [{"output_type": "stream", "name": "stdout", "text": "ok"}]
+    nb.cells.append(copy.deepcopy(tests[4]))
+    nb.cells.remove(tests[5])
+    text = "\n".join(tamper.scan(nb, release("01_low_level_ops")))
+    gid = notebooks.grade_id
+    assert f"{gid(tests[0])}: a read-only cell was edited" in text
+    assert f"{gid(tests[1])}: nbgrader metadata 'points' changed from 2 to 100" in text
+    assert f"{gid(tests[2])}: tags added (skip-execution)" in text
+    assert f"{gid(tests[3])}: the submitted test cell already holds outputs" in text
+    assert f"duplicate grade ids: {gid(tests[4])}" in text
+    assert f"{gid(tests[5])}: a read-only cell was deleted" in text
+
+
+def test_are_submitted_code_and_hidden_files_kept_from_the_kernel(tmp_path):
+    submitted, staged = tmp_path / "in", tmp_path / "out"
+    for name in ("01_low_level_ops.ipynb", "numpy.py", "x.pth", "lib.so", ".hidden", ".ipython/startup/0.py",
+                 "pkg/__init__.py", "data/table.csv", "notes.txt", "old/other.ipynb"):
+        (submitted / name).parent.mkdir(parents=True, exist_ok=True)
+        (submitted / name).write_text("x")
+    assert sandbox.left_out_files(submitted) == [".hidden", ".ipython/startup/0.py", "lib.so", "numpy.py",
+                                                 "old/other.ipynb", "pkg/__init__.py", "x.pth"]
+    sandbox.copy_allowed_files(submitted, staged)
+    assert sorted(str(p.relative_to(staged)) for p in staged.rglob("*") if p.is_file()) == [
+        "data/table.csv", "notes.txt"]
+
+
+def test_does_the_sandbox_refuse_to_start_without_its_tools_and_say_how(monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(sandbox.SandboxUnavailable) as error:
+        sandbox.check_available()
+    assert "apt-get install bubblewrap" in str(error.value) and "--unsafe-no-sandbox" in str(error.value)

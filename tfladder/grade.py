@@ -1,0 +1,249 @@
+"""`tfladder grade`: grade untrusted submissions safely, lose nothing, flag tampering.
+
+For one assignment:
+
+1. every submission in submitted/<student>/<assignment>/ is checked and staged in
+   build/grading/<assignment>/submitted/: the notebook must be readable UTF-8 JSON in nbformat 4
+   belonging to this assignment (a lone notebook under another name is used and noted; a missing,
+   empty, broken or foreign notebook is replaced by the blank release, so it is graded and
+   recorded at zero, with its reason); only data files come along (no .py, .pth, .so, hidden
+   files), so nothing submitted reaches the kernel's import path;
+2. the staged notebooks are scanned for tampering (`tfladder.tamper`);
+3. `nbgrader autograde` grades them with the course's own config and gradebook, with nbgrader's
+   Execute step replaced by `tfladder.execute.GuardedExecute`: sandboxed kernels, tamper evidence
+   from outside the kernel, a kernel death costing only what it kept from running;
+4. every submission with a reason to look at it is flagged in the gradebook, its reasons are
+   written to autograded/<student>/<assignment>/tfladder.json, and a summary says how many
+   submissions were graded, failed and flagged.
+"""
+
+import json
+import shutil
+import tempfile
+from contextlib import closing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+from nbgrader.api import MissingEntry
+
+from tfladder import course as ops
+from tfladder import execute, notebooks, sandbox, scores, tamper
+from tfladder.progress import Progress
+
+REPORT = "tfladder.json"
+KEPT_FILES = ("timestamp.txt",)
+
+
+@dataclass
+class Submission:
+    student: str
+    reasons_failed: list = field(default_factory=list)   # why it was graded as blank
+    flags: list = field(default_factory=list)            # why a human should look at it
+    notes: list = field(default_factory=list)
+
+
+@dataclass
+class Summary:
+    assignment: str
+    submissions: dict = field(default_factory=dict)     # student -> Submission
+    nbgrader_failed: list = field(default_factory=list)
+    log: str = ""
+
+    @property
+    def failed(self):
+        return sorted({s for s, sub in self.submissions.items() if sub.reasons_failed} | set(self.nbgrader_failed))
+
+    @property
+    def flagged(self):
+        return sorted(s for s, sub in self.submissions.items() if sub.flags or sub.reasons_failed)
+
+    @property
+    def graded(self):
+        return sorted(s for s in self.submissions if s not in self.nbgrader_failed)
+
+    def line(self):
+        return (f"{self.assignment}: {len(self.graded)} graded, {len(self.failed)} failed, "
+                f"{len(self.flagged)} flagged for review")
+
+
+def _read_notebook(path, assignment, release_nb):
+    """(notebook, None) or (None, reason) for a submitted file."""
+    data = path.read_bytes()
+    if not data.strip():
+        return None, f"{path.name} is empty"
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None, f"{path.name} is not UTF-8 text"
+    try:
+        nb = nbformat.reads(text, as_version=nbformat.NO_CONVERT)
+    except Exception as error:
+        return None, f"{path.name} is not a valid notebook ({str(error).splitlines()[0][:200]})"
+    if nb.get("nbformat") != 4:
+        return None, f"{path.name} is nbformat {nb.get('nbformat')}, not 4"
+    try:
+        nbformat.validate(nb)
+    except Exception as error:
+        return None, f"{path.name} does not follow the notebook format ({str(error).splitlines()[0][:200]})"
+    ours = set(notebooks.solution_ids(release_nb))
+    theirs = {notebooks.grade_id(c) for c in nb.cells if notebooks.grade_id(c)}
+    if ours and not ours & theirs:
+        prefixes = sorted({i.split("_", 1)[0] for i in theirs if i and "_" in i})
+        other = f" (its grade ids start with {', '.join(prefixes)})" if prefixes else ""
+        return None, f"{path.name} is not a notebook of {assignment}{other}"
+    return nb, None
+
+
+def stage(source_dir, target_dir, assignment, release_nb):
+    """Check one submission and copy what may be graded into target_dir; returns a Submission."""
+    submission = Submission(student=source_dir.parent.name)
+    target_dir.mkdir(parents=True, exist_ok=True)
+    expected = source_dir / f"{assignment}.ipynb"
+    found = [p for p in sorted(source_dir.glob("*.ipynb")) if p.is_file()]
+    nb = None
+    if expected.is_file():
+        nb, reason = _read_notebook(expected, assignment, release_nb)
+    elif len(found) == 1:
+        submission.notes.append(f"graded {found[0].name} (the notebook was renamed)")
+        submission.flags.append(f"the notebook was renamed to {found[0].name}")
+        nb, reason = _read_notebook(found[0], assignment, release_nb)
+    else:
+        reason = (f"no {assignment}.ipynb was submitted" if not found else
+                  f"no {assignment}.ipynb, and {len(found)} other notebooks: cannot tell which to grade")
+    if nb is None:
+        submission.reasons_failed.append(reason + "; graded as the blank release (0 points)")
+        nb = release_nb
+    else:
+        submission.flags.extend(tamper.scan(nb, release_nb))
+        _drop_duplicate_ids(nb)
+    nbformat.write(nb, str(target_dir / f"{assignment}.ipynb"))
+    for name in KEPT_FILES:
+        if (source_dir / name).is_file():
+            shutil.copyfile(source_dir / name, target_dir / name)
+    left_out = [name for name in sandbox.left_out_files(source_dir) if name not in KEPT_FILES]
+    if left_out:
+        shown = ", ".join(left_out[:8]) + (" ..." if len(left_out) > 8 else "")
+        submission.flags.append(f"submitted code or hidden files were kept away from the kernel: {shown}")
+    sandbox.copy_allowed_files(source_dir, target_dir)
+    return submission
+
+
+def _drop_duplicate_ids(nb):
+    """Keep the first cell of each grade id; later copies become plain cells (nbgrader would
+    refuse the whole notebook otherwise). The scan has already flagged them."""
+    seen = set()
+    for cell in nb.cells:
+        gid = notebooks.grade_id(cell)
+        if gid in seen:
+            cell.metadata.pop("nbgrader", None)
+        elif gid:
+            seen.add(gid)
+
+
+def _override_config(folder, staging, *, use_sandbox, slot):
+    """A Jupyter config folder whose nbgrader_config.py swaps GuardedExecute in for Execute.
+
+    nbgrader ignores a config file that fails to load (it only logs the error), which would grade
+    without the sandbox: the file is therefore loaded here first, and any error stops grading.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "nbgrader_config.py"
+    path.write_text(f'''
+from nbgrader.converters import Autograde
+from nbgrader.preprocessors import Execute
+from tfladder.execute import GuardedExecute
+c = get_config()
+defaults = Autograde.class_traits()["autograde_preprocessors"].make_dynamic_default()
+c.Autograde.autograde_preprocessors = [GuardedExecute if p is Execute else p for p in defaults]
+assert GuardedExecute in c.Autograde.autograde_preprocessors
+c.GuardedExecute.sandbox = {bool(use_sandbox)!r}
+c.SandboxKernelManager.slot = {int(slot)}
+c.CourseDirectory.submitted_directory = {str(staging)!r}
+c.LimitOutput.max_lines = 2000
+c.LimitOutput.max_traceback = 200
+''')
+    from traitlets.config.loader import PyFileConfigLoader
+
+    loaded = PyFileConfigLoader(path.name, path=str(folder)).load_config()
+    if execute.GuardedExecute not in loaded.Autograde.autograde_preprocessors:
+        raise ops.CourseError("the grading configuration did not load; refusing to grade")
+    return folder
+
+
+def flag_in_gradebook(course, assignment, student, flagged):
+    with closing(scores.gradebook(course)) as gb:
+        try:
+            nb = gb.find_submission_notebook(assignment, assignment, student)
+        except MissingEntry:
+            return False
+        nb.flagged = bool(flagged)
+        gb.db.commit()
+        return True
+
+
+def read_report(course, assignment, student, name=REPORT):
+    path = Path(course) / "autograded" / student / assignment / name
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def grade(course, assignment, *, students=None, use_sandbox=True, slot=0, env=None, show_progress=True):
+    """Grade every submission of ASSIGNMENT (or those matching `students`); returns a Summary."""
+    course = Path(course).resolve()
+    if not (course / "source" / assignment).is_dir():
+        raise ops.CourseError(f"no assignment {assignment!r} in {course / 'source'}")
+    if use_sandbox:
+        sandbox.check_available(slot)
+    release_nb = _release_notebook(course, assignment)
+    chosen = ops.submitted_students(course, assignment)
+    if students:
+        import fnmatch
+
+        chosen = [s for s in chosen if any(fnmatch.fnmatch(s, pattern) for pattern in students)]
+    summary = Summary(assignment=assignment)
+    if not chosen:
+        return summary
+    work = course / "build" / "grading" / assignment
+    shutil.rmtree(work, ignore_errors=True)
+    staging = work / "submitted"
+    for student in chosen:
+        summary.submissions[student] = stage(course / "submitted" / student / assignment,
+                                             staging / student / assignment, assignment, release_nb)
+    ops.release(course, assignment, db=True)
+    with tempfile.TemporaryDirectory(prefix="tfladder-config-") as config_dir:
+        _override_config(Path(config_dir), staging, use_sandbox=use_sandbox, slot=slot)
+        bar = Progress(len(chosen), f"grading {assignment}") if show_progress else None
+        done = ops.autograde(course, assignment,
+                             env={**(env or {}), "JUPYTER_CONFIG_DIR": config_dir}, progress=bar)
+        if bar:
+            bar.done()
+    summary.log = done.stdout
+    summary.nbgrader_failed = [s for s in ops.failed_students(done.stdout) if s in summary.submissions]
+    unguarded = [s for s in summary.submissions if s not in summary.nbgrader_failed
+                 and (course / "autograded" / s / assignment).is_dir()
+                 and not (course / "autograded" / s / assignment / execute.RUN_REPORT).exists()]
+    if unguarded:
+        raise ops.CourseError(
+            f"nbgrader graded {', '.join(unguarded)} without tfladder's guarded executor (its log "
+            "follows); these results are not trustworthy.\n" + done.stdout[-3000:])
+    for student, submission in summary.submissions.items():
+        run = {} if student in summary.nbgrader_failed else read_report(course, assignment, student, execute.RUN_REPORT)
+        submission.flags.extend(run.get("flags", []))
+        if student in summary.nbgrader_failed:
+            submission.reasons_failed.append("nbgrader could not grade this submission (see the grading log)")
+        graded_dir = course / "autograded" / student / assignment
+        if graded_dir.is_dir():
+            (graded_dir / REPORT).write_text(json.dumps({
+                "failed": submission.reasons_failed, "flags": submission.flags, "notes": submission.notes,
+                "sandbox": use_sandbox, "kernel_stopped_in": run.get("kernel_stopped_in"),
+            }, indent=1))
+        flag_in_gradebook(course, assignment, student, submission.flags or submission.reasons_failed)
+    return summary
+
+
+def _release_notebook(course, assignment):
+    """The student version, as nbgrader makes it from source/ (regenerated if release/ lacks it)."""
+    path = course / "release" / assignment / f"{assignment}.ipynb"
+    if not path.exists():
+        ops.release(course, assignment, db=False)
+    return notebooks.read(path)

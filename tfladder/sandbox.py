@@ -1,0 +1,418 @@
+"""Sandboxed kernels for untrusted notebooks, without Docker: bubblewrap, setpriv and prlimit.
+
+Each kernel runs as an unprivileged uid (one per parallel slot), in its own process, IPC, UTS and
+network namespaces (no network at all: only loopback, which is its own), with a size-capped
+tmpfs as its only writable space, the grading environment mounted read-only, and limits on
+memory, CPU time, processes, file size and open files. The course (source/, the gradebook,
+other students) is simply not mounted. A wall clock kills the whole sandbox when a notebook runs
+too long; `--unshare-pid` and `--die-with-parent` make sure nothing inside outlives it.
+
+The grader talks to the kernel over Unix sockets (ZeroMQ "ipc" transport) in a directory that
+only this kernel and the grader can reach; that directory also holds its connection file (the
+key that drives the kernel), so no kernel can see another's.
+
+`SandboxKernelManager` is the jupyter_client kernel manager that nbgrader's Execute step uses
+(see tfladder.grading); `python -m tfladder.sandbox ... -- CMD` is the launcher it runs.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from jupyter_client.manager import AsyncKernelManager
+from traitlets import Integer
+
+FIRST_UID = 61000
+USAGE = "usage.json"       # written by the launcher into the kernel folder when the sandbox ends
+# Environment passed into the sandbox (everything else is cleared).
+PASSED_ENV = ("TF_CPP_MIN_LOG_LEVEL", "TF_ENABLE_ONEDNN_OPTS", "TFLADDER_THREADS", "TFLADDER_GRADING_SEED",
+              "KERAS_BACKEND", "LANG", "LC_ALL")
+# Files a submission may bring into the kernel's working directory: no code that Python could
+# import or run at start-up, no hidden files.
+BLOCKED_SUFFIXES = (".py", ".pyc", ".pth", ".so", ".ipynb")
+
+
+# Runs as the sandbox uid just before the kernel: its home and working folder on the tmpfs, and a
+# copy of the submission's data files.
+SETUP_SCRIPT = ('umask 077; mkdir -p /tmp/home /tmp/work && cd /tmp/work && '
+                '{ [ ! -d /tmp/submission ] || cp -r /tmp/submission/. /tmp/work/; } && exec "$@"')
+
+
+class SandboxUnavailable(RuntimeError):
+    """The sandbox cannot start on this machine; the message says what is missing."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits for one notebook's kernel."""
+
+    memory_bytes: int = 8 << 30        # address space; TensorFlow reserves a lot it never touches
+    cpu_seconds: int = 900
+    processes: int = 256               # threads count too (RLIMIT_NPROC, per uid)
+    file_bytes: int = 64 << 20
+    open_files: int = 1024
+    scratch_bytes: int = 256 << 20     # the tmpfs that is the only writable place
+    wall_seconds: int = 600            # the whole notebook, on top of nbgrader's per-cell timeout
+
+    @classmethod
+    def from_env(cls, env=None):
+        """Limits with overrides from TFLADDER_SANDBOX_<FIELD> environment variables."""
+        env = os.environ if env is None else env
+        values = {}
+        for name in cls.__dataclass_fields__:
+            raw = env.get(f"TFLADDER_SANDBOX_{name.upper()}")
+            if raw:
+                values[name] = int(raw)
+        return cls(**values)
+
+
+def uid_for(slot):
+    return FIRST_UID + int(slot)
+
+
+def _python_paths():
+    """Folders the kernel's Python needs, read-only: the base installation and the environment."""
+    import tfladder
+
+    paths = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix),
+             os.path.realpath(Path(tfladder.__file__).parent)}
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        paths.add(os.path.realpath(sysconfig.get_paths()[key]))
+    # keep only outermost folders
+    kept = []
+    for path in sorted(paths, key=len):
+        if not any(path == k or path.startswith(k + os.sep) for k in kept):
+            kept.append(path)
+    return kept
+
+
+def _parents(paths):
+    """Every parent folder of the given paths, shortest first (created 0755 in the sandbox)."""
+    found = set()
+    for path in paths:
+        parent = Path(path).parent
+        while str(parent) not in ("/", ""):
+            found.add(str(parent))
+            parent = parent.parent
+    return sorted(found, key=lambda p: (p.count(os.sep), p))
+
+
+def bwrap_command(command, *, uid, kernel_dir, files_dir, limits, env):
+    """The full command line that runs `command` inside the sandbox."""
+    python_paths = _python_paths()
+    args = ["bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
+            "--unshare-cgroup-try", "--die-with-parent", "--new-session",
+            "--hostname", "sandbox"]
+    for top in ("usr", "lib", "lib64", "bin", "sbin"):
+        host = Path("/") / top
+        if host.is_symlink():
+            args += ["--symlink", os.readlink(host), str(host)]
+        elif host.exists():
+            args += ["--ro-bind", str(host), str(host)]
+    args += ["--perms", "0755", "--dir", "/etc"]
+    for name in ("ld.so.cache", "localtime", "fonts", "ssl"):
+        if (Path("/etc") / name).exists():
+            args += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
+    args += ["--ro-bind", str(Path(kernel_dir) / "passwd"), "/etc/passwd",
+             "--ro-bind", str(Path(kernel_dir) / "group"), "/etc/group"]
+    for parent in _parents(python_paths + [str(kernel_dir)]):
+        if parent not in ("/tmp",):
+            args += ["--perms", "0755", "--dir", parent]
+    for path in python_paths:
+        args += ["--ro-bind", path, path]
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    scratch = Path(kernel_dir) / "scratch"
+    if os.path.ismount(scratch):      # mounted by the grader, so it can measure what was written
+        args += ["--bind", str(scratch), "/tmp"]
+    else:
+        args += ["--perms", "1777", "--size", str(limits.scratch_bytes), "--tmpfs", "/tmp"]
+    args += ["--perms", "0755", "--dir", str(kernel_dir)]
+    sockets = Path(kernel_dir) / "sockets"
+    args += ["--bind", str(sockets), str(sockets)]
+    connection = Path(kernel_dir) / "kernel.json"
+    if connection.exists():
+        args += ["--ro-bind", str(connection), str(connection)]
+    if files_dir and any(Path(files_dir).iterdir()):
+        args += ["--ro-bind", str(files_dir), "/tmp/submission"]
+    args += ["--chdir", "/tmp", "--clearenv"]
+    sandbox_env = {
+        "HOME": "/tmp/home", "USER": "sandbox", "LOGNAME": "sandbox", "TMPDIR": "/tmp",
+        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        "MPLCONFIGDIR": "/tmp/home/.matplotlib", "IPYTHONDIR": "/tmp/home/.ipython",
+        "JUPYTER_RUNTIME_DIR": "/tmp/home/.runtime", "PYTHONNOUSERSITE": "1",
+        "PYTHONDONTWRITEBYTECODE": "1", "FONTCONFIG_FILE": "/etc/fonts/fonts.conf", "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+    }
+    sandbox_env.update({k: env[k] for k in PASSED_ENV if k in env})
+    for key, value in sandbox_env.items():
+        args += ["--setenv", key, value]
+    # Limits apply to the kernel and everything it starts; the uid switch drops every capability.
+    args += ["--", "/usr/bin/prlimit", f"--as={limits.memory_bytes}", f"--cpu={limits.cpu_seconds}",
+             f"--nproc={limits.processes}", f"--fsize={limits.file_bytes}", f"--nofile={limits.open_files}",
+             "--core=0", "--",
+             "/usr/bin/setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs",
+             "--inh-caps=-all", "--bounding-set=-all", "--",
+             "/bin/sh", "-c", SETUP_SCRIPT, "sandbox"]
+    return args + list(command)
+
+
+def _mount_tmpfs(path, options):
+    path.mkdir()
+    return subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
+                          capture_output=True).returncode == 0
+
+
+def prepare_kernel_dir(uid, limits=None):
+    """A fresh folder for one kernel: passwd/group files, its connection file, and two tmpfs.
+
+    `sockets/` holds the Unix sockets the grader connects to: a 1 MiB tmpfs owned by the kernel's
+    uid (a plain folder where tmpfs cannot be mounted). `scratch/` becomes the kernel's /tmp, its
+    only writable space, size-capped; the launcher measures it when the kernel ends.
+    """
+    limits = limits or Limits.from_env()
+    kernel_dir = Path(tempfile.mkdtemp(prefix="tfladder-kernel-"))
+    os.chmod(kernel_dir, 0o711)
+    (kernel_dir / "passwd").write_text(
+        f"root:x:0:0::/root:/usr/sbin/nologin\nsandbox:x:{uid}:{uid}::/tmp/home:/usr/sbin/nologin\n")
+    (kernel_dir / "group").write_text(f"root:x:0:\nsandbox:x:{uid}:\n")
+    sockets = kernel_dir / "sockets"
+    if not _mount_tmpfs(sockets, f"size=1m,mode=0700,uid={uid},gid={uid}"):
+        os.chown(sockets, uid, uid)
+        os.chmod(sockets, 0o700)
+    _mount_tmpfs(kernel_dir / "scratch", f"size={limits.scratch_bytes},mode=1777")
+    return kernel_dir
+
+
+def remove_kernel_dir(kernel_dir):
+    for name in ("sockets", "scratch"):
+        if os.path.ismount(Path(kernel_dir) / name):
+            subprocess.run(["umount", "-l", str(Path(kernel_dir) / name)], capture_output=True)
+    shutil.rmtree(kernel_dir, ignore_errors=True)
+
+
+def read_usage(kernel_dir):
+    """What the launcher measured when the sandbox ended (see `launch`), or {}."""
+    try:
+        return json.loads((Path(kernel_dir) / USAGE).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def limits_hit(usage, limits):
+    """Plain-words reasons from a usage record: which limits the notebook ran into."""
+    reasons = []
+    if usage.get("wall_clock_exceeded"):
+        reasons.append(f"the notebook ran longer than {limits.wall_seconds} s and was stopped")
+    signal_name = usage.get("signal")
+    if signal_name == "SIGXCPU" or usage.get("cpu_seconds", 0) >= limits.cpu_seconds:
+        reasons.append(f"the kernel used its {limits.cpu_seconds} s of CPU time and was stopped")
+    elif signal_name and signal_name != "SIGKILL" and not usage.get("wall_clock_exceeded"):
+        reasons.append(f"the kernel was ended by {signal_name}")
+    if usage.get("max_rss_bytes", 0) >= limits.memory_bytes // 2:
+        reasons.append(f"the kernel used {usage['max_rss_bytes'] / 2**30:.1f} GiB of memory "
+                       f"(limit {limits.memory_bytes / 2**30:.1f} GiB)")
+    if usage.get("scratch_used_bytes", 0) >= 0.9 * limits.scratch_bytes:
+        reasons.append(f"the notebook filled its {limits.scratch_bytes >> 20} MiB scratch space")
+    return reasons
+
+
+def left_out_files(source_dir):
+    """Submitted files the kernel will not see: code Python could import or run, hidden files."""
+    left_out = []
+    for path in sorted(Path(source_dir).rglob("*")) if source_dir and Path(source_dir).is_dir() else []:
+        relative = path.relative_to(source_dir)
+        if path.is_dir() or (path.suffix == ".ipynb" and len(relative.parts) == 1):
+            continue
+        if (any(part.startswith(".") or part == "__pycache__" for part in relative.parts) or path.is_symlink()
+                or path.suffix.lower() in BLOCKED_SUFFIXES):
+            left_out.append(str(relative))
+    return left_out
+
+
+def copy_allowed_files(source_dir, target_dir):
+    """Copy a submission's data files (no code, no hidden files, no notebooks) to target_dir."""
+    target_dir = Path(target_dir)
+    target_dir.mkdir(parents=True, exist_ok=True)
+    if not source_dir or not Path(source_dir).is_dir():
+        return target_dir
+    for path in Path(source_dir).rglob("*"):
+        relative = path.relative_to(source_dir)
+        if any(part.startswith(".") or part == "__pycache__" for part in relative.parts):
+            continue
+        if path.is_symlink() or not path.is_file() or path.suffix.lower() in BLOCKED_SUFFIXES:
+            continue
+        destination = target_dir / relative
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, destination)
+    return target_dir
+
+
+def check_available(slot=0, limits=None):
+    """Raise SandboxUnavailable with a clear message unless a sandbox really starts here."""
+    missing = [tool for tool in ("bwrap", "prlimit", "setpriv") if shutil.which(tool) is None]
+    if missing:
+        raise SandboxUnavailable(
+            f"the grading sandbox needs {', '.join(missing)} (Debian: apt-get install bubblewrap "
+            "util-linux); `make setup` installs them. To grade without a sandbox, pass --unsafe-no-sandbox."
+        )
+    if os.geteuid() != 0:
+        raise SandboxUnavailable(
+            "the grading sandbox must start as root (it switches each kernel to its own unprivileged uid); "
+            "run the grader as root, or pass --unsafe-no-sandbox."
+        )
+    uid = uid_for(slot)
+    kernel_dir = prepare_kernel_dir(uid)
+    try:
+        files = copy_allowed_files(None, kernel_dir / "files")
+        command = bwrap_command([sys.executable, "-P", "-c", "import os; print(os.getuid())"], uid=uid,
+                                kernel_dir=kernel_dir, files_dir=files, limits=limits or Limits(), env=os.environ)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise SandboxUnavailable(f"the grading sandbox could not start: {error}") from None
+    finally:
+        remove_kernel_dir(kernel_dir)
+    if done.returncode != 0 or done.stdout.strip() != str(uid):
+        raise SandboxUnavailable(
+            "the grading sandbox could not start a Python process as an unprivileged user:\n"
+            + (done.stderr.strip() or done.stdout.strip())[-1500:]
+        )
+
+
+def available(slot=0):
+    """True when `check_available` succeeds here (root, bubblewrap, a sandbox that starts)."""
+    try:
+        check_available(slot)
+    except SandboxUnavailable:
+        return False
+    return True
+
+
+class SandboxKernelManager(AsyncKernelManager):
+    """A kernel manager whose kernels run in the sandbox and talk over private Unix sockets."""
+
+    slot = Integer(0, help="parallel grading slot; picks the kernel's uid").tag(config=True)
+
+    async def _async_pre_start_kernel(self, **kw):
+        self.limits = Limits.from_env()
+        self.sandbox_usage = {}
+        self._sandbox_dir = prepare_kernel_dir(uid_for(self.slot), self.limits)
+        self.transport = "ipc"
+        self.ip = str(self._sandbox_dir / "sockets" / "kernel")
+        self.connection_file = str(self._sandbox_dir / "kernel.json")
+        # jupyter_client interrupts with SIGINT to the process group, which would kill bwrap:
+        # interrupt with a message on the control channel instead.
+        self.kernel_spec.interrupt_mode = "message"
+        self._files_dir = copy_allowed_files(kw.get("cwd"), self._sandbox_dir / "files")
+        return await super()._async_pre_start_kernel(**kw)
+
+    def format_kernel_cmd(self, extra_arguments=None):
+        command = super().format_kernel_cmd(extra_arguments)
+        uid = uid_for(self.slot)
+        if command and os.path.basename(command[0]).startswith("python"):
+            command = [sys.executable, "-P", *command[1:]]
+        command += ["--IPKernelApp.ignore_cwd=True"]
+        launcher = [sys.executable, "-m", "tfladder.sandbox", "--uid", str(uid),
+                    "--kernel-dir", str(self._sandbox_dir), "--files-dir", str(self._files_dir),
+                    "--limits", json.dumps(asdict(self.limits)), "--"]
+        return launcher + command
+
+    def write_connection_file(self, **kwargs):
+        super().write_connection_file(**kwargs)
+        if getattr(self, "_sandbox_dir", None):
+            uid = uid_for(self.slot)
+            os.chown(self.connection_file, uid, uid)
+            os.chmod(self.connection_file, 0o400)
+
+    async def _async_cleanup_resources(self, restart=False):
+        await super()._async_cleanup_resources(restart=restart)
+        if not restart and getattr(self, "_sandbox_dir", None):
+            self.sandbox_usage = read_usage(self._sandbox_dir)
+            remove_kernel_dir(self._sandbox_dir)
+
+
+def launch(argv=None):
+    """Run a command in the sandbox; kill it all when the wall clock runs out or we are stopped."""
+    parser = argparse.ArgumentParser(prog="python -m tfladder.sandbox")
+    parser.add_argument("--uid", type=int, required=True)
+    parser.add_argument("--kernel-dir", required=True)
+    parser.add_argument("--files-dir")
+    parser.add_argument("--limits", default="{}")
+    parser.add_argument("command", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    limits = Limits(**json.loads(args.limits))
+    full = bwrap_command(command, uid=args.uid, kernel_dir=args.kernel_dir, files_dir=args.files_dir,
+                         limits=limits, env=os.environ)
+    child = subprocess.Popen(full, start_new_session=True)
+
+    def stop(signum=None, frame=None):
+        try:
+            os.killpg(child.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    signal.signal(signal.SIGTERM, lambda s, f: (stop(), sys.exit(143)))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)        # interrupts arrive as messages
+    exceeded = False
+    peak = {"max_rss_bytes": 0, "cpu_seconds": 0.0}
+    deadline = time.monotonic() + limits.wall_seconds
+    while (code := child.poll()) is None:
+        if time.monotonic() > deadline:
+            sys.stderr.write(f"tfladder sandbox: the notebook ran longer than {limits.wall_seconds} s; stopped\n")
+            exceeded = True
+            stop()
+            child.wait()
+            code = 137
+            break
+        _sample(args.uid, peak)
+        time.sleep(0.25)
+    _write_usage(args.kernel_dir, code, exceeded, peak)
+    return code
+
+
+def _sample(uid, peak):
+    """Update the peak resident memory and the CPU time of the processes running as `uid`.
+
+    Measured from outside through /proc: bubblewrap does not pass its children's resource usage on.
+    """
+    cpu = 0.0
+    ticks = os.sysconf("SC_CLK_TCK")
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+            if int(fields["Uid"].split()[0]) != uid:
+                continue
+            peak["max_rss_bytes"] = max(peak["max_rss_bytes"], int(fields.get("VmHWM", "0 kB").split()[0]) * 1024)
+            stat = (status.parent / "stat").read_text().rsplit(")", 1)[1].split()
+            cpu += (int(stat[11]) + int(stat[12])) / ticks
+        except (OSError, ValueError, KeyError, IndexError):
+            continue
+    peak["cpu_seconds"] = max(peak["cpu_seconds"], cpu)
+
+
+def _write_usage(kernel_dir, code, exceeded, peak):
+    """Record, from outside the sandbox, what the kernel used: memory, CPU, scratch, how it ended."""
+    record = {"exit_code": code, "wall_clock_exceeded": exceeded, **peak}
+    # bwrap reports a child killed by signal N as exit status 128 + N
+    if code is not None and code > 128 and code - 128 < signal.NSIG:
+        record["signal"] = signal.Signals(code - 128).name
+    scratch = Path(kernel_dir) / "scratch"
+    if os.path.ismount(scratch):
+        stats = os.statvfs(scratch)
+        record["scratch_used_bytes"] = (stats.f_blocks - stats.f_bfree) * stats.f_frsize
+    try:
+        (Path(kernel_dir) / USAGE).write_text(json.dumps(record))
+    except OSError:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(launch())
