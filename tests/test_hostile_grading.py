@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BASELINE_ENV, REPO, make_course
+from conftest import ASSIGNMENTS, BASELINE_ENV, REPO, make_course
 from hostile import case_list
 from tfladder import fixtures, grade, notebooks, sandbox, scores
 
@@ -222,3 +222,13 @@ def test_did_submitted_code_files_stay_out_of_the_kernel(batch):
     assert "FILES" in printed and "data.csv" in printed
     for name in ("numpy.py", "ipykernel_launcher.py", "sitecustomize.py", "planted.pth", ".ipython", "helper"):
         assert name not in printed, printed
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_does_every_reference_keep_its_exact_score_in_the_sandbox(tmp_path, assignment):
+    course = make_course(tmp_path / "course", [assignment])
+    reference = next(f for name, f in fixtures.load_all(course, assignment).items() if name.endswith("_reference"))
+    fixtures.submit(reference, course, student="reference")
+    summary = grade.grade(course, assignment, env=BASELINE_ENV, show_progress=False)
+    assert summary.submissions["reference"].flags == [] and summary.failed == []
+    assert scores.cell_points(course, assignment, ["reference"])["reference"] == reference.points
