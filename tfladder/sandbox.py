@@ -124,17 +124,18 @@ def bwrap_command(command, *, uid, kernel_dir, files_dir, limits, env):
             args += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
     args += ["--ro-bind", str(Path(kernel_dir) / "passwd"), "/etc/passwd",
              "--ro-bind", str(Path(kernel_dir) / "group"), "/etc/group"]
-    for parent in _parents(python_paths + [str(kernel_dir)]):
-        if parent not in ("/tmp",):
-            args += ["--perms", "0755", "--dir", parent]
-    for path in python_paths:
-        args += ["--ro-bind", path, path]
     args += ["--proc", "/proc", "--dev", "/dev"]
+    # /tmp first: the environment or the kernel folder may live under /tmp (a clone in /tmp/ci).
     scratch = Path(kernel_dir) / "scratch"
     if os.path.ismount(scratch):      # mounted by the grader, so it can measure what was written
         args += ["--bind", str(scratch), "/tmp"]
     else:
         args += ["--perms", "1777", "--size", str(limits.scratch_bytes), "--tmpfs", "/tmp"]
+    for parent in _parents(python_paths + [str(kernel_dir)]):
+        if parent not in ("/tmp",):
+            args += ["--perms", "0755", "--dir", parent]
+    for path in python_paths:
+        args += ["--ro-bind", path, path]
     args += ["--perms", "0755", "--dir", str(kernel_dir)]
     sockets = Path(kernel_dir) / "sockets"
     args += ["--bind", str(sockets), str(sockets)]
