@@ -164,9 +164,9 @@ def case_list(course, grader_port):
         Hostile("p_kill_parent", "processes", "kills its parent process",
                 answers=after(ATTEMPT + "import os, signal\n"
                               "_attempt('kill parent', lambda: os.kill(os.getppid(), signal.SIGKILL))"), denied=1),
-        Hostile("p_kill_everything", "processes", "kills every process it can see (itself included)",
-                answers=before("import os, signal\nos.kill(-1, signal.SIGKILL)", "l1_train"),
-                points=WITHOUT_TRAIN),
+        Hostile("p_kill_everything", "processes", "signals every process it may (the grader, other kernels)",
+                answers=after(ATTEMPT + "import os, signal\n"
+                              "_attempt('kill every process', lambda: os.kill(-1, signal.SIGKILL))"), denied=1),
         # -- network ------------------------------------------------------------------------------
         Hostile("n_network", "network", "an outbound connection, a DNS lookup, a port on the grading host",
                 answers=after(ATTEMPT + "import socket\n"

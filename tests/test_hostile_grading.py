@@ -212,7 +212,7 @@ def test_do_limits_show_up_as_reasons(batch):
     assert "GiB of memory" in flags["m_slow_growth"]
     assert "scratch space" in flags["m_fill_scratch"]
     assert "output truncated" in flags["m_output_flood"]
-    assert "kernel stopped" in flags["p_kill_everything"]
+    assert "kernel stopped" in flags["x_exit"]
     assert "kept away from the kernel" in flags["f_shadow_modules"]
     assert "restore" in flags["x_patch_checks"] and "restore" in flags["x_rebind_checks"]
 
