@@ -31,7 +31,7 @@ from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer
 
 from tfladder import notebooks
-from tfladder.sandbox import SandboxKernelManager
+from tfladder.sandbox import SandboxKernelManager, limits_hit
 
 RUN_REPORT = "tfladder-run.json"
 MARK = "tfladder-mark"
@@ -56,7 +56,6 @@ class GuardedExecute(Execute):
         self._output_bytes = {}
         self._sandbox_km = None
         self._usage = {}
-        self._timed_out = None           # the last code cell that ran out of time, if it was the last one run
         canaries = [
             new_code_cell(f'raise AssertionError("tfladder canary {self._nonce}")'),
             new_code_cell(f'__import__("sys").stdout.write("tfladder canary {self._nonce}\\n");'),
@@ -73,8 +72,6 @@ class GuardedExecute(Execute):
             km = self._sandbox_km          # nbclient forgets its kernel manager once the kernel is gone
             self._usage = getattr(km, "sandbox_usage", None) or {}
             if self.sandbox and self._usage:
-                from tfladder.sandbox import limits_hit
-
                 self._flags.extend(limits_hit(self._usage, km.limits))
             self._write_report(resources)
         return nb, resources
@@ -102,18 +99,15 @@ class GuardedExecute(Execute):
         try:
             cell, resources = super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
-            self._dead_at = notebooks.grade_id(cell) or f"cell {index}"
-            self._flags.append(f"the kernel stopped while running {self._dead_at}")
-            cell.outputs = list(cell.get("outputs", [])) + [_error(
+            self._give_up(cell, index, "the kernel stopped while running {where}", _error(
                 "KernelDied", "the kernel stopped while running this cell (a time, memory or process "
-                "limit was hit, or the code ended the process)")]
+                "limit was hit, or the code ended the process)"))
         except CellTimeoutError:
             # Interrupted at the time-out, and still busy after it: the interrupt was swallowed.
-            self._dead_at = notebooks.grade_id(cell) or f"cell {index}"
-            self._flags.append(f"{self._dead_at}: ran longer than {self.timeout} s and ignored the interrupt; "
-                               "the kernel was given up, later cells were not run")
-            cell.outputs = list(cell.get("outputs", [])) + [_error(
-                "CellTimeoutError", f"this cell ran longer than {self.timeout} s and could not be interrupted")]
+            self._give_up(cell, index, f"{{where}}: ran longer than {self.timeout} s and ignored the interrupt; "
+                          "the kernel was given up, later cells were not run", _error(
+                              "CellTimeoutError", f"this cell ran longer than {self.timeout} s and could not be "
+                              "interrupted"))
         finally:
             cell.source = original
         self._note_errors(cell, index)
@@ -121,21 +115,22 @@ class GuardedExecute(Execute):
             self._judge_test_cell(cell)
         return cell, resources
 
+    def _give_up(self, cell, index, flag, error):
+        """The kernel is gone or stuck: this cell gets `error`, the cells after it are not run."""
+        self._dead_at = notebooks.grade_id(cell) or f"cell {index}"
+        self._flags.append(flag.format(where=self._dead_at))
+        cell.outputs = list(cell.get("outputs", [])) + [error]
+
     def _note_errors(self, cell, index):
-        """Flag limits hit inside the kernel; a kernel still busy after two time-outs is given up."""
+        """Flag limits hit inside the kernel (a memory error, a cell interrupted at its time-out)."""
+        if self._dead_at is not None:
+            return
         where = notebooks.grade_id(cell) or f"cell {index}"
         names = {o.get("ename") for o in cell.get("outputs", []) if o.get("output_type") == "error"}
         if "MemoryError" in names:
             self._flags.append(f"{where}: ran out of memory (the sandbox's memory limit)")
         if "CellTimeoutError" in names:
             self._flags.append(f"{where}: ran longer than {self.timeout} s and was interrupted")
-            if self._timed_out is not None:
-                # The interrupt did not stop it: the kernel is stuck; the remaining cells cannot run.
-                self._dead_at = where
-                self._flags.append(f"the kernel ignored interrupts; grading stopped at {where}")
-            self._timed_out = where
-        elif self._dead_at is None:
-            self._timed_out = None
 
     def _judge_test_cell(self, cell):
         gid = notebooks.grade_id(cell)
@@ -212,6 +207,5 @@ class GuardedExecute(Execute):
         if not folder:
             return
         report = {"sandbox": self.sandbox, "kernel_stopped_in": self._dead_at, "usage": self._usage,
-                  "kernel_manager": type(self._sandbox_km).__name__,
                   "flags": list(dict.fromkeys(self._flags))}
         Path(folder, RUN_REPORT).write_text(json.dumps(report, indent=1))

@@ -194,22 +194,19 @@ def grade(course, assignment, *, students=None, use_sandbox=True, slot=0, env=No
         raise ops.CourseError(f"no assignment {assignment!r} in {course / 'source'}")
     if use_sandbox:
         sandbox.check_available(slot)
-    release_nb = _release_notebook(course, assignment)
-    chosen = ops.submitted_students(course, assignment)
-    if students:
-        import fnmatch
-
-        chosen = [s for s in chosen if any(fnmatch.fnmatch(s, pattern) for pattern in students)]
+    chosen = sorted({s for pattern in (students or [None])
+                     for s in ops.submitted_students(course, assignment, pattern)})
     summary = Summary(assignment=assignment)
     if not chosen:
         return summary
+    ops.release(course, assignment, db=True)      # the gradebook and release/ from source/
+    release_nb = notebooks.read(course / "release" / assignment / f"{assignment}.ipynb")
     work = course / "build" / "grading" / assignment
     shutil.rmtree(work, ignore_errors=True)
     staging = work / "submitted"
     for student in chosen:
         summary.submissions[student] = stage(course / "submitted" / student / assignment,
                                              staging / student / assignment, assignment, release_nb)
-    ops.release(course, assignment, db=True)
     with tempfile.TemporaryDirectory(prefix="tfladder-config-") as config_dir:
         _override_config(Path(config_dir), staging, use_sandbox=use_sandbox, slot=slot)
         bar = Progress(len(chosen), f"grading {assignment}") if show_progress else None
@@ -240,10 +237,3 @@ def grade(course, assignment, *, students=None, use_sandbox=True, slot=0, env=No
         flag_in_gradebook(course, assignment, student, submission.flags or submission.reasons_failed)
     return summary
 
-
-def _release_notebook(course, assignment):
-    """The student version, as nbgrader makes it from source/ (regenerated if release/ lacks it)."""
-    path = course / "release" / assignment / f"{assignment}.ipynb"
-    if not path.exists():
-        ops.release(course, assignment, db=False)
-    return notebooks.read(path)

@@ -18,14 +18,19 @@ from tfladder.feedback import STYLE
 from tfladder.progress import Progress
 
 
-def graded_students(course, assignment):
-    """Students with a submission of ASSIGNMENT in the gradebook."""
+def _students(course, assignment, keep):
+    """Sorted ids of the students whose gradebook submission of ASSIGNMENT satisfies keep(submission)."""
     with closing(scores.gradebook(course)) as gb:
         try:
             found = gb.find_assignment(assignment)
         except MissingEntry:
             return []
-        return sorted(sub.student.id for sub in found.submissions)
+        return sorted({sub.student.id for sub in found.submissions if keep(sub)})
+
+
+def graded_students(course, assignment):
+    """Students with a submission of ASSIGNMENT in the gradebook."""
+    return _students(course, assignment, lambda sub: True)
 
 
 def grader_reasons(course, assignment, student):
@@ -38,12 +43,7 @@ def grader_reasons(course, assignment, student):
 
 def flagged_in_gradebook(course, assignment):
     """Students whose notebook is flagged in the gradebook (formgrader's flag, or the grader's)."""
-    with closing(scores.gradebook(course)) as gb:
-        try:
-            found = gb.find_assignment(assignment)
-        except MissingEntry:
-            return []
-        return sorted({sub.student.id for sub in found.submissions for nb in sub.notebooks if nb.flagged})
+    return _students(course, assignment, lambda sub: any(nb.flagged for nb in sub.notebooks))
 
 
 KNOWN_MISTAKE = "This matches a known mistake: "

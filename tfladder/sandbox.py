@@ -225,34 +225,38 @@ def limits_hit(usage, limits):
     return reasons
 
 
-def left_out_files(source_dir):
-    """Submitted files the kernel will not see: code Python could import or run, hidden files."""
-    left_out = []
-    for path in sorted(Path(source_dir).rglob("*")) if source_dir and Path(source_dir).is_dir() else []:
+def _submitted_files(source_dir):
+    """[(relative path, may reach the kernel)] for every file submitted in source_dir.
+
+    Data files may; code Python could import or run, notebooks, symlinks and hidden files may not.
+    """
+    if not source_dir or not Path(source_dir).is_dir():
+        return []
+    found = []
+    for path in sorted(Path(source_dir).rglob("*")):
         relative = path.relative_to(source_dir)
-        if path.is_dir() or (path.suffix == ".ipynb" and len(relative.parts) == 1):
+        if path.is_dir() and not path.is_symlink():
             continue
-        if (any(part.startswith(".") or part == "__pycache__" for part in relative.parts) or path.is_symlink()
-                or path.suffix.lower() in BLOCKED_SUFFIXES):
-            left_out.append(str(relative))
-    return left_out
+        hidden = any(part.startswith(".") or part == "__pycache__" for part in relative.parts)
+        blocked = hidden or path.is_symlink() or not path.is_file() or path.suffix.lower() in BLOCKED_SUFFIXES
+        found.append((relative, not blocked))
+    return found
+
+
+def left_out_files(source_dir):
+    """Submitted files the kernel will not see (the graded notebook itself aside)."""
+    return [str(relative) for relative, allowed in _submitted_files(source_dir)
+            if not allowed and not (relative.suffix == ".ipynb" and len(relative.parts) == 1)]
 
 
 def copy_allowed_files(source_dir, target_dir):
     """Copy a submission's data files (no code, no hidden files, no notebooks) to target_dir."""
     target_dir = Path(target_dir)
     target_dir.mkdir(parents=True, exist_ok=True)
-    if not source_dir or not Path(source_dir).is_dir():
-        return target_dir
-    for path in Path(source_dir).rglob("*"):
-        relative = path.relative_to(source_dir)
-        if any(part.startswith(".") or part == "__pycache__" for part in relative.parts):
-            continue
-        if path.is_symlink() or not path.is_file() or path.suffix.lower() in BLOCKED_SUFFIXES:
-            continue
-        destination = target_dir / relative
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, destination)
+    for relative, allowed in _submitted_files(source_dir):
+        if allowed:
+            (target_dir / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(Path(source_dir) / relative, target_dir / relative)
     return target_dir
 
 
@@ -272,9 +276,8 @@ def check_available(slot=0, limits=None):
     uid = uid_for(slot)
     kernel_dir = prepare_kernel_dir(uid)
     try:
-        files = copy_allowed_files(None, kernel_dir / "files")
         command = bwrap_command([sys.executable, "-P", "-c", "import os; print(os.getuid())"], uid=uid,
-                                kernel_dir=kernel_dir, files_dir=files, limits=limits or Limits(), env=os.environ)
+                                kernel_dir=kernel_dir, files_dir=None, limits=limits or Limits(), env=os.environ)
         done = subprocess.run(command, capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as error:
         raise SandboxUnavailable(f"the grading sandbox could not start: {error}") from None
@@ -285,15 +288,6 @@ def check_available(slot=0, limits=None):
             "the grading sandbox could not start a Python process as an unprivileged user:\n"
             + (done.stderr.strip() or done.stdout.strip())[-1500:]
         )
-
-
-def available(slot=0):
-    """True when `check_available` succeeds here (root, bubblewrap, a sandbox that starts)."""
-    try:
-        check_available(slot)
-    except SandboxUnavailable:
-        return False
-    return True
 
 
 class SandboxKernelManager(AsyncKernelManager):

@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 from tfladder import course as ops
+from tfladder import grade as safe
 from tfladder import notebooks, results, sandbox
 
 STUDENT = "self"
@@ -68,13 +69,11 @@ def grade(path, *, course=None, assignment=None, env=None):
         target.parent.mkdir(parents=True)
         shutil.copy(path, target)
         flags = []
-        if sandbox.available():
-            # As `tfladder grade` would: sandboxed kernel, tamper checks (imported here: it needs nbclient).
-            from tfladder import grade as safe
-
+        try:
+            # As `tfladder grade` would: sandboxed kernel, tamper checks.
             summary = safe.grade(root, assignment, env=env, show_progress=False)
             log, flags = summary.log, summary.submissions[STUDENT].flags
-        else:
+        except sandbox.SandboxUnavailable:
             ops.release(root, assignment, db=True)
             log = ops.autograde(root, assignment, env=env).stdout
         result = results.load(root, assignment, STUDENT)
