@@ -24,6 +24,17 @@ $(SANDBOX_TOOLS):
 	  echo "error: the grading sandbox needs bubblewrap: run 'sudo apt-get install bubblewrap' (or your system's equivalent)"; exit 1; \
 	fi
 
+# The browser tests (tests/test_browser.py) drive Debian's Chromium with Playwright's Python client
+# (Playwright's own browser download is not used).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+	  echo "error: the browser tests need Chromium at $(CHROMIUM): run 'sudo apt-get install chromium'"; exit 1; \
+	fi
+
 $(STAMP): requirements.lock pyproject.toml | $(SANDBOX_TOOLS)
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -37,7 +48,7 @@ setup: $(STAMP) ## create .venv with the pinned environment
 check: $(STAMP) ## fast checks: no notebook execution, under a minute
 	python -m pytest -m "not slow" -q
 
-test: $(STAMP) ## everything CI runs, including grading every fixture through nbgrader
+test: $(STAMP) | $(CHROMIUM) ## everything CI runs: every fixture through nbgrader, the sandbox, the browser
 	python -m pytest -q
 
 demo: $(STAMP) ## regenerate the release, grade a small demo class, print the score table
@@ -46,8 +57,8 @@ demo: $(STAMP) ## regenerate the release, grade a small demo class, print the sc
 release: $(STAMP) ## regenerate release/ from source/ with nbgrader
 	tfladder release
 
-lab: $(STAMP) ## open JupyterLab on the course (loopback only, with a token)
-	jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=$(CURDIR) --no-browser
+lab: $(STAMP) ## JupyterLab + nbgrader on the course: students in release/, formgrader (loopback, token)
+	tfladder lab
 
 lock: $(STAMP) ## re-pin requirements.lock from what .venv holds
 	{ echo "# Every package of the grading environment, pinned (Python 3.11). Regenerate with \`make lock\`."; \

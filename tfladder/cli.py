@@ -216,6 +216,28 @@ def cmd_demo(args):
     return 0
 
 
+def cmd_lab(args):
+    """Start JupyterLab with nbgrader on the course: loopback only, with a fresh token.
+
+    Students land in release/; instructors open formgrader (Nbgrader menu, or the printed
+    /formgrader address). Both addresses are printed with the token. Stop with Ctrl-C.
+
+    Example:
+      tfladder lab
+      tfladder lab --port 8899
+    """
+    from tfladder import lab
+
+    server = lab.new(ops.find_root(), port=args.port)
+    print(lab.banner(server), flush=True)
+    process = lab.start(server)
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        process.terminate()
+        return process.wait()
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="tfladder",
@@ -259,6 +281,8 @@ def build_parser():
     p = add("export", cmd_export)
     p.add_argument("--to", default="grades.csv", help="CSV file to write (default: grades.csv)")
     add("demo", cmd_demo)
+    p = add("lab", cmd_lab)
+    p.add_argument("--port", type=int, default=8888, help="loopback port (default: 8888)")
     return parser
 
 

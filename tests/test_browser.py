@@ -1,0 +1,179 @@
+"""Do students and instructors get what the README promises, in a real browser?
+
+`make lab`'s JupyterLab (with the nbgrader extension) runs on a temporary course; headless Chromium,
+driven by Playwright, does what a student and an instructor would do. Screenshots of every step go
+to build/test-artifacts/browser/<journey>/. If Chromium cannot start, the tests fail and say why.
+"""
+
+from contextlib import closing
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+import browser
+from browser import KERNEL_START, PAGE_LOAD, Shots
+from conftest import ASSIGNMENTS, make_course
+from tfladder import demo, notebooks, scores
+
+pytestmark = pytest.mark.slow
+
+LEVEL1 = "01_low_level_ops"
+ANSWER = (
+    "def linear_forward(X, w, b):\n"
+    "    X = tf.convert_to_tensor(X, dtype=tf.float32)\n"
+    "    return tf.matmul(X, w) + b\n"
+)
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    with sync_playwright() as playwright:
+        try:
+            instance = browser.launch(playwright)
+        except browser.BrowserUnavailable as error:
+            pytest.fail(str(error), pytrace=False)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page(chromium):
+    context = chromium.new_context(viewport=browser.VIEWPORT)
+    context.set_default_timeout(PAGE_LOAD)
+    yield context.new_page()
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def student_lab(tmp_path_factory):
+    """A course as the student gets it (release/ only matters), with `make lab`'s server on it."""
+    root = make_course(tmp_path_factory.mktemp("student") / "course", [LEVEL1])
+    with browser.running_lab(root, tmp_path_factory.mktemp("student-jupyter")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def instructor_lab(tmp_path_factory):
+    """The course after `make demo` (five assignments, the demo class graded), with `make lab`."""
+    root = make_course(tmp_path_factory.mktemp("instructor") / "course")
+    demo.run(root, echo=lambda line: None)
+    with browser.running_lab(root, tmp_path_factory.mktemp("instructor-jupyter")) as server:
+        yield server
+
+
+def test_is_the_lab_on_loopback_only_and_behind_its_token(student_lab):
+    status, _ = browser.get(student_lab.url("/api/contents").split("?")[0])
+    assert status == 403, "the server answered without its token"
+    assert browser.get(student_lab.url("/api/contents"))[0] == 200
+    listening = [line.split()[1] for line in open("/proc/net/tcp").read().splitlines()[1:]
+                 if line.split()[3] == "0A" and line.split()[1].endswith(f":{student_lab.port:04X}")]
+    assert listening == ["0100007F:%04X" % student_lab.port], f"listening on {listening}, not only 127.0.0.1"
+
+
+def test_can_a_student_run_answer_and_validate_level_1(student_lab, page):
+    shots = Shots(page, "student")
+
+    # `make lab` lands in release/, where the assignments are
+    page.goto(student_lab.url())
+    listing = page.locator(".jp-DirListing-content")
+    expect(listing).to_contain_text(LEVEL1, timeout=PAGE_LOAD)
+    expect(page.locator(".jp-BreadCrumbs")).to_contain_text("release")
+    shots.take("lands_in_release")
+
+    # open the notebook from the file browser, as a student would
+    page.locator(".jp-DirListing-item", has_text=LEVEL1).dblclick()
+    page.locator(".jp-DirListing-item", has_text=f"{LEVEL1}.ipynb").dblclick()
+    expect(browser.kernel_status(page)).to_contain_text("Idle", timeout=KERNEL_START)
+    shots.take("notebook_open")
+
+    # Run All: the setup cell runs, and the first visible test says the exercise is not written yet
+    browser.menu(page, "Run", "Run All Cells")
+    browser.wait_until_run(page, expect)
+    setup = browser.code_cell(page, "# Setup: run this cell first.")
+    assert any("TensorFlow 2.21" in text for text in browser.outputs(setup))
+    test = browser.code_cell(page, "# Interface (visible): a float32 tensor of shape (n, 1)")
+    shown = "\n".join(browser.outputs(test))
+    assert "linear_forward is not written yet: it still raises NotImplementedError" in shown, shown
+    shots.take("run_all_not_implemented", focus=test.locator(".jp-OutputArea-output").last, block="end")
+
+    # write a correct answer, run it and its visible test: the test passes
+    answer = browser.code_cell(page, "def linear_forward(X, w, b):")
+    browser.replace_source(page, answer, ANSWER)
+    page.keyboard.press("Shift+Enter")   # run the answer; the test cell below is selected
+    page.keyboard.press("Shift+Enter")   # run the visible test
+    browser.wait_until_run(page, expect)
+    assert browser.outputs(test) == ["linear_forward: interface OK\n"]
+    expect(test.locator(".jp-InputPrompt")).to_contain_text("[")
+    shots.take("visible_test_passes", focus=test)
+
+    # save, and nbgrader's Validate button: exercise 1 passes, the first failure is exercise 2
+    page.keyboard.press("Control+S")
+    expect(page.locator(".jp-mod-current.jp-mod-dirty")).to_have_count(0)
+    saved = notebooks.read(student_lab.root / "release" / LEVEL1 / f"{LEVEL1}.ipynb")
+    assert any(c.source == ANSWER.rstrip("\n") or c.source == ANSWER for c in saved.cells)
+    page.locator(".jp-Toolbar-item", has_text="Validate").click()
+    dialog = page.locator(".jp-Dialog")
+    expect(dialog).to_contain_text("Validation Results", timeout=KERNEL_START)
+    expect(dialog).to_contain_text("mse_loss is not written yet")
+    assert "linear_forward is not written yet" not in dialog.inner_text()
+    shots.take("validate_result")
+    dialog.get_by_role("button", name="Ok").click()
+
+
+def total(root, assignment, student):
+    with closing(scores.gradebook(root)) as gb:
+        return gb.find_submission(assignment, student).score
+
+
+def test_can_an_instructor_see_the_class_and_grade_a_written_answer(instructor_lab, page):
+    root = instructor_lab.root
+    shots = Shots(page, "instructor")
+    before = total(root, LEVEL1, "demo_perfect")
+
+    # formgrader from the Nbgrader menu: the five assignments, each with the demo class's 3 submissions
+    page.goto(instructor_lab.url("/lab"))
+    expect(page.locator(".jp-LabShell")).to_be_visible(timeout=PAGE_LOAD)
+    browser.menu(page, "Nbgrader", "Formgrader")
+    formgrader = page.frame_locator("iframe[src*='formgrader']")
+    for assignment in ASSIGNMENTS:
+        row = formgrader.locator("tr", has_text=assignment)
+        expect(row).to_contain_text("draft")
+        expect(row.locator(f"a[href='/formgrader/manage_submissions/{assignment}']")).to_have_text("3")
+    shots.take("formgrader_assignments")
+
+    # the demo class's scores for level 1
+    formgrader.locator(f"a[href='/formgrader/manage_submissions/{LEVEL1}']").click()
+    for student in demo.DEMO_CLASS:
+        expect(formgrader.locator("tr", has_text=student)).to_be_visible()
+    perfect = formgrader.locator("tr", has_text="demo_perfect")
+    expect(perfect).to_contain_text(f"{before:g} / 26")
+    expect(perfect).to_contain_text("needs manual grading")
+    shots.take("level1_submissions")
+
+    # Manual Grading > level 1 > its notebook > demo_perfect: the written answer, scored by hand
+    formgrader.get_by_role("link", name="Manual Grading").click()
+    formgrader.get_by_role("link", name=LEVEL1).click()
+    formgrader.get_by_role("link", name=LEVEL1).click()
+    expect(formgrader.get_by_role("link", name="Submission #3")).to_be_visible()
+    formgrader.get_by_role("button", name="Show All Names").click()
+    formgrader.get_by_role("link", name="demo_perfect").click()
+    written = formgrader.locator("input.score[id='l1_explain_rebinding']")
+    expect(written).to_be_visible()
+    expect(formgrader.locator("body")).to_contain_text("does not change the Variable")
+    written.fill("2")
+    written.press("Enter")
+    shots.take("written_answer_scored", focus=written)
+
+    # the gradebook's total went up by the 2 points, and formgrader shows it
+    for _ in range(50):
+        if total(root, LEVEL1, "demo_perfect") == before + 2:
+            break
+        page.wait_for_timeout(200)
+    assert total(root, LEVEL1, "demo_perfect") == before + 2
+    formgrader.get_by_role("link", name="Manual Grading").first.click()   # the breadcrumb
+    formgrader.get_by_role("link", name="Manage Assignments").click()
+    formgrader.locator(f"a[href='/formgrader/manage_submissions/{LEVEL1}']").click()
+    perfect = formgrader.locator("tr", has_text="demo_perfect")
+    expect(perfect).to_contain_text(f"{before + 2:g} / 26")
+    expect(perfect).to_contain_text("graded")
+    shots.take("total_changed")
