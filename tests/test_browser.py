@@ -146,6 +146,7 @@ def test_can_an_instructor_see_the_class_and_grade_a_written_answer(instructor_l
     for student in demo.DEMO_CLASS:
         expect(formgrader.locator("tr", has_text=student)).to_be_visible()
     perfect = formgrader.locator("tr", has_text="demo_perfect")
+    expect(perfect).to_contain_text("Reference, Demo")   # demo students have names
     expect(perfect).to_contain_text(f"{before:g} / 26")
     expect(perfect).to_contain_text("needs manual grading")
     shots.take("level1_submissions")
@@ -156,7 +157,7 @@ def test_can_an_instructor_see_the_class_and_grade_a_written_answer(instructor_l
     formgrader.get_by_role("link", name=LEVEL1).click()
     expect(formgrader.get_by_role("link", name="Submission #3")).to_be_visible()
     formgrader.get_by_role("button", name="Show All Names").click()
-    formgrader.get_by_role("link", name="demo_perfect").click()
+    formgrader.get_by_role("link", name="Reference, Demo").click()   # demo_perfect's name
     written = formgrader.locator("input.score[id='l1_explain_rebinding']")
     expect(written).to_be_visible()
     expect(formgrader.locator("body")).to_contain_text("does not change the Variable")

@@ -7,7 +7,7 @@ import pytest
 
 from tfladder import cli
 
-COMMANDS = ["release", "autograde", "grade", "check", "solutions", "feedback", "report", "export", "demo"]
+COMMANDS = ["release", "autograde", "grade", "check", "solutions", "feedback", "report", "export", "demo", "lab"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -23,6 +23,14 @@ DEMO_CLASS = {
 }
 
 
+def name_demo_students(course):
+    """Give the demo students names, so that formgrader shows "Perfect, Demo" and not "None, None"."""
+    with closing(scores.gradebook(course)) as gb:
+        for student, kind in DEMO_CLASS.items():
+            gb.update_or_create_student(student, first_name="Demo",
+                                        last_name=kind.replace("_", " ").capitalize())
+
+
 def forget_demo_students(course):
     """Remove earlier demo students (and their grades) so the assignments can be regenerated."""
     with closing(scores.gradebook(course)) as gb:
@@ -42,6 +50,7 @@ def run(course, *, echo=print, assignments=None):
     for assignment in assignments or ops.assignments(course):
         echo(f"== {assignment}: regenerating release/{assignment} with nbgrader")
         ops.release(course, assignment, db=True)
+        name_demo_students(course)
         available = fixtures.load_all(course, assignment)
         prefix = ops.level_prefix(assignment)
         students = []
