@@ -13,7 +13,7 @@ from playwright.sync_api import expect, sync_playwright
 import browser
 from browser import KERNEL_START, PAGE_LOAD, Shots
 from conftest import ASSIGNMENTS, make_course
-from tfladder import demo, notebooks, scores
+from tfladder import demo, lab, notebooks, scores
 
 pytestmark = pytest.mark.slow
 
@@ -178,3 +178,11 @@ def test_can_an_instructor_see_the_class_and_grade_a_written_answer(instructor_l
     expect(perfect).to_contain_text(f"{before + 2:g} / 26")
     expect(perfect).to_contain_text("graded")
     shots.take("total_changed")
+
+
+def test_does_the_printed_formgrader_address_open_formgrader(instructor_lab, page):
+    page.goto(instructor_lab.url(lab.FORMGRADER_PAGE))   # the instructors' address `make lab` prints
+    expect(page.locator("body")).to_contain_text("Manage Assignments")
+    page.click(f"a[href='/formgrader/manage_submissions/{LEVEL1}']")
+    expect(page.locator("tr", has_text="demo_typical")).to_contain_text("needs manual grading")
+    Shots(page, "instructor-direct").take("formgrader_by_address")
