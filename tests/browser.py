@@ -10,6 +10,8 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
+from playwright.sync_api import expect
+
 from tfladder import lab
 
 CHROMIUM = Path(os.environ.get("TFLADDER_CHROMIUM", "/usr/bin/chromium"))
@@ -133,7 +135,7 @@ def kernel_status(page):
     return page.locator(".jp-StatusBar-TextItem", has_text="Python 3 (ipykernel)")
 
 
-def wait_until_run(page, expect):
+def wait_until_run(page):
     """Wait until no cell is queued or running ([*]) and the kernel is idle."""
     expect(page.locator(".jp-InputPrompt", has_text="[*]")).to_have_count(0, timeout=KERNEL_START)
     expect(kernel_status(page)).to_contain_text("Idle", timeout=KERNEL_START)

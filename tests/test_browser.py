@@ -88,7 +88,7 @@ def test_can_a_student_run_answer_and_validate_level_1(student_lab, page):
 
     # Run All: the setup cell runs, and the first visible test says the exercise is not written yet
     browser.menu(page, "Run", "Run All Cells")
-    browser.wait_until_run(page, expect)
+    browser.wait_until_run(page)
     setup = browser.code_cell(page, "# Setup: run this cell first.")
     assert any("TensorFlow 2.21" in text for text in browser.outputs(setup))
     test = browser.code_cell(page, "# Interface (visible): a float32 tensor of shape (n, 1)")
@@ -101,7 +101,7 @@ def test_can_a_student_run_answer_and_validate_level_1(student_lab, page):
     browser.replace_source(page, answer, ANSWER)
     page.keyboard.press("Shift+Enter")   # run the answer; the test cell below is selected
     page.keyboard.press("Shift+Enter")   # run the visible test
-    browser.wait_until_run(page, expect)
+    browser.wait_until_run(page)
     assert browser.outputs(test) == ["linear_forward: interface OK\n"]
     expect(test.locator(".jp-InputPrompt")).to_contain_text("[")
     shots.take("visible_test_passes", focus=test)
