@@ -14,26 +14,27 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
+# System packages: installed with apt-get when missing and run as root; otherwise make stops and
+# says what to install. $(call apt-install,PACKAGES,WHAT NEEDS THEM)
+define apt-install
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing $(1) for $(2)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1) >/dev/null; \
+	else \
+	  echo "error: $(1) is needed for $(2): run 'sudo apt-get install $(1)' (or your system's equivalent)"; exit 1; \
+	fi
+endef
+
 # The grading sandbox (`tfladder grade`) needs bubblewrap; prlimit and setpriv come with util-linux.
 SANDBOX_TOOLS := /usr/bin/bwrap
 $(SANDBOX_TOOLS):
-	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  echo "installing bubblewrap for the grading sandbox"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap util-linux >/dev/null; \
-	else \
-	  echo "error: the grading sandbox needs bubblewrap: run 'sudo apt-get install bubblewrap' (or your system's equivalent)"; exit 1; \
-	fi
+	$(call apt-install,bubblewrap util-linux,the grading sandbox)
 
 # The browser tests (tests/test_browser.py) drive Debian's Chromium with Playwright's Python client
 # (Playwright's own browser download is not used).
 CHROMIUM := /usr/bin/chromium
 $(CHROMIUM):
-	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  echo "installing chromium for the browser tests"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	else \
-	  echo "error: the browser tests need Chromium at $(CHROMIUM): run 'sudo apt-get install chromium'"; exit 1; \
-	fi
+	$(call apt-install,chromium,the browser tests)
 
 $(STAMP): requirements.lock pyproject.toml | $(SANDBOX_TOOLS)
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
@@ -45,11 +46,19 @@ $(STAMP): requirements.lock pyproject.toml | $(SANDBOX_TOOLS)
 setup: $(STAMP) ## create .venv with the pinned environment
 	@echo "environment ready: $(VENV)"
 
+# pytest's temporary folders: /tmp/tfladder-pytest/<checkout>/<target>, made afresh by each run,
+# not /tmp/pytest-of-<user>: pytest refuses a /tmp/pytest-of-root that another uid created (a
+# sandbox test, a command run as another user), and then every test that grades a notebook fails.
+# Outside the checkout, so that "not inside a course" stays true; one per target, so that check and
+# test can run at once.
+PYTEST_TMP := /tmp/tfladder-pytest/$(shell echo '$(CURDIR)' | md5sum | cut -c1-12)
+PYTEST = mkdir -p $(PYTEST_TMP) && python -m pytest --basetemp=$(PYTEST_TMP)/$@
+
 check: $(STAMP) ## fast checks: no notebook execution, under a minute
-	python -m pytest -m "not slow" -q
+	$(PYTEST) -m "not slow" -q
 
 test: $(STAMP) | $(CHROMIUM) ## everything CI runs: every fixture through nbgrader, the sandbox, the browser
-	python -m pytest -q
+	$(PYTEST) -q
 
 demo: $(STAMP) ## regenerate the release, grade a small demo class, print the score table
 	tfladder demo

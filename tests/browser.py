@@ -4,6 +4,7 @@ driven by Playwright, and numbered screenshots kept as test artefacts."""
 import os
 import shutil
 import socket
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -96,7 +97,7 @@ def running_lab(root, scratch):
             process.terminate()
             try:
                 process.wait(timeout=20)
-            except Exception:
+            except subprocess.TimeoutExpired:
                 process.kill()
 
 
@@ -116,7 +117,6 @@ class Shots:
         `block` is where `focus` lands: "center", or "end" to show the last lines of a long output.
         """
         if focus is not None:
-            focus.scroll_into_view_if_needed()
             focus.evaluate("(element, block) => element.scrollIntoView({block})", block)
             self.page.wait_for_timeout(500)   # JupyterLab renders scrolled-in cells lazily
         self.count += 1

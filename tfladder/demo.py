@@ -24,7 +24,7 @@ DEMO_CLASS = {
 
 
 def name_demo_students(course):
-    """Give the demo students names, so that formgrader shows "Perfect, Demo" and not "None, None"."""
+    """Give the demo students names, so that formgrader shows "Reference, Demo", not "None, None"."""
     with closing(scores.gradebook(course)) as gb:
         for student, kind in DEMO_CLASS.items():
             gb.update_or_create_student(student, first_name="Demo",
@@ -50,7 +50,6 @@ def run(course, *, echo=print, assignments=None):
     for assignment in assignments or ops.assignments(course):
         echo(f"== {assignment}: regenerating release/{assignment} with nbgrader")
         ops.release(course, assignment, db=True)
-        name_demo_students(course)
         available = fixtures.load_all(course, assignment)
         prefix = ops.level_prefix(assignment)
         students = []
@@ -73,6 +72,7 @@ def run(course, *, echo=print, assignments=None):
             feedback.write(course, assignment, student)
         source_nb = notebooks.read(course / "source" / assignment / f"{assignment}.ipynb")
         tables[assignment] = scores.table(assignment, source_nb, scores.cell_points(course, assignment, students))
+    name_demo_students(course)
     index = report.build(course)
     echo("")
     for text in tables.values():
