@@ -18,6 +18,7 @@ key that drives the kernel), so no kernel can see another's.
 import argparse
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -29,7 +30,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import Integer
+from traitlets import Integer, Unicode
 
 FIRST_UID = 61000
 USAGE = "usage.json"       # written by the launcher into the kernel folder when the sandbox ends
@@ -106,8 +107,74 @@ def _parents(paths):
     return sorted(found, key=lambda p: (p.count(os.sep), p))
 
 
-def bwrap_command(command, *, uid, kernel_dir, files_dir, limits, env):
-    """The full command line that runs `command` inside the sandbox."""
+def sandbox_env(env):
+    """The kernel's whole environment: fixed values plus the few grading settings passed on."""
+    values = {
+        "HOME": "/tmp/home", "USER": "sandbox", "LOGNAME": "sandbox", "TMPDIR": "/tmp",
+        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        "MPLCONFIGDIR": "/tmp/home/.matplotlib", "IPYTHONDIR": "/tmp/home/.ipython",
+        "JUPYTER_RUNTIME_DIR": "/tmp/home/.runtime", "PYTHONNOUSERSITE": "1",
+        "PYTHONDONTWRITEBYTECODE": "1", "FONTCONFIG_FILE": "/etc/fonts/fonts.conf", "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+    }
+    values.update({k: env[k] for k in PASSED_ENV if k in env})
+    return values
+
+
+def _prlimit(limits):
+    return ["/usr/bin/prlimit", f"--as={limits.memory_bytes}", f"--cpu={limits.cpu_seconds}",
+            f"--nproc={limits.processes}", f"--fsize={limits.file_bytes}", f"--nofile={limits.open_files}",
+            "--core=0", "--"]
+
+
+def _setpriv(uid=None):
+    """setpriv dropping every capability; as `uid` when given (else it stays uid 0, powerless)."""
+    user = [f"--reuid={uid}", f"--regid={uid}", "--clear-groups"] if uid is not None else ["--clear-groups"]
+    return ["/usr/bin/setpriv", *user, "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all", "--"]
+
+
+# PID 1 of a zygote kernel's sandbox (run as a powerless root): says "ready", learns the kernel's
+# pid from the launcher on stdin, reaps every orphan, and exits with the kernel's status (128 + N
+# for signal N, as bubblewrap reports a plain kernel's), which ends the sandbox.
+HOLDER_INIT = """
+import os, select, sys
+sys.stdout.write("ready\\n"); sys.stdout.flush()
+kernel, ended, line = None, {}, b""
+while True:
+    if select.select([0], [], [], 0.05)[0]:
+        chunk = os.read(0, 64)
+        if not chunk:
+            os._exit(137)
+        line += chunk
+        if kernel is None and b"\\n" in line:
+            kernel = int(line.split(b"\\n")[0])
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if pid == 0:
+            break
+        ended[pid] = status
+    if kernel in ended:
+        status = ended[kernel]
+        os._exit(128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status))
+"""
+
+
+def holder_script(uid, limits, token):
+    """What a zygote kernel's sandbox runs instead of the kernel: the kernel's setup, as the kernel's
+    uid under its limits, then HOLDER_INIT as PID 1, with every capability dropped."""
+    setup = shlex.join([*_prlimit(limits), *_setpriv(uid), "/bin/sh", "-c", SETUP_SCRIPT.replace(' && exec "$@"', ""), "setup"])
+    hold = shlex.join([*_setpriv(), sys.executable, "-P", "-c", HOLDER_INIT, f"tfladder-holder-{token}"])
+    return f"{setup} && exec {hold}"
+
+
+def bwrap_command(command, *, uid, kernel_dir, files_dir, limits, env, holder_token=None):
+    """The full command line that runs `command` inside the sandbox.
+
+    With `holder_token`, the sandbox runs `holder_script` instead (named by the token, so that the
+    zygote can tell it is the right process) and `command` is ignored.
+    """
     python_paths = _python_paths()
     args = ["bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
             "--unshare-cgroup-try", "--die-with-parent", "--new-session",
@@ -145,23 +212,13 @@ def bwrap_command(command, *, uid, kernel_dir, files_dir, limits, env):
     if files_dir and any(Path(files_dir).iterdir()):
         args += ["--ro-bind", str(files_dir), "/tmp/submission"]
     args += ["--chdir", "/tmp", "--clearenv"]
-    sandbox_env = {
-        "HOME": "/tmp/home", "USER": "sandbox", "LOGNAME": "sandbox", "TMPDIR": "/tmp",
-        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
-        "MPLCONFIGDIR": "/tmp/home/.matplotlib", "IPYTHONDIR": "/tmp/home/.ipython",
-        "JUPYTER_RUNTIME_DIR": "/tmp/home/.runtime", "PYTHONNOUSERSITE": "1",
-        "PYTHONDONTWRITEBYTECODE": "1", "FONTCONFIG_FILE": "/etc/fonts/fonts.conf", "MPLBACKEND": "module://matplotlib_inline.backend_inline",
-    }
-    sandbox_env.update({k: env[k] for k in PASSED_ENV if k in env})
-    for key, value in sandbox_env.items():
+    for key, value in sandbox_env(env).items():
         args += ["--setenv", key, value]
+    if holder_token is not None:
+        return args + ["--as-pid-1", "--", "/bin/sh", "-c", holder_script(uid, limits, holder_token),
+                       f"tfladder-holder-{holder_token}"]
     # Limits apply to the kernel and everything it starts; the uid switch drops every capability.
-    args += ["--", "/usr/bin/prlimit", f"--as={limits.memory_bytes}", f"--cpu={limits.cpu_seconds}",
-             f"--nproc={limits.processes}", f"--fsize={limits.file_bytes}", f"--nofile={limits.open_files}",
-             "--core=0", "--",
-             "/usr/bin/setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs",
-             "--inh-caps=-all", "--bounding-set=-all", "--",
-             "/bin/sh", "-c", SETUP_SCRIPT, "sandbox"]
+    args += ["--", *_prlimit(limits), *_setpriv(uid), "/bin/sh", "-c", SETUP_SCRIPT, "sandbox"]
     return args + list(command)
 
 
@@ -294,6 +351,8 @@ class SandboxKernelManager(AsyncKernelManager):
     """A kernel manager whose kernels run in the sandbox and talk over private Unix sockets."""
 
     slot = Integer(0, help="parallel grading slot; picks the kernel's uid").tag(config=True)
+    zygote = Unicode("", help="socket of a zygote that forks kernels with TensorFlow imported "
+                     "(tfladder.zygote); empty: every kernel starts from scratch").tag(config=True)
 
     async def _async_pre_start_kernel(self, **kw):
         self.limits = Limits.from_env()
@@ -316,7 +375,8 @@ class SandboxKernelManager(AsyncKernelManager):
         command += ["--IPKernelApp.ignore_cwd=True"]
         launcher = [sys.executable, "-m", "tfladder.sandbox", "--uid", str(uid),
                     "--kernel-dir", str(self._sandbox_dir), "--files-dir", str(self._files_dir),
-                    "--limits", json.dumps(asdict(self.limits)), "--"]
+                    "--limits", json.dumps(asdict(self.limits)),
+                    *(["--zygote", self.zygote] if self.zygote else []), "--"]
         return launcher + command
 
     def write_connection_file(self, **kwargs):
@@ -334,19 +394,27 @@ class SandboxKernelManager(AsyncKernelManager):
 
 
 def launch(argv=None):
-    """Run a command in the sandbox; kill it all when the wall clock runs out or we are stopped."""
+    """Run a command in the sandbox; kill it all when the wall clock runs out or we are stopped.
+
+    With --zygote, the sandbox holds a placeholder and the kernel is forked into it by the zygote
+    at that socket (`tfladder.zygote`); everything else is the same.
+    """
     parser = argparse.ArgumentParser(prog="python -m tfladder.sandbox")
     parser.add_argument("--uid", type=int, required=True)
     parser.add_argument("--kernel-dir", required=True)
     parser.add_argument("--files-dir")
     parser.add_argument("--limits", default="{}")
+    parser.add_argument("--zygote", help="socket of a zygote that forks the kernel into the sandbox")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     limits = Limits(**json.loads(args.limits))
-    full = bwrap_command(command, uid=args.uid, kernel_dir=args.kernel_dir, files_dir=args.files_dir,
-                         limits=limits, env=os.environ)
-    child = subprocess.Popen(full, start_new_session=True)
+    if args.zygote:
+        child = _start_forked(args, command, limits)
+    else:
+        full = bwrap_command(command, uid=args.uid, kernel_dir=args.kernel_dir, files_dir=args.files_dir,
+                             limits=limits, env=os.environ)
+        child = subprocess.Popen(full, start_new_session=True)
 
     def stop(signum=None, frame=None):
         try:
@@ -371,6 +439,44 @@ def launch(argv=None):
         time.sleep(0.25)
     _write_usage(args.kernel_dir, code, exceeded, peak)
     return code
+
+
+def _start_forked(args, command, limits):
+    """Start the sandbox with a placeholder, then have the zygote fork the kernel into it."""
+    import secrets
+
+    from tfladder import zygote
+
+    if len(command) < 3 or not os.path.basename(command[0]).startswith("python"):
+        raise SystemExit(f"tfladder sandbox: a zygote kernel must be `python -P -m MODULE ...`, not {command[:3]}")
+    argv = command[2:] if command[1] == "-P" else command[1:]
+    token = secrets.token_hex(16)
+    info_read, info_write = os.pipe()
+    full = bwrap_command(command, uid=args.uid, kernel_dir=args.kernel_dir, files_dir=args.files_dir,
+                         limits=limits, env=os.environ, holder_token=token)
+    full = [full[0], "--info-fd", str(info_write), *full[1:]]
+    child = subprocess.Popen(full, start_new_session=True, pass_fds=[info_write],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    os.close(info_write)
+    try:
+        ready = zygote._read_line(child.stdout.fileno(), 60)
+        info = zygote.read_all(info_read, 10) if ready == b"ready" else b""
+    finally:
+        os.close(info_read)
+    if not info:
+        child.kill()
+        raise SystemExit(f"tfladder sandbox: the sandbox did not start (bwrap exit status {child.wait()})")
+    with zygote.request_kernel(args.zygote, holder_pid=json.loads(info)["child-pid"], token=token,
+                               uid=args.uid, limits=asdict(limits), env=sandbox_env(os.environ),
+                               argv=argv) as conn:
+        answer = json.loads(zygote._read_line(conn.fileno(), 60) or b'{"error": "no answer in 60 s"}')
+    if "started" not in answer:
+        child.kill()
+        child.wait()
+        raise SystemExit(f"tfladder sandbox: the zygote could not start the kernel: {answer.get('error')}")
+    child.stdin.write(f"{answer['started']}\n".encode())   # PID 1 waits for this process
+    child.stdin.flush()
+    return child
 
 
 def _sample(uid, peak):
