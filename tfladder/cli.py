@@ -69,9 +69,14 @@ def cmd_grade(args):
     Limits can be changed with TFLADDER_SANDBOX_<NAME> environment variables (MEMORY_BYTES,
     CPU_SECONDS, PROCESSES, FILE_BYTES, OPEN_FILES, SCRATCH_BYTES, WALL_SECONDS).
 
+    Notebooks execute JOBS at a time (default: one per CPU), each kernel in its own sandbox and
+    forked from a process that imported TensorFlow once; nbgrader alone writes the gradebook, and
+    the scores are those of serial grading (--jobs 1 --no-prefork).
+
     Example:
       tfladder grade 01_low_level_ops
       tfladder grade 01_low_level_ops --student alice --student bob
+      tfladder grade 01_low_level_ops --jobs 1 --no-prefork     # serial, as stock nbgrader runs
     """
     from tfladder import grade, notebooks, scores, sandbox
 
@@ -80,7 +85,8 @@ def cmd_grade(args):
         print("tfladder: WARNING: grading without the sandbox; submissions run as your own user", file=sys.stderr)
     try:
         summary = grade.grade(root, args.assignment, students=args.student,
-                              use_sandbox=not args.unsafe_no_sandbox)
+                              use_sandbox=not args.unsafe_no_sandbox, jobs=args.jobs,
+                              prefork=not args.no_prefork)
     except sandbox.SandboxUnavailable as error:
         print(f"tfladder: {error}", file=sys.stderr)
         return 2
@@ -96,6 +102,8 @@ def cmd_grade(args):
             print(f"FAILED  {student}: {reason}")
         for reason in submission.flags:
             print(f"FLAGGED {student}: {reason}")
+    for note in summary.notes:
+        print(f"NOTE    {note}")
     print(summary.line())
     return 1 if summary.failed or summary.flagged else 0
 
@@ -267,6 +275,10 @@ def build_parser():
     p.add_argument("--student", action="append", help="grade only this student (id or glob; repeatable)")
     p.add_argument("--unsafe-no-sandbox", action="store_true",
                    help="run submissions without the sandbox, as your own user (trusted code only)")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="notebooks executed at once (default: one per CPU)")
+    p.add_argument("--no-prefork", action="store_true",
+                   help="start every kernel from scratch instead of forking it with TensorFlow imported")
     p = add("check", cmd_check)
     p.add_argument("notebook", help="the notebook file to check")
     p.add_argument("--assignment", help="the assignment it belongs to (default: from its name or grade ids)")

@@ -18,9 +18,10 @@ For one assignment:
 """
 
 import json
+import os
 import shutil
 import tempfile
-from contextlib import closing
+from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +50,8 @@ class Summary:
     submissions: dict = field(default_factory=dict)     # student -> Submission
     nbgrader_failed: list = field(default_factory=list)
     log: str = ""
+    executed_by: dict = field(default_factory=dict)     # student -> "worker" or "grader" (parallel only)
+    notes: list = field(default_factory=list)
 
     @property
     def failed(self):
@@ -141,8 +144,8 @@ def _drop_duplicate_ids(nb):
             seen.add(gid)
 
 
-def _override_config(folder, staging, *, use_sandbox, slot):
-    """A Jupyter config folder whose nbgrader_config.py swaps GuardedExecute in for Execute.
+def _override_config(folder, staging, *, use_sandbox, slot, executor=execute.GuardedExecute, extra=""):
+    """A Jupyter config folder whose nbgrader_config.py swaps `executor` in for Execute.
 
     nbgrader ignores a config file that fails to load (it only logs the error), which would grade
     without the sandbox: the file is therefore loaded here first, and any error stops grading.
@@ -152,21 +155,22 @@ def _override_config(folder, staging, *, use_sandbox, slot):
     path.write_text(f'''
 from nbgrader.converters import Autograde
 from nbgrader.preprocessors import Execute
-from tfladder.execute import GuardedExecute
+from {executor.__module__} import {executor.__name__}
 c = get_config()
 defaults = Autograde.class_traits()["autograde_preprocessors"].make_dynamic_default()
-c.Autograde.autograde_preprocessors = [GuardedExecute if p is Execute else p for p in defaults]
-assert GuardedExecute in c.Autograde.autograde_preprocessors
+c.Autograde.autograde_preprocessors = [{executor.__name__} if p is Execute else p for p in defaults]
+assert {executor.__name__} in c.Autograde.autograde_preprocessors
 c.GuardedExecute.sandbox = {bool(use_sandbox)!r}
 c.SandboxKernelManager.slot = {int(slot)}
 c.CourseDirectory.submitted_directory = {str(staging)!r}
 c.LimitOutput.max_lines = 2000
 c.LimitOutput.max_traceback = 200
+{extra}
 ''')
     from traitlets.config.loader import PyFileConfigLoader
 
     loaded = PyFileConfigLoader(path.name, path=str(folder)).load_config()
-    if execute.GuardedExecute not in loaded.Autograde.autograde_preprocessors:
+    if executor not in loaded.Autograde.autograde_preprocessors:
         raise ops.CourseError("the grading configuration did not load; refusing to grade")
     return folder
 
@@ -187,13 +191,31 @@ def read_report(course, assignment, student, name=REPORT):
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def grade(course, assignment, *, students=None, use_sandbox=True, slot=0, env=None, show_progress=True):
-    """Grade every submission of ASSIGNMENT (or those matching `students`); returns a Summary."""
+def default_jobs():
+    """Notebooks executed at once by default: one per CPU this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def grade(course, assignment, *, students=None, use_sandbox=True, slot=0, env=None, show_progress=True,
+          jobs=None, prefork=True):
+    """Grade every submission of ASSIGNMENT (or those matching `students`); returns a Summary.
+
+    `jobs` notebooks execute at once (default: one per CPU), in worker processes, while one
+    nbgrader autograde records them (`tfladder.parallel`); with `prefork` their kernels are forked
+    from a zygote that has TensorFlow imported (`tfladder.zygote`, sandbox only). `jobs=1,
+    prefork=False` is serial grading: nbgrader executes every notebook itself, one at a time.
+    Sandbox uids come from slots `slot` .. `slot + jobs`.
+    """
     course = Path(course).resolve()
     if not (course / "source" / assignment).is_dir():
         raise ops.CourseError(f"no assignment {assignment!r} in {course / 'source'}")
     if use_sandbox:
         sandbox.check_available(slot)
+    jobs = default_jobs() if jobs is None else max(1, int(jobs))
+    prefork = bool(prefork and use_sandbox)
     chosen = sorted({s for pattern in (students or [None])
                      for s in ops.submitted_students(course, assignment, pattern)})
     summary = Summary(assignment=assignment)
@@ -207,13 +229,17 @@ def grade(course, assignment, *, students=None, use_sandbox=True, slot=0, env=No
     for student in chosen:
         summary.submissions[student] = stage(course / "submitted" / student / assignment,
                                              staging / student / assignment, assignment, release_nb)
-    with tempfile.TemporaryDirectory(prefix="tfladder-config-") as config_dir:
-        _override_config(Path(config_dir), staging, use_sandbox=use_sandbox, slot=slot)
-        bar = Progress(len(chosen), f"grading {assignment}") if show_progress else None
+    bar = Progress(len(chosen), f"grading {assignment}") if show_progress else None
+    with tempfile.TemporaryDirectory(prefix="tfladder-config-") as config_dir, ExitStack() as stack:
+        if jobs == 1 and not prefork:
+            _override_config(Path(config_dir), staging, use_sandbox=use_sandbox, slot=slot)
+        else:
+            _start_parallel(stack, summary, course, assignment, chosen, work, staging, Path(config_dir),
+                            use_sandbox=use_sandbox, slot=slot, jobs=jobs, prefork=prefork, env=env)
         done = ops.autograde(course, assignment,
                              env={**(env or {}), "JUPYTER_CONFIG_DIR": config_dir}, progress=bar)
-        if bar:
-            bar.done()
+    if bar:
+        bar.done()
     summary.log = done.stdout
     summary.nbgrader_failed = [s for s in ops.failed_students(done.stdout) if s in summary.submissions]
     unguarded = [s for s in summary.submissions if s not in summary.nbgrader_failed
@@ -226,6 +252,8 @@ def grade(course, assignment, *, students=None, use_sandbox=True, slot=0, env=No
     for student, submission in summary.submissions.items():
         run = {} if student in summary.nbgrader_failed else read_report(course, assignment, student, execute.RUN_REPORT)
         submission.flags.extend(run.get("flags", []))
+        if run.get("executed_by"):
+            summary.executed_by[student] = run["executed_by"]
         if student in summary.nbgrader_failed:
             submission.reasons_failed.append("nbgrader could not grade this submission (see the grading log)")
         graded_dir = course / "autograded" / student / assignment
@@ -237,3 +265,33 @@ def grade(course, assignment, *, students=None, use_sandbox=True, slot=0, env=No
         flag_in_gradebook(course, assignment, student, submission.flags or submission.reasons_failed)
     return summary
 
+
+def _start_parallel(stack, summary, course, assignment, chosen, work, staging, config_dir, *,
+                    use_sandbox, slot, jobs, prefork, env):
+    """Workers (and their zygote) executing ahead of nbgrader, and the config that replays them.
+
+    Everything started here is stopped when `stack` closes, after nbgrader has finished.
+    """
+    from tfladder import parallel, zygote
+
+    results = work / "executed"
+    results.mkdir(parents=True)
+    worker_env = {**ops.tool_env(env)}
+    socket_path = ""
+    if prefork:
+        try:
+            forks = zygote.Zygote.start({**sandbox.sandbox_env(worker_env)})
+        except (OSError, zygote.ZygoteError) as error:
+            summary.notes.append(f"kernels start from scratch: the zygote did not start ({error})")
+        else:
+            stack.callback(forks.stop)
+            socket_path = forks.socket_path
+    prepared = parallel.prepare(course, assignment, staging, work / "run", chosen, parallel.course_config(course))
+    workers = parallel.Workers(jobs, course, logs=work, use_sandbox=use_sandbox, zygote=socket_path,
+                               first_slot=slot, env=worker_env)
+    stack.callback(workers.finish)
+    workers.submit(prepared, results, chosen)
+    _override_config(config_dir, staging, use_sandbox=use_sandbox, slot=slot + jobs,
+                     executor=parallel.ReplayExecute,
+                     extra=f"c.ReplayExecute.results = {str(results)!r}\n"
+                           f"c.SandboxKernelManager.zygote = {socket_path!r}")

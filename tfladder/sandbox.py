@@ -300,6 +300,11 @@ def _submitted_files(source_dir):
     return found
 
 
+def kernel_files(source_dir):
+    """The submitted files a kernel gets a copy of (relative paths)."""
+    return [relative for relative, allowed in _submitted_files(source_dir) if allowed]
+
+
 def left_out_files(source_dir):
     """Submitted files the kernel will not see (the graded notebook itself aside)."""
     return [str(relative) for relative, allowed in _submitted_files(source_dir)

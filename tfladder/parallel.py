@@ -1,0 +1,276 @@
+"""Grading a class in parallel, with nbgrader still the only writer of the gradebook.
+
+`tfladder grade --jobs N` (`tfladder.grade`) runs three things at once:
+
+- N worker processes execute the staged notebooks with `GuardedExecute` (the same sandbox, the
+  same tamper evidence), each on its own sandbox uid, kernels forked from one zygote that has
+  TensorFlow imported (`tfladder.zygote`). Each notebook is first prepared exactly as nbgrader's
+  autograde prepares it (nbgrader's own sanitizing preprocessors, the gradebook only read; the
+  submission's files and source/'s beside it), and the result lands in build/grading/<a>/executed/.
+- One `nbgrader autograde` runs as in serial grading, but with its Execute step replaced by
+  `ReplayExecute`: for each student it waits for the worker's result and takes the outputs only
+  if the notebook nbgrader hands it, and the files the kernel would see, have the fingerprint of
+  what the worker executed. Otherwise (a worker failed, anything differs) it executes the
+  notebook itself, exactly as serial grading does. Every score, the gradebook and the feedback
+  therefore come from nbgrader's own steps, in one process.
+- The zygote, which forks kernels into their sandboxes.
+
+Results are the same as serial grading because the same notebook runs in the same sandbox with
+the same executor; only where and when it runs differ (tests/test_parallel_grading.py).
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import time
+import queue
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import nbformat
+from traitlets import Float, Unicode
+
+from tfladder import execute, sandbox
+
+RESULT_SUFFIX = ".json"
+# nbgrader's sanitizing pass, in its order (nbgrader.converters.Autograde.sanitize_preprocessors)
+SANITIZERS = ("ClearOutput", "DeduplicateIds", "OverwriteKernelspec", "OverwriteCells", "CheckCellMetadata")
+
+
+def fingerprint(nb, folder):
+    """What a notebook's execution depends on: its cells and the files its kernel gets."""
+    cells = [[c.cell_type, c.source, c.metadata.get("nbgrader"), c.metadata.get("tags")] for c in nb.cells]
+    files = [[str(relative), hashlib.sha256((Path(folder) / relative).read_bytes()).hexdigest()]
+             for relative in sandbox.kernel_files(folder)]
+    blob = json.dumps({"cells": cells, "kernelspec": nb.metadata.get("kernelspec"), "files": files},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def result_path(results, student):
+    return Path(results) / f"{student}{RESULT_SUFFIX}"
+
+
+def _write_atomically(path, text):
+    tmp = Path(f"{path}.partial")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+# -- preparing notebooks as nbgrader will ------------------------------------------------------------
+def course_config(course, extra=None):
+    """The course's nbgrader configuration (its nbgrader_config.py), as nbgrader would load it."""
+    from traitlets.config import Config
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
+    config.CourseDirectory.root = str(course)
+    merged = Config()
+    merged.merge(config)
+    merged.merge(extra or Config())
+    return merged
+
+
+def prepare(course, assignment, staging, work, students, config):
+    """For each student, the notebook and folder nbgrader's autograde will execute.
+
+    Returns {student: (notebook path, folder)} for those that could be prepared; a student whose
+    notebook nbgrader's sanitizer refuses is left to nbgrader itself (it fails the same way).
+    """
+    from nbgrader import preprocessors
+    from nbgrader.coursedir import CourseDirectory
+    from nbgrader.utils import find_all_files
+
+    coursedir = CourseDirectory(config=config)
+    sanitizers = [getattr(preprocessors, name)(config=config) for name in SANITIZERS]
+    source = Path(course) / "source" / assignment
+    excluded = {str(source / x) for x in config.Autograde.get("exclude_overwriting", {}).get(assignment, [])}
+    prepared = {}
+    for student in students:
+        submitted = Path(staging) / student / assignment
+        folder = Path(work) / student
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        # as nbgrader's init_assignment: the submission's files, then source/'s over them
+        for top, skip in ((submitted, set()), (source, excluded)):
+            for name in find_all_files(str(top), coursedir.ignore + ["*.ipynb"]):
+                if name in skip:
+                    continue
+                target = folder / os.path.relpath(name, top)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(name, target)
+        try:
+            nb = nbformat.read(str(submitted / f"{assignment}.ipynb"), as_version=4)
+            resources = {"nbgrader": {"student": student, "assignment": assignment, "notebook": assignment,
+                                      "db_url": coursedir.db_url}, "metadata": {"path": str(folder)}}
+            for sanitizer in sanitizers:
+                nb, resources = sanitizer.preprocess(nb, resources)
+        except Exception:   # noqa: BLE001 - nbgrader will meet the same problem and report it
+            continue
+        path = folder / f"{assignment}.ipynb"
+        nbformat.write(nb, str(path))
+        prepared[student] = (path, folder)
+    return prepared
+
+
+# -- the workers ---------------------------------------------------------------------------------------
+def execute_one(config, student, notebook, folder, results):
+    """In a worker: execute one prepared notebook with GuardedExecute; write its result file."""
+    from nbgrader.utils import setenv
+
+    nb = nbformat.read(str(notebook), as_version=4)
+    result = {"student": student, "fingerprint": fingerprint(nb, folder)}
+    started = time.monotonic()
+    try:
+        executor = execute.GuardedExecute(config=config)
+        with setenv(NBGRADER_EXECUTION="autograde"):
+            nb, _ = executor.preprocess(nb, {"metadata": {"path": str(folder)}})
+        result["notebook"] = nbformat.writes(nb)
+        result["report"] = json.loads((Path(folder) / execute.RUN_REPORT).read_text())
+    except Exception as error:   # noqa: BLE001 - the grader executes this notebook itself
+        result["error"] = f"{type(error).__name__}: {error}"
+    result["seconds"] = time.monotonic() - started
+    _write_atomically(result_path(results, student), json.dumps(result))
+
+
+def worker_main(argv):
+    """`python -m tfladder.parallel COURSE SETTINGS`: execute the tasks read from stdin, one JSON
+    object per line, answering "done" for each."""
+    from traitlets.config import Config
+
+    settings = json.loads(argv[1])
+    extra = Config()
+    extra.GuardedExecute.sandbox = settings["sandbox"]
+    extra.SandboxKernelManager.slot = settings["slot"]
+    extra.SandboxKernelManager.zygote = settings["zygote"]
+    config = course_config(Path(argv[0]), extra)
+    # Answers go to a private copy of stdout; kernels inherit stdout and stderr, which become the
+    # worker's log, so nothing a kernel prints can be taken for an answer.
+    answers = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    for line in sys.stdin:
+        task = json.loads(line)
+        execute_one(config, task["student"], task["notebook"], task["folder"], task["results"])
+        answers.write("done\n")
+        answers.flush()
+
+
+class Workers:
+    """N worker processes, each with its own sandbox slot (uid), taking notebooks in order."""
+
+    def __init__(self, jobs, course, *, logs, use_sandbox, zygote="", first_slot=0, env=None):
+        self.tasks = queue.Queue()
+        self.logs = logs
+        self.command = [sys.executable, "-m", "tfladder.parallel", str(course)]
+        self.settings = {"sandbox": bool(use_sandbox), "zygote": zygote}
+        self.env = env
+        self.threads = [threading.Thread(target=self._feed, args=(first_slot + k,), daemon=True)
+                        for k in range(jobs)]
+        for thread in self.threads:
+            thread.start()
+
+    def _start(self, slot):
+        log = open(Path(self.logs) / f"worker-{slot}.log", "a")
+        try:
+            return subprocess.Popen([*self.command, json.dumps({**self.settings, "slot": slot})], env=self.env,
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
+                                    bufsize=1)
+        finally:
+            log.close()
+
+    def _feed(self, slot):
+        process = None
+        while (task := self.tasks.get()) is not None:
+            try:
+                if process is None or process.poll() is not None:
+                    process = self._start(slot)
+                process.stdin.write(json.dumps(task) + "\n")
+                process.stdin.flush()
+                answer = process.stdout.readline()
+            except OSError as error:
+                answer = f"{error}"
+            if answer.strip() != "done":
+                path = result_path(task["results"], task["student"])
+                if not path.exists():
+                    code = process.poll() if process else None
+                    _write_atomically(path, json.dumps({"student": task["student"],
+                                                        "error": f"the worker process ended (exit status {code})"}))
+        if process is not None and process.poll() is None:
+            process.stdin.close()
+            process.wait()
+
+    def submit(self, prepared, results, students):
+        """Queue every prepared notebook in `students`' order; the others get a result that says
+        so at once (the grader executes those itself)."""
+        for student in students:
+            if student in prepared:
+                notebook, folder = prepared[student]
+                self.tasks.put({"student": student, "notebook": str(notebook), "folder": str(folder),
+                                "results": str(results)})
+            else:
+                _write_atomically(result_path(results, student), json.dumps(
+                    {"student": student, "error": "nbgrader's sanitizer refused the notebook"}))
+
+    def finish(self, results=None):
+        """Let every worker finish its queue and exit."""
+        for _ in self.threads:
+            self.tasks.put(None)
+        for thread in self.threads:
+            thread.join()
+
+
+# -- the writer's executor --------------------------------------------------------------------------------
+class ReplayExecute(execute.GuardedExecute):
+    """GuardedExecute that takes a worker's execution of this very notebook when there is one."""
+
+    results = Unicode("", help="folder of the workers' result files").tag(config=True)
+    wait_seconds = Float(3600.0, help="longest wait for one worker result").tag(config=True)
+
+    def preprocess(self, nb, resources=None, km=None):
+        folder = resources["metadata"]["path"]
+        student = resources["nbgrader"]["student"]
+        result, why = self._wait_for(student)
+        if result is not None:
+            if result.get("fingerprint") != fingerprint(nb, folder):
+                why = "the notebook or its files differ from what the worker executed"
+            elif "error" in result:
+                why = f"the worker could not execute it ({result['error']})"
+            else:
+                self._take(nb, nbformat.reads(result["notebook"], as_version=4))
+                report = {**result["report"], "executed_by": "worker"}
+                Path(folder, execute.RUN_REPORT).write_text(json.dumps(report, indent=1))
+                return nb, resources
+        self.log.warning("tfladder: executing %s here: %s", student, why)
+        nb, resources = super().preprocess(nb, resources, km)
+        path = Path(folder, execute.RUN_REPORT)
+        report = json.loads(path.read_text()) if path.exists() else {}
+        path.write_text(json.dumps({**report, "executed_by": "grader", "why": why}, indent=1))
+        return nb, resources
+
+    def _wait_for(self, student):
+        path = result_path(self.results, student)
+        deadline = time.monotonic() + self.wait_seconds
+        while not path.exists():
+            if time.monotonic() > deadline:
+                return None, f"no worker result after {self.wait_seconds:.0f} s"
+            time.sleep(0.05)
+        return json.loads(path.read_text()), None
+
+    @staticmethod
+    def _take(nb, executed):
+        """What execution adds, from the worker's copy: outputs, counts, timings, language info."""
+        for mine, theirs in zip(nb.cells, executed.cells):
+            if mine.cell_type == "code":
+                mine.outputs = theirs.get("outputs", [])
+                mine.execution_count = theirs.get("execution_count")
+            if "execution" in theirs.get("metadata", {}):
+                mine.metadata["execution"] = theirs.metadata["execution"]
+        if "language_info" in executed.metadata:
+            nb.metadata["language_info"] = executed.metadata["language_info"]
+
+
+if __name__ == "__main__":
+    worker_main(sys.argv[1:])
