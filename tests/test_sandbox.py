@@ -70,3 +70,94 @@ def test_is_a_full_scratch_space_measured_from_outside(kernel_dir):
     usage = sandbox.read_usage(kernel_dir)
     assert usage["scratch_used_bytes"] >= 0.9 * limits.scratch_bytes
     assert any("scratch space" in r for r in sandbox.limits_hit(usage, limits))
+
+
+# -- kernels forked from the zygote -------------------------------------------------------------------
+# What a kernel can see of its parent and neighbours: the same for a plain and a forked kernel.
+NEIGHBOURS = r"""
+import json, os, signal
+def outcome(action):
+    try:
+        action()
+    except OSError as error:
+        return type(error).__name__
+    return "allowed"
+status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines())
+print(json.dumps({
+    "ppid": os.getppid(),
+    "others": sorted(int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, os.getpid())),
+    "kill_parent": outcome(lambda: os.kill(os.getppid(), signal.SIGKILL)),
+    "kill_all": outcome(lambda: os.kill(-1, signal.SIGKILL)),
+    "caps": sorted({status[k].strip() for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")}),
+    "no_new_privs": status["NoNewPrivs"].strip(),
+    "groups": status["Groups"].strip(),
+    "hostname": os.uname().nodename,
+    "cwd": os.getcwd(),
+}))
+"""
+
+
+@pytest.fixture(scope="module")
+def forks():
+    from tfladder import zygote
+
+    with zygote.Zygote.start(sandbox.sandbox_env(__import__("os").environ)) as started:
+        yield started
+
+
+def run_forked(kernel_dir, command, limits, forks, timeout=60):
+    args = [sys.executable, "-m", "tfladder.sandbox", "--uid", str(sandbox.uid_for(7)), "--kernel-dir",
+            str(kernel_dir), "--limits", json.dumps(asdict(limits)), "--zygote", forks.socket_path, "--", *command]
+    return subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.slow
+def test_does_a_forked_kernel_hold_like_a_plain_one(kernel_dir, forks):
+    probe = [sys.executable, "-P", "-c", PROBE % {"course": str(REPO / "source")}]
+    plain = json.loads(run(kernel_dir, probe, sandbox.Limits()).stdout)
+    forked = json.loads(run_forked(kernel_dir, probe, sandbox.Limits(), forks).stdout)
+    del plain["processes"], forked["processes"]
+    assert forked == plain == {"uid": sandbox.uid_for(7), "network": False, "course": False,
+                               "write_usr": False, "write_tmp": True}
+
+
+@pytest.mark.slow
+def test_does_a_forked_kernel_see_the_same_neighbours_and_privileges(kernel_dir, forks):
+    command = [sys.executable, "-P", "-c", NEIGHBOURS]
+    plain = json.loads(run(kernel_dir, command, sandbox.Limits()).stdout)
+    forked = json.loads(run_forked(kernel_dir, command, sandbox.Limits(), forks).stdout)
+    assert forked == plain
+    assert plain["ppid"] == 1 and plain["others"] == []
+    assert plain["kill_parent"] == "PermissionError" and plain["kill_all"] == "ProcessLookupError"
+    assert plain["caps"] == ["0000000000000000"] and plain["no_new_privs"] == "1" and plain["groups"] == ""
+
+
+@pytest.mark.slow
+def test_does_a_forked_kernel_have_tensorflow_imported_and_its_own_exit_status(kernel_dir, forks):
+    code = ("import sys; print('tensorflow' in sys.modules, 'numpy' in sys.modules); "
+            "import tensorflow as tf; print(float(tf.reduce_sum(tf.ones((2, 3))))); sys.exit(3)")
+    done = run_forked(kernel_dir, [sys.executable, "-P", "-c", code], sandbox.Limits(), forks)
+    assert done.returncode == 3
+    assert done.stdout.split() == ["True", "True", "6.0"]
+
+
+@pytest.mark.slow
+def test_does_the_wall_clock_stop_a_forked_kernel(kernel_dir, forks):
+    start = time.monotonic()
+    done = run_forked(kernel_dir, [sys.executable, "-P", "-c", "import time; time.sleep(60)"],
+                      replace(sandbox.Limits(), wall_seconds=2), forks)
+    assert time.monotonic() - start < 20
+    assert done.returncode == 137 and "ran longer than 2 s" in done.stderr
+    assert sandbox.read_usage(kernel_dir)["wall_clock_exceeded"] is True
+
+
+@pytest.mark.slow
+def test_does_the_zygote_refuse_a_process_that_is_not_the_kernels_sandbox(forks):
+    import os
+
+    from tfladder import zygote
+
+    with zygote.request_kernel(forks.socket_path, holder_pid=os.getpid(), token="not-this-one", uid=sandbox.uid_for(7),
+                               limits=asdict(sandbox.Limits()), env={}, argv=["-c", "print('escaped')"]) as conn:
+        answer = json.loads(zygote._read_line(conn.fileno(), 30))
+    assert "is not this kernel's sandbox" in answer["error"]

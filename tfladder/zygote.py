@@ -16,13 +16,20 @@ Process chain for one kernel:
          joins all but the mount namespace
         -> middle (root, the first process inside the PID namespace): forks the kernel, reports
            its pid, exits
-          -> kernel: waits to be adopted by the sandbox's PID 1, joins the mount namespace, takes the limits, drops to the slot's uid with no
-           capabilities, checks that it did, then runs `ipykernel_launcher`
+          -> kernel: waits to be adopted by the sandbox's PID 1, joins the mount namespace,
+             takes the limits, drops to the slot's uid with no capabilities, checks that it
+             did, then runs `ipykernel_launcher`
 
-The placeholder is the sandbox's PID 1 (a powerless root process, as bubblewrap's own init is
-for a plain kernel): it adopts the kernel when the middle process exits, reaps whatever is orphaned, and
-exits with the kernel's status when the kernel ends, which ends the sandbox. Inside, the kernel
-sees the same processes as a plain kernel does: PID 1 and itself.
+The placeholder is the sandbox's PID 1 (a powerless root process, as bubblewrap's own init is for
+a plain kernel): it adopts the kernel when the middle process exits, reaps whatever is orphaned,
+and exits with the kernel's status when the kernel ends, which ends the sandbox. Inside, the
+kernel sees the same processes as a plain kernel does: PID 1 and itself, so that killing its
+parent or every process it may is refused exactly as before.
+
+What differs from a kernel started from scratch, none of it a channel between students: the
+kernel's memory starts as a copy of the zygote's (TensorFlow, numpy and ipykernel already
+imported, the same address layout and hash seed in every kernel; numpy's global generator is
+reseeded, Python's `random` reseeds itself on fork), and /proc shows the zygote's command line.
 
 The launcher talks to the zygote over a Unix socket in a folder only root can enter, passing the
 kernel's standard streams along; submitted code can reach neither (the sandbox has its own network
