@@ -1,7 +1,9 @@
 """Does `tfladder grade` survive hostile submissions, give them nothing undeserved, and flag them?
 
 One batch of level 1 holds every case of tests/hostile.py and two honest students; it is graded
-once in the sandbox with short limits, and every question below reads its results.
+in the sandbox with short limits, once as `tfladder grade` does by default (two workers, kernels
+forked from the zygote) and once serially (every kernel from scratch, one at a time), and every
+question below is asked of both: isolation must be exactly as strong either way.
 """
 
 import hashlib
@@ -102,8 +104,8 @@ def sandbox_processes():
 
 
 class Batch:
-    def __init__(self, course, cases, summary, listener, before, after):
-        self.course, self.cases, self.summary = course, cases, summary
+    def __init__(self, mode, course, cases, summary, listener, before, after):
+        self.mode, self.course, self.cases, self.summary = mode, course, cases, summary
         self.listener, self.before, self.after = listener, before, after
         self.points = scores.cell_points(course, A, list(cases))
 
@@ -120,9 +122,12 @@ class Batch:
             return gb.find_submission_notebook(A, A, name).flagged
 
 
-@pytest.fixture(scope="module")
-def batch(tmp_path_factory):
-    course = make_course(tmp_path_factory.mktemp("hostile") / "course", [A])
+GRADINGS = {"parallel": {"jobs": 2, "prefork": True}, "serial": {"jobs": 1, "prefork": False}}
+
+
+@pytest.fixture(scope="module", params=list(GRADINGS))
+def batch(request, tmp_path_factory):
+    course = make_course(tmp_path_factory.mktemp(f"hostile-{request.param}") / "course", [A])
     with open(course / "nbgrader_config.py", "a") as config:
         config.write(f"\nc.Execute.timeout = {CELL_TIMEOUT}  # short, for the hostile batch\n")
     listener = Listener()
@@ -132,11 +137,12 @@ def batch(tmp_path_factory):
     before = {part: digest(course / part) for part in ("source", "release", "submitted")}
     assert not sandbox_processes(), "sandbox processes were running before the batch"
     try:
-        summary = grade.grade(course, A, env={**BASELINE_ENV, **LIMITS}, show_progress=False)
+        summary = grade.grade(course, A, env={**BASELINE_ENV, **LIMITS}, show_progress=False,
+                              **GRADINGS[request.param])
     finally:
         listener.close()
     after = {part: digest(course / part) for part in ("source", "release", "submitted")}
-    return Batch(course, cases, summary, listener, before, after)
+    return Batch(request.param, course, cases, summary, listener, before, after)
 
 
 CASES = [case.name for case in case_list(Path("/course"), 0)]
@@ -187,6 +193,12 @@ def test_does_the_summary_count_every_submission(batch):
     flagged = {n for n, c in batch.cases.items() if c.flagged}
     assert set(summary.failed) == failed and set(summary.flagged) == flagged
     assert summary.line() == f"{A}: {len(batch.cases)} graded, {len(failed)} failed, {len(flagged)} flagged for review"
+
+
+def test_did_the_workers_execute_every_submission_of_the_parallel_batch(batch):
+    expected = {name: "worker" for name in batch.cases} if batch.mode == "parallel" else {}
+    assert batch.summary.executed_by == expected
+    assert batch.summary.notes == []
 
 
 def test_does_no_sandbox_process_outlive_its_submission(batch):

@@ -1,0 +1,236 @@
+"""Grade a class with plain serial `nbgrader autograde` and with `tfladder grade`, side by side.
+
+    .venv/bin/python bench/grade_class.py                  # 20 students x the five assignments
+    .venv/bin/python bench/grade_class.py --students 4 --assignments 01_low_level_ops
+
+Builds a temporary course whose students are the test fixtures (student i of an assignment
+submits its fixture i mod the number of fixtures: the reference, the blank release and every
+known mistake), then, assignment by assignment and alternating which goes first, grades the
+whole class with
+
+- serial: stock `nbgrader autograde ASSIGNMENT` with the course's config, no sandbox, one kernel
+  from scratch per notebook (what nbgrader does on its own), and
+- tfladder: `tfladder grade ASSIGNMENT --jobs N`, sandbox on, kernels forked from the zygote,
+
+checks that every student's points per graded cell are identical, and prints for each and in
+total: wall time, the speed-up ratio, the time per notebook against a floor (the notebook's own
+execution time once TensorFlow is imported: the sum of its cells' execution times after the setup
+cell, read from serial nbgrader's own timing records), and the grader's peak memory (resident
+memory of every grader process, sampled; sandboxed kernels are counted apart). Finally it grades
+level 1 with `tfladder grade` at two class sizes to show that the grader's memory does not grow
+with the class. Exit status 1 if any score differs.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tfladder import course as ops  # noqa: E402
+from tfladder import fixtures, notebooks, sandbox, scores  # noqa: E402
+
+ENV = {"TF_ENABLE_ONEDNN_OPTS": "0", "TFLADDER_GRADING_SEED": "2718"}
+
+
+def build_course(root, assignments, students):
+    root = Path(root)
+    root.mkdir(parents=True)
+    shutil.copy(REPO / "nbgrader_config.py", root)
+    roster = {}
+    for a in assignments:
+        for part in ("source", "release", "tests/fixtures"):
+            shutil.copytree(REPO / part / a, root / part / a)
+        found = fixtures.load_all(root, a)
+        names = sorted(found)
+        roster[a] = {}
+        for i in range(students):
+            student = f"s{i + 1:03d}"
+            fixtures.submit(found[names[i % len(names)]], root, student=student)
+            roster[a][student] = names[i % len(names)]
+        ops.release(root, a, db=True)
+    return root, roster
+
+
+class Memory:
+    """Peak resident memory of a process tree, sampled: grader processes and sandboxed kernels apart."""
+
+    def __init__(self, pid):
+        self.pid, self.grader, self.kernel, self.stop = pid, 0, 0, threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def _table():
+        rows = {}
+        for status in Path("/proc").glob("[0-9]*/status"):
+            try:
+                fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+                rows[int(status.parent.name)] = (int(fields["PPid"]), int(fields["Uid"].split()[0]),
+                                                 int(fields.get("VmRSS", "0 kB").split()[0]) * 1024)
+            except (OSError, ValueError, KeyError):
+                continue
+        return rows
+
+    def _run(self):
+        while not self.stop.is_set():
+            rows = self._table()
+            tree, frontier = set(), {self.pid}
+            while frontier:
+                tree |= frontier
+                frontier = {p for p, (ppid, _, _) in rows.items() if ppid in frontier} - tree
+            grader = kernels = 0
+            for p in tree:
+                if p in rows:
+                    _, uid, rss = rows[p]
+                    if uid >= sandbox.FIRST_UID:
+                        kernels = max(kernels, rss)
+                    else:
+                        grader += rss
+            # sandboxed kernels are not descendants of the grader in /proc's view once the
+            # sandbox's PID 1 adopts them, so count every sandbox process too
+            for p, (_, uid, rss) in rows.items():
+                if uid >= sandbox.FIRST_UID:
+                    kernels = max(kernels, rss)
+            self.grader, self.kernel = max(self.grader, grader), max(self.kernel, kernels)
+            time.sleep(0.2)
+
+    def done(self):
+        self.stop.set()
+        self.thread.join()
+
+
+def timed(command, course):
+    env = ops.tool_env(ENV)
+    started = time.monotonic()
+    process = subprocess.Popen(command, cwd=course, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    memory = Memory(process.pid)
+    log = process.communicate()[0]
+    memory.done()
+    return time.monotonic() - started, memory, process.returncode, log
+
+
+def grade_serial(course, assignment):
+    return timed([str(Path(sys.executable).parent / "nbgrader"), "autograde", assignment, "--force"], course)
+
+
+def grade_tfladder(course, assignment, jobs):
+    return timed([str(Path(sys.executable).parent / "tfladder"), "grade", assignment, "--jobs", str(jobs)], course)
+
+
+def floor_seconds(course, assignment, students):
+    """Per student: the execution time of its autograded cells after the setup cell."""
+    result = {}
+    for student in students:
+        nb = notebooks.read(Path(course) / "autograded" / student / assignment / f"{assignment}.ipynb")
+        total, seen_setup = 0.0, False
+        for cell in nb.cells:
+            if cell.cell_type != "code":
+                continue
+            timing = cell.get("metadata", {}).get("execution", {})
+            start, end = timing.get("iopub.execute_input"), timing.get("shell.execute_reply")
+            if not (start and end):
+                continue
+            if not seen_setup:          # the setup cell imports TensorFlow
+                seen_setup = True
+                continue
+            total += (datetime.fromisoformat(end.replace("Z", "+00:00"))
+                      - datetime.fromisoformat(start.replace("Z", "+00:00"))).total_seconds()
+        result[student] = total
+    return result
+
+
+def gib(value):
+    return f"{value / 2**30:.2f} GiB"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--students", type=int, default=20)
+    parser.add_argument("--assignments", nargs="*", default=None)
+    parser.add_argument("--jobs", type=int, default=None, help="tfladder grade --jobs (default: its own)")
+    parser.add_argument("--memory-sizes", default="5,20", help="class sizes for the memory check (level 1)")
+    args = parser.parse_args(argv)
+    from tfladder.grade import default_jobs
+
+    jobs = args.jobs or default_jobs()
+    assignments = args.assignments or ops.assignments(REPO)
+    work = Path(tempfile.mkdtemp(prefix="tfladder-bench-"))
+    print(f"{args.students} students x {len(assignments)} assignments, tfladder grade --jobs {jobs}, "
+          f"{os.cpu_count()} CPUs; course in {work}")
+    course, roster = build_course(work / "course", assignments, args.students)
+    totals = {"serial": 0.0, "tfladder": 0.0, "floor": 0.0, "notebooks": 0}
+    peaks = {"serial": 0, "tfladder": 0, "kernel": 0}
+    identical = True
+    print(f"\n{'assignment':<20} {'serial s':>9} {'tfladder s':>11} {'ratio':>6} {'floor s/nb':>11} "
+          f"{'serial s/nb':>12} {'tfladder s/nb':>14} {'grader peak':>12}")
+    for index, assignment in enumerate(assignments):
+        students = sorted(roster[assignment])
+        order = ["serial", "tfladder"] if index % 2 == 0 else ["tfladder", "serial"]
+        seconds, points, floors = {}, {}, None
+        for mode in order:
+            if mode == "serial":
+                elapsed, memory, code, log = grade_serial(course, assignment)
+                floors = floor_seconds(course, assignment, students)
+            else:
+                elapsed, memory, code, log = grade_tfladder(course, assignment, jobs)
+                peaks["kernel"] = max(peaks["kernel"], memory.kernel)
+            if mode == "tfladder" and code not in (0, 1):
+                print(log[-3000:])
+                raise SystemExit(f"tfladder grade failed (exit status {code})")
+            seconds[mode] = elapsed
+            peaks[mode] = max(peaks[mode], memory.grader)
+            points[mode] = scores.cell_points(course, assignment, students)
+        same = points["serial"] == points["tfladder"]
+        identical &= same
+        if not same:
+            for s in students:
+                if points["serial"][s] != points["tfladder"][s]:
+                    print(f"  DIFFERENT {s} ({roster[assignment][s]}): serial {points['serial'][s]} "
+                          f"tfladder {points['tfladder'][s]}")
+        n = len(students)
+        floor = sum(floors.values()) / n
+        totals["serial"] += seconds["serial"]
+        totals["tfladder"] += seconds["tfladder"]
+        totals["floor"] += sum(floors.values())
+        totals["notebooks"] += n
+        print(f"{assignment:<20} {seconds['serial']:>9.1f} {seconds['tfladder']:>11.1f} "
+              f"{seconds['serial'] / seconds['tfladder']:>5.2f}x {floor:>11.2f} {seconds['serial'] / n:>12.2f} "
+              f"{seconds['tfladder'] / n:>14.2f} {gib(peaks['tfladder']):>12}" + ("" if same else "  SCORES DIFFER"))
+    n = totals["notebooks"]
+    floor = totals["floor"] / n
+    print(f"\n{'total':<20} {totals['serial']:>9.1f} {totals['tfladder']:>11.1f} "
+          f"{totals['serial'] / totals['tfladder']:>5.2f}x {floor:>11.2f} {totals['serial'] / n:>12.2f} "
+          f"{totals['tfladder'] / n:>14.2f}")
+    print(f"speed-up: {totals['serial'] / totals['tfladder']:.2f}x ({n} notebooks: serial nbgrader "
+          f"{totals['serial']:.0f} s, tfladder grade {totals['tfladder']:.0f} s)")
+    print(f"per notebook: floor {floor:.2f} s (own execution once TensorFlow is imported); serial nbgrader "
+          f"{totals['serial'] / n:.2f} s (overhead {totals['serial'] / n - floor:.2f} s); tfladder grade "
+          f"{totals['tfladder'] / n:.2f} s of wall time, {totals['tfladder'] * jobs / n:.2f} s of a {jobs}-job slot "
+          f"(overhead {totals['tfladder'] * jobs / n - floor:.2f} s)")
+    print(f"peak memory: tfladder grade's processes {gib(peaks['tfladder'])} (largest sandboxed kernel "
+          f"{gib(peaks['kernel'])}); serial nbgrader with its kernel {gib(peaks['serial'])}")
+    print(f"scores: {'identical' if identical else 'DIFFERENT'} for every student and graded cell")
+
+    sizes = [int(x) for x in args.memory_sizes.split(",") if x]
+    if sizes and "01_low_level_ops" in assignments:
+        print("\ngrader peak memory by class size (01_low_level_ops, tfladder grade):")
+        for size in sizes:
+            small, _ = build_course(work / f"memory-{size}", ["01_low_level_ops"], size)
+            elapsed, memory, code, _ = grade_tfladder(small, "01_low_level_ops", jobs)
+            print(f"  {size:>3} students: {gib(memory.grader)} in {elapsed:.0f} s")
+    shutil.rmtree(work, ignore_errors=True)
+    return 0 if identical else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
