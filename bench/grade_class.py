@@ -16,7 +16,7 @@ checks that every student's points per graded cell are identical, and prints for
 total: wall time, the speed-up ratio, the time per notebook against a floor (the notebook's own
 execution time once TensorFlow is imported: the sum of its cells' execution times after the setup
 cell, read from serial nbgrader's own timing records), and the grader's peak memory (resident
-memory of every grader process, sampled; sandboxed kernels are counted apart). Finally it grades
+memory (PSS) of every grader process, sampled; sandboxed kernels are counted apart). Finally it grades
 level 1 with `tfladder grade` at two class sizes to show that the grader's memory does not grow
 with the class. Exit status 1 if any score differs.
 """
@@ -71,12 +71,15 @@ class Memory:
 
     @staticmethod
     def _table():
+        """{pid: (ppid, uid, proportional resident memory)}: PSS, because kernels and the zygote's
+        short-lived helpers share the zygote's pages, which RSS would count once per process."""
         rows = {}
         for status in Path("/proc").glob("[0-9]*/status"):
             try:
                 fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
-                rows[int(status.parent.name)] = (int(fields["PPid"]), int(fields["Uid"].split()[0]),
-                                                 int(fields.get("VmRSS", "0 kB").split()[0]) * 1024)
+                rollup = (status.parent / "smaps_rollup").read_text()
+                pss = next((int(line.split()[1]) for line in rollup.splitlines() if line.startswith("Pss:")), 0)
+                rows[int(status.parent.name)] = (int(fields["PPid"]), int(fields["Uid"].split()[0]), pss * 1024)
             except (OSError, ValueError, KeyError):
                 continue
         return rows

@@ -117,8 +117,11 @@ class Shots:
         `block` is where `focus` lands: "center", or "end" to show the last lines of a long output.
         """
         if focus is not None:
-            focus.evaluate("(element, block) => element.scrollIntoView({block})", block)
-            self.page.wait_for_timeout(500)   # JupyterLab renders scrolled-in cells lazily
+            # JupyterLab renders scrolled-in cells lazily, and a long output moves what is below
+            # it once drawn: scroll, let it render, scroll again to where it now is.
+            for _ in range(2):
+                focus.evaluate("(element, block) => element.scrollIntoView({block})", block)
+                self.page.wait_for_timeout(500)
         self.count += 1
         path = self.folder / f"{self.count:02d}_{step}.png"
         self.page.screenshot(path=str(path))

@@ -159,5 +159,5 @@ def test_does_the_zygote_refuse_a_process_that_is_not_the_kernels_sandbox(forks)
 
     with zygote.request_kernel(forks.socket_path, holder_pid=os.getpid(), token="not-this-one", uid=sandbox.uid_for(7),
                                limits=asdict(sandbox.Limits()), env={}, argv=["-c", "print('escaped')"]) as conn:
-        answer = json.loads(zygote._read_line(conn.fileno(), 30))
+        answer = json.loads(zygote.read_line(conn.fileno(), 30))
     assert "is not this kernel's sandbox" in answer["error"]

@@ -29,7 +29,7 @@ import nbformat
 from nbgrader.api import MissingEntry
 
 from tfladder import course as ops
-from tfladder import execute, notebooks, sandbox, scores, tamper
+from tfladder import execute, notebooks, runtime, sandbox, scores, tamper
 from tfladder.progress import Progress
 
 REPORT = "tfladder.json"
@@ -221,23 +221,67 @@ def grade(course, assignment, *, students=None, use_sandbox=True, slot=0, env=No
     summary = Summary(assignment=assignment)
     if not chosen:
         return summary
-    ops.release(course, assignment, db=True)      # the gradebook and release/ from source/
-    release_nb = notebooks.read(course / "release" / assignment / f"{assignment}.ipynb")
+    parallel_run = not (jobs == 1 and not prefork)
     work = course / "build" / "grading" / assignment
     shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    worker_env = _worker_env(env, jobs) if parallel_run else None
+    with ExitStack() as stack:
+        # The zygote imports TensorFlow and the workers start while nbgrader regenerates the
+        # release and the submissions are staged.
+        forks = _launch_zygote(stack, summary, worker_env) if prefork else None
+        workers = None
+        if parallel_run:
+            from tfladder import parallel
+
+            workers = parallel.Workers(jobs, course, logs=work, use_sandbox=use_sandbox,
+                                       zygote=forks.socket_path if forks else "", first_slot=slot, env=worker_env)
+            stack.callback(workers.finish)
+        return _grade(summary, course, assignment, chosen, work, use_sandbox=use_sandbox, slot=slot,
+                      env=env, show_progress=show_progress, jobs=jobs, forks=forks, workers=workers,
+                      worker_env=worker_env)
+
+
+def _worker_env(env, jobs):
+    """The workers' environment (and so the kernels'): TensorFlow threads shared out between the
+    jobs, unless the grader chose a number (scores do not depend on it: tests/test_determinism.py)."""
+    worker_env = ops.tool_env(env)
+    if not worker_env.get(runtime.THREADS_ENV):
+        worker_env[runtime.THREADS_ENV] = str(max(1, default_jobs() // jobs))
+    return worker_env
+
+
+def _launch_zygote(stack, summary, worker_env):
+    from tfladder import zygote
+
+    try:
+        forks = zygote.Zygote.launch(sandbox.sandbox_env(worker_env))
+    except OSError as error:
+        summary.notes.append(f"kernels start from scratch: the zygote did not start ({error})")
+        return None
+    stack.callback(forks.stop)
+    return forks
+
+
+def _grade(summary, course, assignment, chosen, work, *, use_sandbox, slot, env, show_progress, jobs,
+           forks, workers, worker_env):
+    ops.release(course, assignment, db=True)      # the gradebook and release/ from source/
+    release_nb = notebooks.read(course / "release" / assignment / f"{assignment}.ipynb")
     staging = work / "submitted"
     for student in chosen:
         summary.submissions[student] = stage(course / "submitted" / student / assignment,
                                              staging / student / assignment, assignment, release_nb)
     bar = Progress(len(chosen), f"grading {assignment}") if show_progress else None
-    with tempfile.TemporaryDirectory(prefix="tfladder-config-") as config_dir, ExitStack() as stack:
-        if jobs == 1 and not prefork:
+    with tempfile.TemporaryDirectory(prefix="tfladder-config-") as config_dir:
+        if workers is None:
             _override_config(Path(config_dir), staging, use_sandbox=use_sandbox, slot=slot)
         else:
-            _start_parallel(stack, summary, course, assignment, chosen, work, staging, Path(config_dir),
-                            use_sandbox=use_sandbox, slot=slot, jobs=jobs, prefork=prefork, env=env)
-        done = ops.autograde(course, assignment,
-                             env={**(env or {}), "JUPYTER_CONFIG_DIR": config_dir}, progress=bar)
+            _queue_and_replay(summary, course, assignment, chosen, work, staging, Path(config_dir),
+                              use_sandbox=use_sandbox, slot=slot, jobs=jobs, forks=forks, workers=workers)
+        writer_env = {**(env or {}), "JUPYTER_CONFIG_DIR": config_dir}
+        if workers is not None:      # a notebook nbgrader executes itself gets the workers' settings
+            writer_env[runtime.THREADS_ENV] = worker_env[runtime.THREADS_ENV]
+        done = ops.autograde(course, assignment, env=writer_env, progress=bar)
     if bar:
         bar.done()
     summary.log = done.stdout
@@ -266,31 +310,24 @@ def grade(course, assignment, *, students=None, use_sandbox=True, slot=0, env=No
     return summary
 
 
-def _start_parallel(stack, summary, course, assignment, chosen, work, staging, config_dir, *,
-                    use_sandbox, slot, jobs, prefork, env):
-    """Workers (and their zygote) executing ahead of nbgrader, and the config that replays them.
-
-    Everything started here is stopped when `stack` closes, after nbgrader has finished.
-    """
+def _queue_and_replay(summary, course, assignment, chosen, work, staging, config_dir, *,
+                      use_sandbox, slot, jobs, forks, workers):
+    """Hand every notebook to the workers as soon as it is prepared, and write the config that
+    makes nbgrader replay their results (its own fallback kernels use the slot after theirs)."""
     from tfladder import parallel, zygote
 
     results = work / "executed"
     results.mkdir(parents=True)
-    worker_env = {**ops.tool_env(env)}
-    socket_path = ""
-    if prefork:
-        try:
-            forks = zygote.Zygote.start({**sandbox.sandbox_env(worker_env)})
-        except (OSError, zygote.ZygoteError) as error:
-            summary.notes.append(f"kernels start from scratch: the zygote did not start ({error})")
-        else:
-            stack.callback(forks.stop)
-            socket_path = forks.socket_path
-    prepared = parallel.prepare(course, assignment, staging, work / "run", chosen, parallel.course_config(course))
-    workers = parallel.Workers(jobs, course, logs=work, use_sandbox=use_sandbox, zygote=socket_path,
-                               first_slot=slot, env=worker_env)
-    stack.callback(workers.finish)
-    workers.submit(prepared, results, chosen)
+    socket_path = forks.socket_path if forks else ""
+    for student, prepared in parallel.prepare(course, assignment, staging, work / "run", chosen,
+                                              parallel.course_config(course)):
+        if forks is not None and forks.import_seconds is None and socket_path:
+            try:
+                forks.wait_ready()      # before the first kernel is asked for
+            except zygote.ZygoteError as error:
+                summary.notes.append(f"the workers could not fork kernels: {error}; the grader executed them")
+                socket_path = ""
+        workers.submit(student, prepared, results)
     _override_config(config_dir, staging, use_sandbox=use_sandbox, slot=slot + jobs,
                      executor=parallel.ReplayExecute,
                      extra=f"c.ReplayExecute.results = {str(results)!r}\n"

@@ -75,10 +75,10 @@ def course_config(course, extra=None):
 
 
 def prepare(course, assignment, staging, work, students, config):
-    """For each student, the notebook and folder nbgrader's autograde will execute.
+    """For each student in turn, the notebook and folder nbgrader's autograde will execute.
 
-    Returns {student: (notebook path, folder)} for those that could be prepared; a student whose
-    notebook nbgrader's sanitizer refuses is left to nbgrader itself (it fails the same way).
+    Yields (student, (notebook path, folder)), or (student, None) when nbgrader's sanitizer
+    refuses the notebook: that one is left to nbgrader itself (it fails the same way).
     """
     from nbgrader import preprocessors
     from nbgrader.coursedir import CourseDirectory
@@ -88,7 +88,6 @@ def prepare(course, assignment, staging, work, students, config):
     sanitizers = [getattr(preprocessors, name)(config=config) for name in SANITIZERS]
     source = Path(course) / "source" / assignment
     excluded = {str(source / x) for x in config.Autograde.get("exclude_overwriting", {}).get(assignment, [])}
-    prepared = {}
     for student in students:
         submitted = Path(staging) / student / assignment
         folder = Path(work) / student
@@ -109,11 +108,11 @@ def prepare(course, assignment, staging, work, students, config):
             for sanitizer in sanitizers:
                 nb, resources = sanitizer.preprocess(nb, resources)
         except Exception:   # noqa: BLE001 - nbgrader will meet the same problem and report it
+            yield student, None
             continue
         path = folder / f"{assignment}.ipynb"
         nbformat.write(nb, str(path))
-        prepared[student] = (path, folder)
-    return prepared
+        yield student, (path, folder)
 
 
 # -- the workers ---------------------------------------------------------------------------------------
@@ -162,8 +161,10 @@ class Workers:
     """N worker processes, each with its own sandbox slot (uid), taking notebooks in order."""
 
     def __init__(self, jobs, course, *, logs, use_sandbox, zygote="", first_slot=0, env=None):
+        """Start the worker processes now (their imports overlap whatever comes next)."""
         self.tasks = queue.Queue()
-        self.logs = logs
+        self.logs = Path(logs)
+        self.logs.mkdir(parents=True, exist_ok=True)
         self.command = [sys.executable, "-m", "tfladder.parallel", str(course)]
         self.settings = {"sandbox": bool(use_sandbox), "zygote": zygote}
         self.env = env
@@ -182,7 +183,7 @@ class Workers:
             log.close()
 
     def _feed(self, slot):
-        process = None
+        process = self._start(slot)
         while (task := self.tasks.get()) is not None:
             try:
                 if process is None or process.poll() is not None:
@@ -202,17 +203,16 @@ class Workers:
             process.stdin.close()
             process.wait()
 
-    def submit(self, prepared, results, students):
-        """Queue every prepared notebook in `students`' order; the others get a result that says
-        so at once (the grader executes those itself)."""
-        for student in students:
-            if student in prepared:
-                notebook, folder = prepared[student]
-                self.tasks.put({"student": student, "notebook": str(notebook), "folder": str(folder),
-                                "results": str(results)})
-            else:
-                _write_atomically(result_path(results, student), json.dumps(
-                    {"student": student, "error": "nbgrader's sanitizer refused the notebook"}))
+    def submit(self, student, prepared, results):
+        """Queue one student's prepared notebook (notebook, folder); None: nothing to execute,
+        which the result says at once (the grader executes that notebook itself)."""
+        if prepared is None:
+            _write_atomically(result_path(results, student), json.dumps(
+                {"student": student, "error": "nbgrader's sanitizer refused the notebook"}))
+        else:
+            notebook, folder = prepared
+            self.tasks.put({"student": student, "notebook": str(notebook), "folder": str(folder),
+                            "results": str(results)})
 
     def finish(self, results=None):
         """Let every worker finish its queue and exit."""

@@ -41,9 +41,13 @@ import json
 import os
 import resource
 import runpy
+import select
+import shutil
 import signal
 import socket
+import subprocess
 import sys
+import tempfile
 import time
 
 # Linux constants (x86_64 and aarch64 agree on these)
@@ -316,16 +320,16 @@ def serve(socket_path, ready_fd=None):
 class Zygote:
     """A running zygote process: `Zygote.start(env)`, `.socket_path`, `.stop()`."""
 
-    def __init__(self, process, folder, socket_path, import_seconds):
-        self.process, self.folder, self.socket_path = process, folder, socket_path
-        self.import_seconds = import_seconds
-
     @classmethod
     def start(cls, env, timeout=300):
-        """Start a zygote whose imports see `env` (the sandbox's environment)."""
-        import subprocess
-        import tempfile
+        """Start a zygote whose imports see `env` (the sandbox's environment); wait until ready."""
+        zygote = cls.launch(env)
+        zygote.wait_ready(timeout)
+        return zygote
 
+    @classmethod
+    def launch(cls, env):
+        """Start a zygote and return at once; `wait_ready()` before asking it for kernels."""
         folder = tempfile.mkdtemp(prefix="tfladder-zygote-")
         os.chmod(folder, 0o700)
         socket_path = os.path.join(folder, "zygote.sock")
@@ -334,19 +338,31 @@ class Zygote:
             [sys.executable, "-P", "-m", "tfladder.zygote", socket_path, str(write_end)],
             env=env, pass_fds=[write_end], stdin=subprocess.DEVNULL, cwd="/")
         os.close(write_end)
+        return cls(process, folder, socket_path, read_end)
+
+    def __init__(self, process, folder, socket_path, ready_fd):
+        self.process, self.folder, self.socket_path = process, folder, socket_path
+        self._ready_fd, self.import_seconds = ready_fd, None
+
+    def wait_ready(self, timeout=300):
+        """Block until the zygote has imported everything (ZygoteError if it never does)."""
+        if self._ready_fd is None:
+            return self
         try:
-            line = _read_line(read_end, timeout)
+            line = read_line(self._ready_fd, timeout)
         finally:
-            os.close(read_end)
+            os.close(self._ready_fd)
+            self._ready_fd = None
         if not line:
-            process.kill()
-            process.wait()
-            raise ZygoteError(f"the zygote did not start (exit status {process.poll()})")
-        return cls(process, folder, socket_path, json.loads(line)["import_seconds"])
+            self.stop()
+            raise ZygoteError(f"the zygote did not start (exit status {self.process.poll()})")
+        self.import_seconds = json.loads(line)["import_seconds"]
+        return self
 
     def stop(self):
-        import shutil
-
+        if self._ready_fd is not None:
+            os.close(self._ready_fd)
+            self._ready_fd = None
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait()
@@ -359,9 +375,7 @@ class Zygote:
         self.stop()
 
 
-def _read_line(fd, timeout):
-    import select
-
+def read_line(fd, timeout):
     deadline = time.monotonic() + timeout
     data = b""
     while b"\n" not in data:
@@ -377,8 +391,6 @@ def _read_line(fd, timeout):
 
 def read_all(fd, timeout):
     """Everything written to `fd` until its writer closes it, or b"" after `timeout` seconds."""
-    import select
-
     deadline = time.monotonic() + timeout
     data = b""
     while True:
