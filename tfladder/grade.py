@@ -11,7 +11,10 @@ For one assignment:
 2. the staged notebooks are scanned for tampering (`tfladder.tamper`);
 3. `nbgrader autograde` grades them with the course's own config and gradebook, with nbgrader's
    Execute step replaced by `tfladder.execute.GuardedExecute`: sandboxed kernels, tamper evidence
-   from outside the kernel, a kernel death costing only what it kept from running;
+   from outside the kernel, a kernel death costing only what it kept from running. By default
+   the notebooks are executed ahead of it, `jobs` at a time, by worker processes whose kernels
+   are forked from a zygote with TensorFlow imported (`tfladder.parallel`, `tfladder.zygote`),
+   and nbgrader replays their results, still the only writer of the gradebook;
 4. every submission with a reason to look at it is flagged in the gradebook, its reasons are
    written to autograded/<student>/<assignment>/tfladder.json, and a summary says how many
    submissions were graded, failed and flagged.
