@@ -53,7 +53,7 @@ import time
 # Linux constants (x86_64 and aarch64 agree on these)
 CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS = 0x00020000, 0x02000000, 0x04000000
 CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWNET = 0x08000000, 0x20000000, 0x40000000
-MS_REC, MS_PRIVATE = 0x4000, 1 << 18
+MS_BIND, MS_REC, MS_PRIVATE = 0x1000, 0x4000, 1 << 18
 PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT = 1, 24, 38, 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 LINUX_CAPABILITY_VERSION_3 = 0x20080522
@@ -257,12 +257,25 @@ def _spawn(conn, request, fds):
 
 
 # -- the zygote ------------------------------------------------------------------------------------
-def _private_tmp(home):
+def _private_tmp(home, keep):
     """A mount namespace of its own with an empty /tmp, so that importing TensorFlow and Keras
-    here (Keras creates ~/.keras) sees what a sandboxed kernel sees: HOME=/tmp/home, nothing in it."""
+    here (Keras creates ~/.keras) sees what a sandboxed kernel sees: HOME=/tmp/home, nothing in it.
+
+    `keep`: folders that must stay visible (the Python environment may live under /tmp, as a
+    clone in /tmp/ci does); those under /tmp are bound back from the real /tmp.
+    """
     _check(_libc.unshare(CLONE_NEWNS), "unshare(mount)")
     _check(_libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "mount --make-rprivate /")
-    _check(_libc.mount(b"tmpfs", b"/tmp", b"tmpfs", 0, b"size=64m,mode=1777"), "mount tmpfs /tmp")
+    real_tmp = os.open("/tmp", os.O_PATH | os.O_DIRECTORY)   # in this namespace, before it is covered
+    try:
+        _check(_libc.mount(b"tmpfs", b"/tmp", b"tmpfs", 0, b"size=64m,mode=1777"), "mount tmpfs /tmp")
+        for path in keep:
+            if path.startswith("/tmp/"):
+                os.makedirs(path, exist_ok=True)
+                source = f"/proc/self/fd/{real_tmp}/{os.path.relpath(path, '/tmp')}"
+                _check(_libc.mount(source.encode(), path.encode(), None, MS_BIND | MS_REC, None), f"bind {path}")
+    finally:
+        os.close(real_tmp)
     os.makedirs(home, exist_ok=True)
     os.makedirs("/tmp/work", exist_ok=True)
     os.chdir("/tmp/work")
@@ -274,7 +287,9 @@ def serve(socket_path, ready_fd=None):
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(socket_path)
     listener.listen(16)
-    _private_tmp(os.environ.get("HOME", "/tmp/home"))
+    from tfladder.sandbox import _python_paths
+
+    _private_tmp(os.environ.get("HOME", "/tmp/home"), _python_paths())
     started = time.monotonic()
     from tfladder import runtime
 
