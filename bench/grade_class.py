@@ -91,19 +91,9 @@ class Memory:
             while frontier:
                 tree |= frontier
                 frontier = {p for p, (ppid, _, _) in rows.items() if ppid in frontier} - tree
-            grader = kernels = 0
-            for p in tree:
-                if p in rows:
-                    _, uid, rss = rows[p]
-                    if uid >= sandbox.FIRST_UID:
-                        kernels = max(kernels, rss)
-                    else:
-                        grader += rss
-            # sandboxed kernels are not descendants of the grader in /proc's view once the
-            # sandbox's PID 1 adopts them, so count every sandbox process too
-            for p, (_, uid, rss) in rows.items():
-                if uid >= sandbox.FIRST_UID:
-                    kernels = max(kernels, rss)
+            grader = sum(rows[p][2] for p in tree if p in rows and rows[p][1] < sandbox.FIRST_UID)
+            # every sandboxed process on the machine (ours are the only ones while this runs)
+            kernels = max((pss for _, uid, pss in rows.values() if uid >= sandbox.FIRST_UID), default=0)
             self.grader, self.kernel = max(self.grader, grader), max(self.kernel, kernels)
             time.sleep(0.2)
 

@@ -75,7 +75,7 @@ def test_is_a_full_scratch_space_measured_from_outside(kernel_dir):
 # -- kernels forked from the zygote -------------------------------------------------------------------
 # What a kernel can see of its parent and neighbours: the same for a plain and a forked kernel.
 NEIGHBOURS = r"""
-import json, os, signal
+import json, os, resource, signal
 def outcome(action):
     try:
         action()
@@ -93,6 +93,8 @@ print(json.dumps({
     "groups": status["Groups"].strip(),
     "hostname": os.uname().nodename,
     "cwd": os.getcwd(),
+    "limits": [resource.getrlimit(getattr(resource, f"RLIMIT_{name}"))
+               for name in ("AS", "CPU", "NPROC", "FSIZE", "NOFILE", "CORE")],
 }))
 """
 

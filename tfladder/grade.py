@@ -301,6 +301,8 @@ def _grade(summary, course, assignment, chosen, work, *, use_sandbox, slot, env,
         submission.flags.extend(run.get("flags", []))
         if run.get("executed_by"):
             summary.executed_by[student] = run["executed_by"]
+            if run["executed_by"] == "grader":
+                summary.notes.append(f"{student}: executed by nbgrader itself, not a worker ({run.get('why')})")
         if student in summary.nbgrader_failed:
             submission.reasons_failed.append("nbgrader could not grade this submission (see the grading log)")
         graded_dir = course / "autograded" / student / assignment
@@ -322,11 +324,13 @@ def _queue_and_replay(summary, course, assignment, chosen, work, staging, config
     results = work / "executed"
     results.mkdir(parents=True)
     socket_path = forks.socket_path if forks else ""
+    waiting = forks is not None       # for the zygote's imports, once, before the first kernel
     for student, prepared in parallel.prepare(course, assignment, staging, work / "run", chosen,
                                               parallel.course_config(course)):
-        if forks is not None and forks.import_seconds is None and socket_path:
+        if waiting:
+            waiting = False
             try:
-                forks.wait_ready()      # before the first kernel is asked for
+                forks.wait_ready()
             except zygote.ZygoteError as error:
                 summary.notes.append(f"the workers could not fork kernels: {error}; the grader executed them")
                 socket_path = ""

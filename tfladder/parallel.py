@@ -214,7 +214,7 @@ class Workers:
             self.tasks.put({"student": student, "notebook": str(notebook), "folder": str(folder),
                             "results": str(results)})
 
-    def finish(self, results=None):
+    def finish(self):
         """Let every worker finish its queue and exit."""
         for _ in self.threads:
             self.tasks.put(None)

@@ -43,9 +43,11 @@ BLOCKED_SUFFIXES = (".py", ".pyc", ".pth", ".so", ".ipynb")
 
 
 # Runs as the sandbox uid just before the kernel: its home and working folder on the tmpfs, and a
-# copy of the submission's data files.
-SETUP_SCRIPT = ('umask 077; mkdir -p /tmp/home /tmp/work && cd /tmp/work && '
-                '{ [ ! -d /tmp/submission ] || cp -r /tmp/submission/. /tmp/work/; } && exec "$@"')
+# copy of the submission's data files. A plain kernel is then exec'd in its place; a zygote
+# kernel's sandbox runs it alone, before its placeholder.
+SETUP = ('umask 077; mkdir -p /tmp/home /tmp/work && cd /tmp/work && '
+         '{ [ ! -d /tmp/submission ] || cp -r /tmp/submission/. /tmp/work/; }')
+SETUP_SCRIPT = SETUP + ' && exec "$@"'
 
 
 class SandboxUnavailable(RuntimeError):
@@ -164,7 +166,7 @@ while True:
 def holder_script(uid, limits, token):
     """What a zygote kernel's sandbox runs instead of the kernel: the kernel's setup, as the kernel's
     uid under its limits, then HOLDER_INIT as PID 1, with every capability dropped."""
-    setup = shlex.join([*_prlimit(limits), *_setpriv(uid), "/bin/sh", "-c", SETUP_SCRIPT.replace(' && exec "$@"', ""), "setup"])
+    setup = shlex.join([*_prlimit(limits), *_setpriv(uid), "/bin/sh", "-c", SETUP, "setup"])
     hold = shlex.join([*_setpriv(), sys.executable, "-P", "-c", HOLDER_INIT, f"tfladder-holder-{token}"])
     return f"{setup} && exec {hold}"
 
@@ -315,10 +317,9 @@ def copy_allowed_files(source_dir, target_dir):
     """Copy a submission's data files (no code, no hidden files, no notebooks) to target_dir."""
     target_dir = Path(target_dir)
     target_dir.mkdir(parents=True, exist_ok=True)
-    for relative, allowed in _submitted_files(source_dir):
-        if allowed:
-            (target_dir / relative).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(Path(source_dir) / relative, target_dir / relative)
+    for relative in kernel_files(source_dir):
+        (target_dir / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(Path(source_dir) / relative, target_dir / relative)
     return target_dir
 
 
