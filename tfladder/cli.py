@@ -78,7 +78,7 @@ def cmd_grade(args):
       tfladder grade 01_low_level_ops --student alice --student bob
       tfladder grade 01_low_level_ops --jobs 1 --no-prefork     # serial, as stock nbgrader runs
     """
-    from tfladder import grade, notebooks, scores, sandbox
+    from tfladder import grade, sandbox
 
     root = ops.find_root()
     if args.unsafe_no_sandbox:
@@ -93,6 +93,8 @@ def cmd_grade(args):
     if not summary.submissions:
         print(f"tfladder: no submissions in submitted/*/{args.assignment}", file=sys.stderr)
         return 1
+    from tfladder import notebooks, scores
+
     source_nb = notebooks.read(root / "source" / args.assignment / f"{args.assignment}.ipynb")
     students = sorted(summary.submissions)
     print(scores.table(args.assignment, source_nb, scores.cell_points(root, args.assignment, students)))

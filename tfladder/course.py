@@ -81,7 +81,23 @@ def release(course, assignment, *, db=False):
     args = ["generate_assignment", assignment, "--force"]
     if not db:
         args.append("--no-db")
-    return nbgrader(course, *args)
+    done = nbgrader(course, *args)
+    if db:
+        from tfladder import release_stamp
+
+        release_stamp.record(course, assignment)
+    return done
+
+
+def release_unless_current(course, assignment):
+    """`release(..., db=True)` unless it would change nothing (`tfladder.release_stamp`).
+    True when it ran."""
+    from tfladder import release_stamp
+
+    if release_stamp.is_current(course, assignment):
+        return False
+    release(course, assignment, db=True)
+    return True
 
 
 def autograde(course, assignment, *, student=None, env=None, progress=None):

@@ -28,12 +28,12 @@ from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import nbformat
-from nbgrader.api import MissingEntry
-
 from tfladder import course as ops
-from tfladder import execute, notebooks, runtime, sandbox, scores, tamper
+from tfladder import runtime, sandbox
 from tfladder.progress import Progress
+
+# nbformat, nbgrader and the modules built on them take about 2 s to import: they are imported
+# where they are used, so that the zygote and the workers start first.
 
 REPORT = "tfladder.json"
 KEPT_FILES = ("timestamp.txt",)
@@ -75,6 +75,10 @@ class Summary:
 
 def _read_notebook(path, assignment, release_nb):
     """(notebook, None) or (None, reason) for a submitted file."""
+    import nbformat
+
+    from tfladder import notebooks
+
     data = path.read_bytes()
     if not data.strip():
         return None, f"{path.name} is empty"
@@ -103,6 +107,10 @@ def _read_notebook(path, assignment, release_nb):
 
 def stage(source_dir, target_dir, assignment, release_nb):
     """Check one submission and copy what may be graded into target_dir; returns a Submission."""
+    import nbformat
+
+    from tfladder import tamper
+
     submission = Submission(student=source_dir.parent.name)
     target_dir.mkdir(parents=True, exist_ok=True)
     expected = source_dir / f"{assignment}.ipynb"
@@ -138,6 +146,8 @@ def stage(source_dir, target_dir, assignment, release_nb):
 def _drop_duplicate_ids(nb):
     """Keep the first cell of each grade id; later copies become plain cells (nbgrader would
     refuse the whole notebook otherwise). The scan has already flagged them."""
+    from tfladder import notebooks
+
     seen = set()
     for cell in nb.cells:
         gid = notebooks.grade_id(cell)
@@ -147,12 +157,14 @@ def _drop_duplicate_ids(nb):
             seen.add(gid)
 
 
-def _override_config(folder, staging, *, use_sandbox, slot, executor=execute.GuardedExecute, extra=""):
+def _override_config(folder, staging, *, use_sandbox, slot, executor=None, extra=""):
     """A Jupyter config folder whose nbgrader_config.py swaps `executor` in for Execute.
 
     nbgrader ignores a config file that fails to load (it only logs the error), which would grade
     without the sandbox: the file is therefore loaded here first, and any error stops grading.
     """
+    if executor is None:
+        from tfladder.execute import GuardedExecute as executor
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "nbgrader_config.py"
     path.write_text(f'''
@@ -179,6 +191,10 @@ c.LimitOutput.max_traceback = 200
 
 
 def flag_in_gradebook(course, assignment, student, flagged):
+    from nbgrader.api import MissingEntry
+
+    from tfladder import scores
+
     with closing(scores.gradebook(course)) as gb:
         try:
             nb = gb.find_submission_notebook(assignment, assignment, student)
@@ -268,7 +284,9 @@ def _launch_zygote(stack, summary, worker_env):
 
 def _grade(summary, course, assignment, chosen, work, *, use_sandbox, slot, env, show_progress, jobs,
            forks, workers, worker_env):
-    ops.release(course, assignment, db=True)      # the gradebook and release/ from source/
+    from tfladder import execute, notebooks
+
+    ops.release_unless_current(course, assignment)   # the gradebook and release/ from source/
     release_nb = notebooks.read(course / "release" / assignment / f"{assignment}.ipynb")
     staging = work / "submitted"
     for student in chosen:

@@ -1,0 +1,125 @@
+"""Is an assignment's release, and the gradebook's copy of it, what `source/` would generate now?
+
+`tfladder grade` regenerates the release (`nbgrader generate_assignment`, about 4 s) before every
+run so that the gradebook holds the source's hidden tests. When nothing it depends on has changed
+since the last regeneration, that run would write exactly what is already there, so it is skipped.
+
+After each regeneration with the gradebook, `record` writes a digest of everything the result
+depends on or consists of: every file of `source/ASSIGNMENT` and `release/ASSIGNMENT`, the
+course's `nbgrader_config.py` and any nbgrader configuration in Jupyter's config path, nbgrader's
+version, and the gradebook's rows that define the assignment (its notebooks, cells, points, tests'
+source and checksums; not grades). `is_current` recomputes it: any difference, a gradebook nbgrader
+would not find as a plain SQLite file, or no stamp at all means "regenerate".
+"""
+
+import hashlib
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+STAMPS = Path("build") / "release-stamps"
+
+# The gradebook's rows that define an assignment (nbgrader 0.9's schema), never its grades.
+DEFINITION_QUERIES = (
+    "SELECT a.id, a.name, a.duedate, a.course_id FROM assignment a WHERE a.name = :name",
+    "SELECT n.id, n.name, n.kernelspec FROM notebook n JOIN assignment a ON n.assignment_id = a.id "
+    "WHERE a.name = :name ORDER BY n.name",
+    "SELECT b.id, b.name, b.type, n.name, g.max_score, g.cell_type, t.max_score, t.cell_type, s.id "
+    "FROM base_cell b JOIN notebook n ON b.notebook_id = n.id JOIN assignment a ON n.assignment_id = a.id "
+    "LEFT JOIN grade_cells g ON g.id = b.id LEFT JOIN task_cells t ON t.id = b.id "
+    "LEFT JOIN solution_cells s ON s.id = b.id WHERE a.name = :name ORDER BY n.name, b.name, b.type",
+    "SELECT c.id, c.name, c.cell_type, c.locked, c.source, c.checksum, n.name FROM source_cell c "
+    "JOIN notebook n ON c.notebook_id = n.id JOIN assignment a ON n.assignment_id = a.id "
+    "WHERE a.name = :name ORDER BY n.name, c.name",
+)
+
+
+def stamp_path(course, assignment):
+    return Path(course) / STAMPS / f"{assignment}.sha256"
+
+
+def gradebook_file(course):
+    """The gradebook's path when it is a local SQLite file (nbgrader's default), else None."""
+    from nbgrader.coursedir import CourseDirectory
+
+    from tfladder.parallel import course_config
+
+    url = CourseDirectory(config=course_config(course)).db_url
+    prefix = "sqlite:///"           # SQLAlchemy: sqlite:///relative/path, sqlite:////absolute/path
+    if not url.startswith(prefix) or "?" in url or url == prefix:
+        return None
+    return Path(course) / url[len(prefix):]
+
+
+def _tree(folder):
+    folder = Path(folder)
+    if not folder.is_dir():
+        return None
+    return [[str(p.relative_to(folder)), hashlib.sha256(p.read_bytes()).hexdigest()]
+            for p in sorted(folder.rglob("*")) if p.is_file()]
+
+
+def _config_files(course):
+    from jupyter_core.paths import jupyter_config_path
+
+    found = []
+    for folder in [str(course), *jupyter_config_path()]:
+        for name in ("nbgrader_config.py", "nbgrader_config.json"):
+            path = Path(folder) / name
+            if path.is_file():
+                found.append([str(path), hashlib.sha256(path.read_bytes()).hexdigest()])
+    return found
+
+
+def _definition(gradebook, assignment):
+    """The gradebook's rows for ASSIGNMENT, or None when there is no gradebook or no such assignment."""
+    if gradebook is None or not gradebook.is_file():
+        return None
+    try:
+        db = sqlite3.connect(f"file:{gradebook}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return None
+    try:
+        rows = [db.execute(query, {"name": assignment}).fetchall() for query in DEFINITION_QUERIES]
+    except sqlite3.Error:
+        return None
+    finally:
+        db.close()
+    return rows if rows[0] else None
+
+
+def digest(course, assignment):
+    """A digest of all the regeneration depends on and writes, or None when it cannot be told."""
+    import nbgrader
+
+    course = Path(course)
+    definition = _definition(gradebook_file(course), assignment)
+    source, release = _tree(course / "source" / assignment), _tree(course / "release" / assignment)
+    if definition is None or source is None or release is None:
+        return None
+    blob = json.dumps({"nbgrader": nbgrader.__version__, "config": _config_files(course),
+                       "source": source, "release": release, "gradebook": definition}, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def record(course, assignment):
+    """After a regeneration with the gradebook: remember what it produced."""
+    value = digest(course, assignment)
+    path = stamp_path(course, assignment)
+    if value is None:
+        path.unlink(missing_ok=True)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    tmp.write_text(value + "\n")
+    os.replace(tmp, path)
+
+
+def is_current(course, assignment):
+    """True when regenerating ASSIGNMENT's release and gradebook entry would change nothing."""
+    path = stamp_path(course, assignment)
+    if not path.is_file():
+        return False
+    value = digest(course, assignment)
+    return value is not None and path.read_text().strip() == value
