@@ -2,6 +2,8 @@
 
 For one assignment:
 
+0. the release and the gradebook's copy of the assignment are regenerated from source/ unless
+   they are provably what that would write (`tfladder.release_stamp`);
 1. every submission in submitted/<student>/<assignment>/ is checked and staged in
    build/grading/<assignment>/submitted/: the notebook must be readable UTF-8 JSON in nbformat 4
    belonging to this assignment (a lone notebook under another name is used and noted; a missing,
@@ -246,8 +248,8 @@ def grade(course, assignment, *, students=None, use_sandbox=True, slot=0, env=No
     work.mkdir(parents=True)
     worker_env = _worker_env(env, jobs) if parallel_run else None
     with ExitStack() as stack:
-        # The zygote imports TensorFlow and the workers start while nbgrader regenerates the
-        # release and the submissions are staged.
+        # The zygote imports TensorFlow and the workers start while the release is checked (and
+        # regenerated if need be) and the submissions are staged.
         forks = _launch_zygote(stack, summary, worker_env) if prefork else None
         workers = None
         if parallel_run:
