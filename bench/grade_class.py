@@ -13,12 +13,13 @@ whole class with
 - tfladder: `tfladder grade ASSIGNMENT --jobs N`, sandbox on, kernels forked from the zygote,
 
 checks that every student's points per graded cell are identical, and prints for each and in
-total: wall time, the speed-up ratio, the time per notebook against a floor (the notebook's own
-execution time once TensorFlow is imported: the sum of its cells' execution times after the setup
-cell, read from serial nbgrader's own timing records), and the grader's peak memory (resident
-memory (PSS) of every grader process, sampled; sandboxed kernels are counted apart). Finally it grades
-level 1 with `tfladder grade` at two class sizes to show that the grader's memory does not grow
-with the class. Exit status 1 if any score differs.
+total: wall time, the speed-up ratio, and the time per notebook against a floor (the notebook's
+own execution time once TensorFlow is imported: the sum of its cells' execution times after the
+setup cell, read from serial nbgrader's own timing records). The timed runs are not sampled.
+Memory is measured in runs of its own: the peak resident memory (PSS) of every grader process,
+sampled, sandboxed kernels counted apart, for `tfladder grade` at two class sizes (the grader's
+memory must not grow with the class) and for serial nbgrader at the first.
+Exit status 1 if any score differs.
 """
 
 import argparse
