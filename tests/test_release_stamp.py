@@ -37,6 +37,11 @@ def _change_points_in_gradebook(root):
         db.execute("UPDATE grade_cells SET max_score = max_score + 1 WHERE id IN (SELECT id FROM grade_cells LIMIT 1)")
 
 
+def _append_to_config(root):
+    with (root / "nbgrader_config.py").open("a") as config:
+        config.write("\n# changed\n")
+
+
 def _edit_release_by_hand(root):
     nb = notebooks.read(_release_nb(root))
     nb.cells[1].source += "\nedited by hand"
@@ -47,7 +52,7 @@ CHANGES = {
     "a hidden test edited in source/": _edit_hidden_test,
     "a data file added to source/": lambda root: (root / "source" / A / "extra.csv").write_text("x\n1\n"),
     "release/ edited by hand": _edit_release_by_hand,
-    "the course's nbgrader_config.py changed": lambda root: (root / "nbgrader_config.py").open("a").write("\n# changed\n"),
+    "the course's nbgrader_config.py changed": _append_to_config,
     "points changed in the gradebook": _change_points_in_gradebook,
     "the gradebook deleted": lambda root: (root / "gradebook.db").unlink(),
     "the stamp deleted": lambda root: release_stamp.stamp_path(root, A).unlink(),

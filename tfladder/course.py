@@ -76,6 +76,19 @@ def nbgrader(course, *args, env=None, check=True, on_line=None):
     return done
 
 
+def nbgrader_config(course, extra=None):
+    """The course's nbgrader configuration (its nbgrader_config.py), as nbgrader would load it."""
+    from traitlets.config import Config
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
+    config.CourseDirectory.root = str(course)
+    merged = Config()
+    merged.merge(config)
+    merged.merge(extra or Config())
+    return merged
+
+
 def release(course, assignment, *, db=False):
     """Regenerate release/ASSIGNMENT from source/ASSIGNMENT (and the gradebook's copy if `db`)."""
     args = ["generate_assignment", assignment, "--force"]

@@ -346,7 +346,7 @@ def _queue_and_replay(summary, course, assignment, chosen, work, staging, config
     socket_path = forks.socket_path if forks else ""
     waiting = forks is not None       # for the zygote's imports, once, before the first kernel
     for student, prepared in parallel.prepare(course, assignment, staging, work / "run", chosen,
-                                              parallel.course_config(course)):
+                                              ops.nbgrader_config(course)):
         if waiting:
             waiting = False
             try:

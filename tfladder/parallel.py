@@ -33,6 +33,7 @@ from pathlib import Path
 import nbformat
 from traitlets import Float, Unicode
 
+from tfladder import course as ops
 from tfladder import execute, sandbox
 
 RESULT_SUFFIX = ".json"
@@ -61,19 +62,6 @@ def _write_atomically(path, text):
 
 
 # -- preparing notebooks as nbgrader will ------------------------------------------------------------
-def course_config(course, extra=None):
-    """The course's nbgrader configuration (its nbgrader_config.py), as nbgrader would load it."""
-    from traitlets.config import Config
-    from traitlets.config.loader import PyFileConfigLoader
-
-    config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
-    config.CourseDirectory.root = str(course)
-    merged = Config()
-    merged.merge(config)
-    merged.merge(extra or Config())
-    return merged
-
-
 def prepare(course, assignment, staging, work, students, config):
     """For each student in turn, the notebook and folder nbgrader's autograde will execute.
 
@@ -145,7 +133,7 @@ def worker_main(argv):
     extra.GuardedExecute.sandbox = settings["sandbox"]
     extra.SandboxKernelManager.slot = settings["slot"]
     extra.SandboxKernelManager.zygote = settings["zygote"]
-    config = course_config(Path(argv[0]), extra)
+    config = ops.nbgrader_config(Path(argv[0]), extra)
     # Answers go to a private copy of stdout; kernels inherit stdout and stderr, which become the
     # worker's log, so nothing a kernel prints can be taken for an answer.
     answers = os.fdopen(os.dup(1), "w")

@@ -43,9 +43,9 @@ def gradebook_file(course):
     """The gradebook's path when it is a local SQLite file (nbgrader's default), else None."""
     from nbgrader.coursedir import CourseDirectory
 
-    from tfladder.parallel import course_config
+    from tfladder.course import nbgrader_config
 
-    url = CourseDirectory(config=course_config(course)).db_url
+    url = CourseDirectory(config=nbgrader_config(course)).db_url
     prefix = "sqlite:///"           # SQLAlchemy: sqlite:///relative/path, sqlite:////absolute/path
     if not url.startswith(prefix) or "?" in url or url == prefix:
         return None
