@@ -31,7 +31,8 @@ from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer
 
 from tfladder import notebooks
-from tfladder.sandbox import SandboxKernelManager, limits_hit
+from tfladder.kernel_manager import SandboxKernelManager
+from tfladder.sandbox import limits_hit
 
 RUN_REPORT = "tfladder-run.json"
 MARK = "tfladder-mark"

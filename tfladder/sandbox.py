@@ -11,8 +11,10 @@ The grader talks to the kernel over Unix sockets (ZeroMQ "ipc" transport) in a d
 only this kernel and the grader can reach; that directory also holds its connection file (the
 key that drives the kernel), so no kernel can see another's.
 
-`SandboxKernelManager` is the jupyter_client kernel manager that nbgrader's Execute step uses
-(see tfladder.grading); `python -m tfladder.sandbox ... -- CMD` is the launcher it runs.
+`python -m tfladder.sandbox ... -- CMD` is the launcher that `tfladder.kernel_manager`'s
+`SandboxKernelManager` (the kernel manager of nbgrader's Execute step) runs for every kernel. It
+starts once per notebook, on the way to the kernel's first cell, so this module imports only the
+standard library (jupyter_client alone costs about 0.15 s of CPU).
 """
 
 import argparse
@@ -28,9 +30,6 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-
-from jupyter_client.manager import AsyncKernelManager
-from traitlets import Integer, Unicode
 
 FIRST_UID = 61000
 USAGE = "usage.json"       # written by the launcher into the kernel folder when the sandbox ends
@@ -351,52 +350,6 @@ def check_available(slot=0, limits=None):
             "the grading sandbox could not start a Python process as an unprivileged user:\n"
             + (done.stderr.strip() or done.stdout.strip())[-1500:]
         )
-
-
-class SandboxKernelManager(AsyncKernelManager):
-    """A kernel manager whose kernels run in the sandbox and talk over private Unix sockets."""
-
-    slot = Integer(0, help="parallel grading slot; picks the kernel's uid").tag(config=True)
-    zygote = Unicode("", help="socket of a zygote that forks kernels with TensorFlow imported "
-                     "(tfladder.zygote); empty: every kernel starts from scratch").tag(config=True)
-
-    async def _async_pre_start_kernel(self, **kw):
-        self.limits = Limits.from_env()
-        self.sandbox_usage = {}
-        self._sandbox_dir = prepare_kernel_dir(uid_for(self.slot), self.limits)
-        self.transport = "ipc"
-        self.ip = str(self._sandbox_dir / "sockets" / "kernel")
-        self.connection_file = str(self._sandbox_dir / "kernel.json")
-        # jupyter_client interrupts with SIGINT to the process group, which would kill bwrap:
-        # interrupt with a message on the control channel instead.
-        self.kernel_spec.interrupt_mode = "message"
-        self._files_dir = copy_allowed_files(kw.get("cwd"), self._sandbox_dir / "files")
-        return await super()._async_pre_start_kernel(**kw)
-
-    def format_kernel_cmd(self, extra_arguments=None):
-        command = super().format_kernel_cmd(extra_arguments)
-        uid = uid_for(self.slot)
-        if command and os.path.basename(command[0]).startswith("python"):
-            command = [sys.executable, "-P", *command[1:]]
-        command += ["--IPKernelApp.ignore_cwd=True"]
-        launcher = [sys.executable, "-m", "tfladder.sandbox", "--uid", str(uid),
-                    "--kernel-dir", str(self._sandbox_dir), "--files-dir", str(self._files_dir),
-                    "--limits", json.dumps(asdict(self.limits)),
-                    *(["--zygote", self.zygote] if self.zygote else []), "--"]
-        return launcher + command
-
-    def write_connection_file(self, **kwargs):
-        super().write_connection_file(**kwargs)
-        if getattr(self, "_sandbox_dir", None):
-            uid = uid_for(self.slot)
-            os.chown(self.connection_file, uid, uid)
-            os.chmod(self.connection_file, 0o400)
-
-    async def _async_cleanup_resources(self, restart=False):
-        await super()._async_cleanup_resources(restart=restart)
-        if not restart and getattr(self, "_sandbox_dir", None):
-            self.sandbox_usage = read_usage(self._sandbox_dir)
-            remove_kernel_dir(self._sandbox_dir)
 
 
 def launch(argv=None):

@@ -1,0 +1,98 @@
+"""Is a sandboxed kernel's client ready exactly when the kernel answers and IOPub has caught up?"""
+
+import asyncio
+import sys
+from queue import Empty
+
+from tfladder import kernel_manager
+
+
+class Channel:
+    """A channel whose messages are already there (get_msg never waits)."""
+
+    def __init__(self):
+        self.messages = []
+
+    async def get_msg(self, timeout=None):
+        if not self.messages:
+            raise Empty
+        return self.messages.pop(0)
+
+
+class Kernel(kernel_manager.SandboxKernelClient):
+    """A client talking to a pretend kernel: each kernel_info request gets its reply on shell
+    and, once IOPub is connected, busy and idle statuses on IOPub."""
+
+    def __init__(self, iopub_connects_at=1):
+        super().__init__()
+        self.shell, self.iopub, self.requests = Channel(), Channel(), []
+        self.iopub_connects_at = iopub_connects_at
+
+    shell_channel = property(lambda self: self.shell)
+    iopub_channel = property(lambda self: self.iopub)
+
+    async def _async_is_alive(self):
+        return True
+
+    def kernel_info(self):
+        msg_id = f"request-{len(self.requests) + 1}"
+        self.requests.append(msg_id)
+        parent = {"msg_id": msg_id}
+        self.shell.messages.append({"msg_type": "kernel_info_reply", "parent_header": parent,
+                                    "content": {"protocol_version": "5.3"}})
+        if len(self.requests) >= self.iopub_connects_at:
+            self.iopub.messages += [status(state, parent) for state in ("busy", "idle")]
+        return msg_id
+
+
+def status(state, parent):
+    return {"msg_type": "status", "parent_header": parent, "content": {"execution_state": state}}
+
+
+def ready(client):
+    asyncio.run(client.wait_for_ready(timeout=5))
+    return client
+
+
+def test_is_the_client_ready_after_one_request_when_iopub_is_connected():
+    client = ready(Kernel())
+    assert client.requests == ["request-1"]
+    assert client.iopub.messages == [], "IOPub should be drained"
+
+
+def test_does_the_client_ask_again_when_iopub_missed_the_first_answer():
+    client = ready(Kernel(iopub_connects_at=2))
+    assert client.requests == ["request-1", "request-2"]
+    assert client.iopub.messages == []
+
+
+def test_does_another_requests_idle_status_not_count_as_ready():
+    client = Kernel(iopub_connects_at=3)
+    client.iopub.messages.append(status("idle", {"msg_id": "someone-else"}))
+    ready(client)
+    assert client.requests == ["request-1", "request-2", "request-3"]
+
+
+def test_is_a_kernel_that_never_answers_reported():
+    client = Kernel()
+    client.kernel_info = lambda: "request"        # asks, but nothing ever comes back
+    try:
+        asyncio.run(client.wait_for_ready(timeout=0))
+    except RuntimeError as error:
+        assert "didn't respond" in str(error)
+    else:
+        raise AssertionError("wait_for_ready returned for a silent kernel")
+
+
+def test_does_the_sandbox_manager_give_its_kernels_this_client():
+    assert kernel_manager.SandboxKernelManager().client_factory is kernel_manager.SandboxKernelClient
+
+
+def test_does_the_sandbox_launcher_start_without_jupyter_client():
+    # The launcher starts once per notebook, on the way to its first cell.
+    import subprocess
+
+    probe = ("import sys, tfladder.sandbox, tfladder.zygote; "
+             "print(sorted(m for m in ('jupyter_client', 'traitlets', 'zmq', 'nbformat', 'numpy') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
