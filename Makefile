@@ -40,6 +40,10 @@ $(STAMP): requirements.lock pyproject.toml | $(SANDBOX_TOOLS)
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet -r requirements.lock
+	@# jsonschema (under nbformat, so under every nbgrader and tfladder command and every grading
+	@# worker) imports rfc3987-syntax when it is there, which builds ~35 Lark parsers: 1.1 s of CPU
+	@# per process, for IRI formats no Jupyter schema uses. Without it jsonschema skips that check.
+	$(VENV)/bin/python -m pip uninstall --quiet --yes rfc3987-syntax
 	$(VENV)/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
@@ -71,4 +75,6 @@ lab: $(STAMP) ## JupyterLab + nbgrader on the course: students in release/, form
 
 lock: $(STAMP) ## re-pin requirements.lock from what .venv holds
 	{ echo "# Every package of the grading environment, pinned (Python 3.11). Regenerate with \`make lock\`."; \
-	  $(VENV)/bin/python -m pip freeze --exclude-editable | grep -v '^tfladder'; } > requirements.lock
+	  $(VENV)/bin/python -m pip freeze --exclude-editable | grep -v '^tfladder'; \
+	  grep '^rfc3987-syntax==' requirements.lock; } > requirements.lock.new   # kept: setup uninstalls it
+	mv requirements.lock.new requirements.lock

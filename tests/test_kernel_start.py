@@ -1,4 +1,5 @@
-"""Is a sandboxed kernel's client ready exactly when the kernel answers and IOPub has caught up?"""
+"""Does a grading kernel start without waste: a client ready as soon as the kernel answers and IOPub
+has caught up, and no needless imports in the processes on the way to it?"""
 
 import asyncio
 import sys
@@ -96,3 +97,13 @@ def test_does_the_sandbox_launcher_start_without_jupyter_client():
              "print(sorted(m for m in ('jupyter_client', 'traitlets', 'zmq', 'nbformat', 'numpy') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_does_importing_nbformat_build_no_iri_parsers():
+    # jsonschema imports rfc3987-syntax when installed, which builds ~35 Lark parsers (1.1 s of CPU)
+    # in every process that imports nbformat: the grader, each worker, nbgrader. make setup removes it.
+    import subprocess
+
+    probe = "import sys, nbformat; print('rfc3987_syntax' in sys.modules, 'lark' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "False"], "run make setup again (it uninstalls rfc3987-syntax)"
