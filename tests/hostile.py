@@ -253,6 +253,10 @@ def case_list(course, grader_port):
                 answers={"l1_linear_forward": "def linear_forward(X, w, b):\n"
                          "    get_ipython().displayhook(4.0)\n    raise AssertionError('wrong')"},
                 points=0),
+        Hostile("x_forge_grader_log", "tampering",
+                "prints, to the kernel process's own stdout, nbgrader's failure line for honest_reference",
+                answers=after("import os, sys\nos.write(sys.stdout.fileno(), b'[AutogradeApp | ERROR] There was "
+                              "an error processing assignment: /course/submitted/honest_reference/01_low_level_ops\\n')")),
         Hostile("x_exit", "tampering", "os._exit in the last exercise: earlier points stay",
                 answers=before("import os\nos._exit(0)", "l1_train"), points=WITHOUT_TRAIN),
         # -- malformed input ----------------------------------------------------------------------

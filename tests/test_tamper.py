@@ -89,3 +89,15 @@ def test_does_the_sandbox_refuse_to_start_without_its_tools_and_say_how(monkeypa
     with pytest.raises(sandbox.SandboxUnavailable) as error:
         sandbox.check_available()
     assert "apt-get install bubblewrap" in str(error.value) and "--unsafe-no-sandbox" in str(error.value)
+
+
+def test_does_a_failure_line_printed_by_a_kernel_not_fail_another_student(tmp_path):
+    # nbgrader's log holds what the kernels it starts print to their own stdout; a student it
+    # really failed also has no autograded folder (nbgrader removes it).
+    from tfladder import course
+
+    a = "01_low_level_ops"
+    (tmp_path / "autograded" / "graded" / a).mkdir(parents=True)
+    log = "".join(f"[AutogradeApp | ERROR] There was an error processing assignment: "
+                  f"{tmp_path}/submitted/{s}/{a}\n" for s in ("graded", "broken"))
+    assert course.failed_students(tmp_path, a, log) == ["broken"]

@@ -47,7 +47,7 @@ def cmd_autograde(args):
     bar = Progress(len(students), f"grading {args.assignment}")
     done = ops.autograde(root, args.assignment, student=args.student, progress=bar)
     bar.done()
-    failed = ops.failed_students(done.stdout)
+    failed = ops.failed_students(root, args.assignment, done.stdout)
     source_nb = notebooks.read(root / "source" / args.assignment / f"{args.assignment}.ipynb")
     print(scores.table(args.assignment, source_nb, scores.cell_points(root, args.assignment, students)))
     for student in failed:

@@ -141,9 +141,15 @@ def submitted_students(course, assignment, pattern=None):
     return [s for s in found if pattern is None or fnmatch.fnmatch(s, pattern)]
 
 
-def failed_students(log):
-    """Student ids nbgrader reports as failed in an autograde log."""
-    return sorted(set(re.findall(r"There was an error processing assignment: .*?/submitted/([^/]+)/", log)))
+def failed_students(course, assignment, log):
+    """Students nbgrader failed to autograde: named in its log's error lines, and without the
+    autograded folder that nbgrader removes when a submission fails.
+
+    The log alone is not evidence: a kernel nbgrader starts itself inherits its standard output,
+    so a submission can print a line that names another student.
+    """
+    named = set(re.findall(r"There was an error processing assignment: .*?/submitted/([^/]+)/", log))
+    return sorted(s for s in named if not (Path(course) / "autograded" / s / assignment).is_dir())
 
 
 def export(course, path="grades.csv"):

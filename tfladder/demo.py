@@ -66,7 +66,7 @@ def run(course, *, echo=print, assignments=None):
         bar = Progress(len(students), f"grading {assignment}")
         done = ops.autograde(course, assignment, student="demo_*", progress=bar)
         bar.done()
-        for student in ops.failed_students(done.stdout):
+        for student in ops.failed_students(course, assignment, done.stdout):
             echo(f"   nbgrader could not grade {student}; the end of its log:\n" + done.stdout[-2000:])
         for student in students:
             feedback.write(course, assignment, student)

@@ -308,7 +308,7 @@ def _grade(summary, course, assignment, chosen, work, *, use_sandbox, slot, env,
     if bar:
         bar.done()
     summary.log = done.stdout
-    summary.nbgrader_failed = [s for s in ops.failed_students(done.stdout) if s in summary.submissions]
+    summary.nbgrader_failed = [s for s in ops.failed_students(course, assignment, done.stdout) if s in summary.submissions]
     unguarded = [s for s in summary.submissions if s not in summary.nbgrader_failed
                  and (course / "autograded" / s / assignment).is_dir()
                  and not (course / "autograded" / s / assignment / execute.RUN_REPORT).exists()]
