@@ -15,7 +15,10 @@ whole class with
 checks that every student's points per graded cell are identical, and prints for each and in
 total: wall time, the speed-up ratio, and the time per notebook against a floor (the notebook's
 own execution time once TensorFlow is imported: the sum of its cells' execution times after the
-setup cell, read from serial nbgrader's own timing records). The timed runs are not sampled.
+setup cell, read from serial nbgrader's own timing records), and a kernel CPU bound: the CPU the
+sandboxed kernels used in the tfladder run (the sandbox's usage records), divided by the cores
+used, which is how long that run would take if nothing but the kernels ran and no core idled.
+The timed runs are not sampled.
 Memory is measured in runs of its own: the peak resident memory (PSS) of every grader process,
 sampled, sandboxed kernels counted apart, for `tfladder grade` at two class sizes (the grader's
 memory must not grow with the class) and for serial nbgrader at the first.
@@ -148,6 +151,17 @@ def floor_seconds(course, assignment, students):
     return result
 
 
+def kernel_cpu_seconds(course, assignment, students):
+    """CPU the sandboxed kernels used, summed over the students, as the sandbox recorded it:
+    divided by the jobs, the least time `tfladder grade` could take with nothing else running."""
+    total = 0.0
+    for student in students:
+        path = Path(course) / "autograded" / student / assignment / "tfladder-run.json"
+        if path.exists():
+            total += json.loads(path.read_text()).get("usage", {}).get("cpu_seconds", 0.0)
+    return total
+
+
 def gib(value):
     return f"{value / 2**30:.2f} GiB"
 
@@ -167,10 +181,10 @@ def main(argv=None):
     print(f"{args.students} students x {len(assignments)} assignments, tfladder grade --jobs {jobs}, "
           f"{os.cpu_count()} CPUs; course in {work}")
     course, roster = build_course(work / "course", assignments, args.students)
-    totals = {"serial": 0.0, "tfladder": 0.0, "floor": 0.0, "notebooks": 0}
+    totals = {"serial": 0.0, "tfladder": 0.0, "floor": 0.0, "notebooks": 0, "bound": 0.0}
     identical = True
     print(f"\n{'assignment':<20} {'serial s':>9} {'tfladder s':>11} {'ratio':>6} {'floor s/nb':>11} "
-          f"{'serial s/nb':>12} {'tfladder s/nb':>14}")
+          f"{'serial s/nb':>12} {'tfladder s/nb':>14} {'kernel CPU bound s':>19}")
     for index, assignment in enumerate(assignments):
         students = sorted(roster[assignment])
         order = ["serial", "tfladder"] if index % 2 == 0 else ["tfladder", "serial"]
@@ -181,6 +195,7 @@ def main(argv=None):
                 floors = floor_seconds(course, assignment, students)
             else:
                 elapsed, _, code, log = grade_tfladder(course, assignment, jobs)
+                bound = kernel_cpu_seconds(course, assignment, students) / min(jobs, os.cpu_count() or 1)
             if mode == "tfladder" and code not in (0, 1):
                 print(log[-3000:])
                 raise SystemExit(f"tfladder grade failed (exit status {code})")
@@ -198,17 +213,21 @@ def main(argv=None):
         totals["serial"] += seconds["serial"]
         totals["tfladder"] += seconds["tfladder"]
         totals["floor"] += sum(floors.values())
+        totals["bound"] += bound
         totals["notebooks"] += n
         print(f"{assignment:<20} {seconds['serial']:>9.1f} {seconds['tfladder']:>11.1f} "
               f"{seconds['serial'] / seconds['tfladder']:>5.2f}x {floor:>11.2f} {seconds['serial'] / n:>12.2f} "
-              f"{seconds['tfladder'] / n:>14.2f}" + ("" if same else "  SCORES DIFFER"))
+              f"{seconds['tfladder'] / n:>14.2f} {bound:>19.1f}" + ("" if same else "  SCORES DIFFER"))
     n = totals["notebooks"]
     floor = totals["floor"] / n
     print(f"\n{'total':<20} {totals['serial']:>9.1f} {totals['tfladder']:>11.1f} "
           f"{totals['serial'] / totals['tfladder']:>5.2f}x {floor:>11.2f} {totals['serial'] / n:>12.2f} "
-          f"{totals['tfladder'] / n:>14.2f}")
+          f"{totals['tfladder'] / n:>14.2f} {totals['bound']:>19.1f}")
     print(f"speed-up: {totals['serial'] / totals['tfladder']:.2f}x ({n} notebooks: serial nbgrader "
           f"{totals['serial']:.0f} s, tfladder grade {totals['tfladder']:.0f} s)")
+    print(f"kernel CPU bound: the sandboxed kernels used {totals['bound'] * min(jobs, os.cpu_count() or 1):.0f} s "
+          f"of CPU, so tfladder grade needs at least {totals['bound']:.0f} s on {min(jobs, os.cpu_count() or 1)} "
+          f"cores with these kernels even if nothing else ran: at most {totals['serial'] / totals['bound']:.2f}x")
     print(f"per notebook: floor {floor:.2f} s (own execution once TensorFlow is imported); serial nbgrader "
           f"{totals['serial'] / n:.2f} s (overhead {totals['serial'] / n - floor:.2f} s); tfladder grade "
           f"{totals['tfladder'] / n:.2f} s of wall time, {totals['tfladder'] * jobs / n:.2f} s of a {jobs}-job slot "
