@@ -76,5 +76,5 @@ lab: $(STAMP) ## JupyterLab + nbgrader on the course: students in release/, form
 lock: $(STAMP) ## re-pin requirements.lock from what .venv holds
 	{ echo "# Every package of the grading environment, pinned (Python 3.11). Regenerate with \`make lock\`."; \
 	  $(VENV)/bin/python -m pip freeze --exclude-editable | grep -v '^tfladder'; \
-	  grep '^rfc3987-syntax==' requirements.lock; } > requirements.lock.new   # kept: setup uninstalls it
+	  { grep '^rfc3987-syntax==' requirements.lock || true; }; } > requirements.lock.new   # kept: setup uninstalls it
 	mv requirements.lock.new requirements.lock

@@ -176,6 +176,7 @@ def main(argv=None):
     from tfladder.grade import default_jobs
 
     jobs = args.jobs or default_jobs()
+    cores = min(jobs, os.cpu_count() or 1)      # what the kernel CPU bound divides by
     assignments = args.assignments or ops.assignments(REPO)
     work = Path(tempfile.mkdtemp(prefix="tfladder-bench-"))
     print(f"{args.students} students x {len(assignments)} assignments, tfladder grade --jobs {jobs}, "
@@ -195,7 +196,7 @@ def main(argv=None):
                 floors = floor_seconds(course, assignment, students)
             else:
                 elapsed, _, code, log = grade_tfladder(course, assignment, jobs)
-                bound = kernel_cpu_seconds(course, assignment, students) / min(jobs, os.cpu_count() or 1)
+                bound = kernel_cpu_seconds(course, assignment, students) / cores
             if mode == "tfladder" and code not in (0, 1):
                 print(log[-3000:])
                 raise SystemExit(f"tfladder grade failed (exit status {code})")
@@ -225,9 +226,12 @@ def main(argv=None):
           f"{totals['tfladder'] / n:>14.2f} {totals['bound']:>19.1f}")
     print(f"speed-up: {totals['serial'] / totals['tfladder']:.2f}x ({n} notebooks: serial nbgrader "
           f"{totals['serial']:.0f} s, tfladder grade {totals['tfladder']:.0f} s)")
-    print(f"kernel CPU bound: the sandboxed kernels used {totals['bound'] * min(jobs, os.cpu_count() or 1):.0f} s "
-          f"of CPU, so tfladder grade needs at least {totals['bound']:.0f} s on {min(jobs, os.cpu_count() or 1)} "
-          f"cores with these kernels even if nothing else ran: at most {totals['serial'] / totals['bound']:.2f}x")
+    if totals["bound"]:
+        print(f"kernel CPU bound: the sandboxed kernels used {totals['bound'] * cores:.0f} s of CPU, so tfladder "
+              f"grade needs at least {totals['bound']:.0f} s on {cores} cores with these kernels even if nothing "
+              f"else ran: at most {totals['serial'] / totals['bound']:.2f}x")
+    else:
+        print("kernel CPU bound: no sandbox usage records found in autograded/ (tfladder-run.json)")
     print(f"per notebook: floor {floor:.2f} s (own execution once TensorFlow is imported); serial nbgrader "
           f"{totals['serial'] / n:.2f} s (overhead {totals['serial'] / n - floor:.2f} s); tfladder grade "
           f"{totals['tfladder'] / n:.2f} s of wall time, {totals['tfladder'] * jobs / n:.2f} s of a {jobs}-job slot "

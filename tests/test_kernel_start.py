@@ -2,8 +2,11 @@
 has caught up, and no needless imports in the processes on the way to it?"""
 
 import asyncio
+import subprocess
 import sys
 from queue import Empty
+
+import pytest
 
 from tfladder import kernel_manager
 
@@ -77,33 +80,28 @@ def test_does_another_requests_idle_status_not_count_as_ready():
 def test_is_a_kernel_that_never_answers_reported():
     client = Kernel()
     client.kernel_info = lambda: "request"        # asks, but nothing ever comes back
-    try:
+    with pytest.raises(RuntimeError, match="didn't respond"):
         asyncio.run(client.wait_for_ready(timeout=0))
-    except RuntimeError as error:
-        assert "didn't respond" in str(error)
-    else:
-        raise AssertionError("wait_for_ready returned for a silent kernel")
 
 
 def test_does_the_sandbox_manager_give_its_kernels_this_client():
     assert kernel_manager.SandboxKernelManager().client_factory is kernel_manager.SandboxKernelClient
 
 
+def loaded_after(imports, *modules):
+    """Which of `modules` a fresh Python process holds after `import <imports>`."""
+    probe = f"import sys, {imports}; print(' '.join(m for m in {modules!r} if m in sys.modules))"
+    return subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
+
+
 def test_does_the_sandbox_launcher_start_without_jupyter_client():
     # The launcher starts once per notebook, on the way to its first cell.
-    import subprocess
-
-    probe = ("import sys, tfladder.sandbox, tfladder.zygote; "
-             "print(sorted(m for m in ('jupyter_client', 'traitlets', 'zmq', 'nbformat', 'numpy') if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == "[]"
+    assert loaded_after("tfladder.sandbox, tfladder.zygote",
+                        "jupyter_client", "traitlets", "zmq", "nbformat", "numpy") == []
 
 
 def test_does_importing_nbformat_build_no_iri_parsers():
     # jsonschema imports rfc3987-syntax when installed, which builds ~35 Lark parsers (1.1 s of CPU)
     # in every process that imports nbformat: the grader, each worker, nbgrader. make setup removes it.
-    import subprocess
-
-    probe = "import sys, nbformat; print('rfc3987_syntax' in sys.modules, 'lark' in sys.modules)"
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert done.stdout.split() == ["False", "False"], "run make setup again (it uninstalls rfc3987-syntax)"
+    assert loaded_after("nbformat", "rfc3987_syntax", "lark") == [], \
+        "run make setup again (it uninstalls rfc3987-syntax)"
