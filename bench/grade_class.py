@@ -18,6 +18,11 @@ own execution time once TensorFlow is imported: the sum of its cells' execution 
 setup cell, read from serial nbgrader's own timing records), and a kernel CPU bound: the CPU the
 sandboxed kernels used in the tfladder run (the sandbox's usage records), divided by the cores
 used, which is how long that run would take if nothing but the kernels ran and no core idled.
+Then the whole class once more, each tool in one command for every assignment, as an instructor
+grades a class after a deadline: `nbgrader autograde "*"` (nbgrader's own way to grade every
+assignment in one run) against `tfladder grade` (one zygote and one set of workers for all the
+assignments, every notebook queued up front), scores checked again. `--class-only` skips the
+per-assignment table (about half the time).
 The timed runs are not sampled.
 Memory is measured in runs of its own: the peak resident memory (PSS) of every grader process,
 sampled, sandboxed kernels counted apart, for `tfladder grade` at two class sizes (the grader's
@@ -121,12 +126,38 @@ def timed(command, course, *, sample_memory=False):
 
 
 def grade_serial(course, assignment, **kwargs):
+    """`nbgrader autograde ASSIGNMENT`; "*" grades every assignment in one run."""
     return timed([str(Path(sys.executable).parent / "nbgrader"), "autograde", assignment, "--force"], course, **kwargs)
 
 
-def grade_tfladder(course, assignment, jobs, **kwargs):
-    return timed([str(Path(sys.executable).parent / "tfladder"), "grade", assignment, "--jobs", str(jobs)],
+def grade_tfladder(course, assignments, jobs, **kwargs):
+    """`tfladder grade ASSIGNMENT...`: one assignment or several in one run."""
+    if isinstance(assignments, str):
+        assignments = [assignments]
+    return timed([str(Path(sys.executable).parent / "tfladder"), "grade", *assignments, "--jobs", str(jobs)],
                  course, **kwargs)
+
+
+def whole_class(course, assignments, roster, jobs):
+    """Every assignment in one command each: (serial seconds, tfladder seconds, identical)."""
+    points, seconds = {}, {}
+    for mode in ("serial", "tfladder"):
+        if mode == "serial":
+            seconds[mode], _, code, log = grade_serial(course, "*")
+        else:
+            seconds[mode], _, code, log = grade_tfladder(course, assignments, jobs)
+            if code not in (0, 1):
+                print(log[-3000:])
+                raise SystemExit(f"tfladder grade failed (exit status {code})")
+        points[mode] = {a: scores.cell_points(course, a, sorted(roster[a])) for a in assignments}
+    identical = True
+    for a in assignments:
+        for s in sorted(roster[a]):
+            if points["serial"][a][s] != points["tfladder"][a][s]:
+                identical = False
+                print(f"  DIFFERENT {a} {s} ({roster[a][s]}): serial {points['serial'][a][s]} "
+                      f"tfladder {points['tfladder'][a][s]}")
+    return seconds["serial"], seconds["tfladder"], identical
 
 
 def floor_seconds(course, assignment, students):
@@ -162,28 +193,11 @@ def kernel_cpu_seconds(course, assignment, students):
     return total
 
 
-def gib(value):
-    return f"{value / 2**30:.2f} GiB"
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--students", type=int, default=20)
-    parser.add_argument("--assignments", nargs="*", default=None)
-    parser.add_argument("--jobs", type=int, default=None, help="tfladder grade --jobs (default: its own)")
-    parser.add_argument("--memory-sizes", default="5,20", help="class sizes for the memory check (level 1)")
-    args = parser.parse_args(argv)
-    from tfladder.grade import default_jobs
-
-    jobs = args.jobs or default_jobs()
-    cores = min(jobs, os.cpu_count() or 1)      # what the kernel CPU bound divides by
-    assignments = args.assignments or ops.assignments(REPO)
-    work = Path(tempfile.mkdtemp(prefix="tfladder-bench-"))
-    print(f"{args.students} students x {len(assignments)} assignments, tfladder grade --jobs {jobs}, "
-          f"{os.cpu_count()} CPUs; course in {work}")
-    course, roster = build_course(work / "course", assignments, args.students)
-    totals = {"serial": 0.0, "tfladder": 0.0, "floor": 0.0, "notebooks": 0, "bound": 0.0}
+def per_assignment(course, assignments, roster, jobs, cores):
+    """Assignment by assignment, alternating which tool goes first: the table and its totals.
+    True if every score is identical."""
     identical = True
+    totals = {"serial": 0.0, "tfladder": 0.0, "floor": 0.0, "notebooks": 0, "bound": 0.0}
     print(f"\n{'assignment':<20} {'serial s':>9} {'tfladder s':>11} {'ratio':>6} {'floor s/nb':>11} "
           f"{'serial s/nb':>12} {'tfladder s/nb':>14} {'kernel CPU bound s':>19}")
     for index, assignment in enumerate(assignments):
@@ -237,7 +251,41 @@ def main(argv=None):
           f"{totals['tfladder'] / n:.2f} s of wall time, {totals['tfladder'] * jobs / n:.2f} s of a {jobs}-job slot "
           f"(overhead {totals['tfladder'] * jobs / n - floor:.2f} s)")
     print(f"scores: {'identical' if identical else 'DIFFERENT'} for every student and graded cell")
+    return identical
 
+
+def gib(value):
+    return f"{value / 2**30:.2f} GiB"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--students", type=int, default=20)
+    parser.add_argument("--assignments", nargs="*", default=None)
+    parser.add_argument("--jobs", type=int, default=None, help="tfladder grade --jobs (default: its own)")
+    parser.add_argument("--memory-sizes", default="5,20", help="class sizes for the memory check (level 1)")
+    parser.add_argument("--class-only", action="store_true",
+                        help="only the whole class in one command each, not the per-assignment table")
+    args = parser.parse_args(argv)
+    from tfladder.grade import default_jobs
+
+    jobs = args.jobs or default_jobs()
+    cores = min(jobs, os.cpu_count() or 1)      # what the kernel CPU bound divides by
+    assignments = args.assignments or ops.assignments(REPO)
+    work = Path(tempfile.mkdtemp(prefix="tfladder-bench-"))
+    print(f"{args.students} students x {len(assignments)} assignments, tfladder grade --jobs {jobs}, "
+          f"{os.cpu_count()} CPUs; course in {work}")
+    course, roster = build_course(work / "course", assignments, args.students)
+    identical = True
+    if not args.class_only:
+        identical &= per_assignment(course, assignments, roster, jobs, cores)
+    if len(assignments) > 1 or args.class_only:
+        serial, tfl, same = whole_class(course, assignments, roster, jobs)
+        identical &= same
+        n = sum(len(roster[a]) for a in assignments)
+        print(f"\nwhole class in one command each ({n} notebooks): serial `nbgrader autograde \"*\"` "
+              f"{serial:.1f} s, `tfladder grade` {tfl:.1f} s: {serial / tfl:.2f}x; scores "
+              f"{'identical' if same else 'DIFFERENT'}")
     # Memory, in runs of their own (sampling slows what it samples): the grader's processes at
     # two class sizes, the largest sandboxed kernel, and serial nbgrader for comparison.
     sizes = [int(x) for x in args.memory_sizes.split(",") if x]

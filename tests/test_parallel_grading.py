@@ -1,11 +1,13 @@
 """Does grading in parallel, with kernels forked from the zygote, record exactly what serial grading does?
 
-Two identical temporary courses hold every fixture of level 1 and of level 5 (the level whose
-tests read shuffles and timing-free dataset properties) as students. One is graded serially
+Two temporary courses hold every fixture of level 1 and of level 5 (the level whose tests read
+shuffles and timing-free dataset properties) as students. In one, each level is graded serially
 (`jobs=1, prefork=False`: nbgrader executes every notebook itself, one kernel from scratch after
-another), the other with two workers and the zygote; their gradebooks, flags and failure
-messages must be the same, and every notebook of the parallel run must have been executed by a
-worker (not by the fallback), so the comparison is between the two paths.
+another); in the other, both levels are graded in one parallel run (`grade_many`: one zygote and
+two workers for both, every notebook queued up front), beside a third assignment whose source is
+broken. Gradebooks, flags and failure messages must be the same, every notebook of the parallel
+run must have been executed by a worker (not by the fallback), so the comparison is between the
+two paths, and the broken assignment must be reported without costing the others anything.
 """
 
 from contextlib import closing
@@ -37,18 +39,39 @@ def gradebook_snapshot(course, assignment, students):
     return snapshot
 
 
-@pytest.fixture(scope="module", params=LEVELS)
-def two_gradings(request, tmp_path_factory):
-    assignment = request.param
-    runs = {}
-    for mode, options in (("serial", {"jobs": 1, "prefork": False}), ("parallel", {"jobs": 2, "prefork": True})):
-        course = make_course(tmp_path_factory.mktemp(mode) / "course", [assignment])
-        found = fixtures.load_all(course, assignment)
-        for fixture in found.values():
+BROKEN = "06_broken_source"
+
+
+@pytest.fixture(scope="module")
+def parallel_run(tmp_path_factory):
+    """Both levels, and an assignment whose source notebook is not a notebook, in one run."""
+    course = make_course(tmp_path_factory.mktemp("parallel") / "course", list(LEVELS))
+    found = {}
+    for assignment in LEVELS:
+        found[assignment] = fixtures.load_all(course, assignment)
+        for fixture in found[assignment].values():
             fixtures.submit(fixture, course)
-        summary = grade.grade(course, assignment, env=BASELINE_ENV, show_progress=False, **options)
-        runs[mode] = (summary, gradebook_snapshot(course, assignment, sorted(found)), found)
-    return runs
+    (course / "source" / BROKEN).mkdir()
+    (course / "source" / BROKEN / f"{BROKEN}.ipynb").write_text('{"not": "a notebook"}')
+    (course / "submitted" / "someone" / BROKEN).mkdir(parents=True)
+    (course / "submitted" / "someone" / BROKEN / f"{BROKEN}.ipynb").write_text("{}")
+    summaries = grade.grade_many(course, [LEVELS[0], BROKEN, LEVELS[1]], env=BASELINE_ENV, show_progress=False,
+                                 jobs=2, prefork=True)
+    runs = {s.assignment: (s, gradebook_snapshot(course, s.assignment, sorted(found[s.assignment])),
+                           found[s.assignment]) for s in summaries if s.assignment in LEVELS}
+    return runs, summaries[1]
+
+
+@pytest.fixture(scope="module", params=LEVELS)
+def two_gradings(request, tmp_path_factory, parallel_run):
+    assignment = request.param
+    course = make_course(tmp_path_factory.mktemp("serial") / "course", [assignment])
+    found = fixtures.load_all(course, assignment)
+    for fixture in found.values():
+        fixtures.submit(fixture, course)
+    summary = grade.grade(course, assignment, env=BASELINE_ENV, show_progress=False, jobs=1, prefork=False)
+    return {"serial": (summary, gradebook_snapshot(course, assignment, sorted(found)), found),
+            "parallel": parallel_run[0][assignment]}
 
 
 def test_do_parallel_and_serial_grading_record_the_same_gradebook(two_gradings):
@@ -73,6 +96,15 @@ def test_did_workers_execute_every_notebook_of_the_parallel_run(two_gradings):
     assert summary.notes == []
     serial_summary = two_gradings["serial"][0]
     assert serial_summary.executed_by == {}, "serial grading must not use the workers"
+
+
+def test_is_an_assignment_that_cannot_be_released_reported_while_the_others_are_graded(parallel_run):
+    runs, broken = parallel_run
+    assert "generate_assignment" in broken.error and BROKEN in broken.error
+    assert broken.submissions == {}
+    assert sorted(runs) == sorted(LEVELS)
+    for summary, snapshot, found in runs.values():
+        assert summary.error == "" and sorted(summary.graded) == sorted(found)
 
 
 # -- the replay itself, on a one-cell notebook in a plain kernel -------------------------------------

@@ -57,6 +57,7 @@ class Summary:
     log: str = ""
     executed_by: dict = field(default_factory=dict)     # student -> "worker" or "grader" (parallel only)
     notes: list = field(default_factory=list)
+    error: str = ""                                     # why the assignment could not be graded
 
     @property
     def failed(self):
@@ -230,37 +231,103 @@ def grade(course, assignment, *, students=None, use_sandbox=True, slot=0, env=No
     prefork=False` is serial grading: nbgrader executes every notebook itself, one at a time.
     Sandbox uids come from slots `slot` .. `slot + jobs`.
     """
+    summary, = grade_many(course, [assignment], students=students, use_sandbox=use_sandbox, slot=slot,
+                          env=env, show_progress=show_progress, jobs=jobs, prefork=prefork)
+    if summary.error:
+        raise ops.CourseError(summary.error)
+    return summary
+
+
+def grade_many(course, assignments, *, students=None, use_sandbox=True, slot=0, env=None, show_progress=True,
+               jobs=None, prefork=True):
+    """Grade several assignments in one run, each as `grade` grades it alone; one Summary each.
+
+    One zygote and one set of workers serve them all: every assignment's submissions are staged
+    and queued first, so the workers go from one assignment's notebooks straight on to the next
+    one's, while nbgrader records one assignment after the other (one writer of the gradebook at a
+    time). An assignment that cannot be graded (say its source no longer releases) gets its
+    Summary's `error`, and the others are graded all the same.
+    """
     course = Path(course).resolve()
-    if not (course / "source" / assignment).is_dir():
-        raise ops.CourseError(f"no assignment {assignment!r} in {course / 'source'}")
+    missing = [a for a in assignments if not (course / "source" / a).is_dir()]
+    if missing:
+        raise ops.CourseError(f"no assignment {', '.join(map(repr, missing))} in {course / 'source'}")
     if use_sandbox:
         sandbox.check_available(slot)
     jobs = default_jobs() if jobs is None else max(1, int(jobs))
     prefork = bool(prefork and use_sandbox)
-    chosen = sorted({s for pattern in (students or [None])
-                     for s in ops.submitted_students(course, assignment, pattern)})
-    summary = Summary(assignment=assignment)
-    if not chosen:
-        return summary
+    summaries = [Summary(assignment=a) for a in assignments]
+    chosen = {a: sorted({s for pattern in (students or [None]) for s in ops.submitted_students(course, a, pattern)})
+              for a in assignments}
+    todo = [s for s in summaries if chosen[s.assignment]]
+    if not todo:
+        return summaries
     parallel_run = not (jobs == 1 and not prefork)
-    work = course / "build" / "grading" / assignment
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    worker_env = _worker_env(env, jobs) if parallel_run else None
+    run = _Run(course, use_sandbox=use_sandbox, slot=slot, env=env, jobs=jobs,
+               worker_env=_worker_env(env, jobs) if parallel_run else None)
     with ExitStack() as stack:
-        # The zygote imports TensorFlow and the workers start while the release is checked (and
+        # The zygote imports TensorFlow and the workers start while the releases are checked (and
         # regenerated if need be) and the submissions are staged.
-        forks = _launch_zygote(stack, summary, worker_env) if prefork else None
-        workers = None
+        if prefork:
+            run.launch_zygote(stack, todo)
         if parallel_run:
             from tfladder import parallel
 
-            workers = parallel.Workers(jobs, course, logs=work, use_sandbox=use_sandbox,
-                                       zygote=forks.socket_path if forks else "", first_slot=slot, env=worker_env)
-            stack.callback(workers.finish)
-        return _grade(summary, course, assignment, chosen, work, use_sandbox=use_sandbox, slot=slot,
-                      env=env, show_progress=show_progress, jobs=jobs, forks=forks, workers=workers,
-                      worker_env=worker_env)
+            logs = course / "build" / "grading"
+            run.workers = parallel.Workers(jobs, course, logs=logs, use_sandbox=use_sandbox,
+                                           zygote=run.socket_path, first_slot=slot, env=run.worker_env)
+            stack.callback(run.workers.finish)
+        staged = []
+        for summary in todo:
+            config_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tfladder-config-")))
+            try:
+                _stage_and_queue(run, summary, chosen[summary.assignment], config_dir)
+            except ops.CourseError as error:
+                summary.error = str(error)
+                continue
+            staged.append((summary, config_dir))
+        for summary, config_dir in staged:
+            try:
+                _record(run, summary, config_dir, show_progress=show_progress)
+            except ops.CourseError as error:
+                summary.error = str(error)
+    return summaries
+
+
+class _Run:
+    """What the assignments of one grading run share: options, the zygote and the workers."""
+
+    def __init__(self, course, *, use_sandbox, slot, env, jobs, worker_env):
+        self.course, self.use_sandbox, self.slot, self.env, self.jobs = course, use_sandbox, slot, env, jobs
+        self.worker_env = worker_env
+        self.forks = self.workers = None
+        self.socket_path = ""
+        self.waited = False
+
+    def launch_zygote(self, stack, summaries):
+        from tfladder import zygote
+
+        try:
+            self.forks = zygote.Zygote.launch(sandbox.sandbox_env(self.worker_env))
+        except OSError as error:
+            for summary in summaries:
+                summary.notes.append(f"kernels start from scratch: the zygote did not start ({error})")
+            return
+        stack.callback(self.forks.stop)
+        self.socket_path = self.forks.socket_path
+
+    def wait_for_zygote(self, summary):
+        """Once per run, before the first kernel: the zygote's imports."""
+        from tfladder import zygote
+
+        if self.forks is None or self.waited:
+            return
+        self.waited = True
+        try:
+            self.forks.wait_ready()
+        except zygote.ZygoteError as error:
+            summary.notes.append(f"the workers could not fork kernels: {error}; the grader executed them")
+            self.socket_path = ""
 
 
 def _worker_env(env, jobs):
@@ -272,39 +339,37 @@ def _worker_env(env, jobs):
     return worker_env
 
 
-def _launch_zygote(stack, summary, worker_env):
-    from tfladder import zygote
+def _stage_and_queue(run, summary, chosen, config_dir):
+    """Release check, staging and, in a parallel run, the notebooks handed to the workers; writes
+    the config nbgrader will grade this assignment with."""
+    from tfladder import notebooks
 
-    try:
-        forks = zygote.Zygote.launch(sandbox.sandbox_env(worker_env))
-    except OSError as error:
-        summary.notes.append(f"kernels start from scratch: the zygote did not start ({error})")
-        return None
-    stack.callback(forks.stop)
-    return forks
-
-
-def _grade(summary, course, assignment, chosen, work, *, use_sandbox, slot, env, show_progress, jobs,
-           forks, workers, worker_env):
-    from tfladder import execute, notebooks
-
+    course, assignment = run.course, summary.assignment
+    work = course / "build" / "grading" / assignment
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
     ops.release_unless_current(course, assignment)   # the gradebook and release/ from source/
     release_nb = notebooks.read(course / "release" / assignment / f"{assignment}.ipynb")
     staging = work / "submitted"
     for student in chosen:
         summary.submissions[student] = stage(course / "submitted" / student / assignment,
                                              staging / student / assignment, assignment, release_nb)
-    bar = Progress(len(chosen), f"grading {assignment}") if show_progress else None
-    with tempfile.TemporaryDirectory(prefix="tfladder-config-") as config_dir:
-        if workers is None:
-            _override_config(Path(config_dir), staging, use_sandbox=use_sandbox, slot=slot)
-        else:
-            _queue_and_replay(summary, course, assignment, chosen, work, staging, Path(config_dir),
-                              use_sandbox=use_sandbox, slot=slot, jobs=jobs, forks=forks, workers=workers)
-        writer_env = {**(env or {}), "JUPYTER_CONFIG_DIR": config_dir}
-        if workers is not None:      # a notebook nbgrader executes itself gets the workers' settings
-            writer_env[runtime.THREADS_ENV] = worker_env[runtime.THREADS_ENV]
-        done = ops.autograde(course, assignment, env=writer_env, progress=bar)
+    if run.workers is None:
+        _override_config(config_dir, staging, use_sandbox=run.use_sandbox, slot=run.slot)
+    else:
+        _queue_and_replay(run, summary, chosen, work, staging, config_dir)
+
+
+def _record(run, summary, config_dir, *, show_progress):
+    """nbgrader autograde for one staged assignment, then flags and reports from its results."""
+    from tfladder import execute
+
+    course, assignment = run.course, summary.assignment
+    bar = Progress(len(summary.submissions), f"grading {assignment}") if show_progress else None
+    writer_env = {**(run.env or {}), "JUPYTER_CONFIG_DIR": str(config_dir)}
+    if run.workers is not None:      # a notebook nbgrader executes itself gets the workers' settings
+        writer_env[runtime.THREADS_ENV] = run.worker_env[runtime.THREADS_ENV]
+    done = ops.autograde(course, assignment, env=writer_env, progress=bar)
     if bar:
         bar.done()
     summary.log = done.stdout
@@ -317,45 +382,36 @@ def _grade(summary, course, assignment, chosen, work, *, use_sandbox, slot, env,
             f"nbgrader graded {', '.join(unguarded)} without tfladder's guarded executor (its log "
             "follows); these results are not trustworthy.\n" + done.stdout[-3000:])
     for student, submission in summary.submissions.items():
-        run = {} if student in summary.nbgrader_failed else read_report(course, assignment, student, execute.RUN_REPORT)
-        submission.flags.extend(run.get("flags", []))
-        if run.get("executed_by"):
-            summary.executed_by[student] = run["executed_by"]
-            if run["executed_by"] == "grader":
-                summary.notes.append(f"{student}: executed by nbgrader itself, not a worker ({run.get('why')})")
+        run_report = {} if student in summary.nbgrader_failed else read_report(course, assignment, student,
+                                                                                execute.RUN_REPORT)
+        submission.flags.extend(run_report.get("flags", []))
+        if run_report.get("executed_by"):
+            summary.executed_by[student] = run_report["executed_by"]
+            if run_report["executed_by"] == "grader":
+                summary.notes.append(f"{student}: executed by nbgrader itself, not a worker ({run_report.get('why')})")
         if student in summary.nbgrader_failed:
             submission.reasons_failed.append("nbgrader could not grade this submission (see the grading log)")
         graded_dir = course / "autograded" / student / assignment
         if graded_dir.is_dir():
             (graded_dir / REPORT).write_text(json.dumps({
                 "failed": submission.reasons_failed, "flags": submission.flags, "notes": submission.notes,
-                "sandbox": use_sandbox, "kernel_stopped_in": run.get("kernel_stopped_in"),
+                "sandbox": run.use_sandbox, "kernel_stopped_in": run_report.get("kernel_stopped_in"),
             }, indent=1))
         flag_in_gradebook(course, assignment, student, submission.flags or submission.reasons_failed)
-    return summary
 
 
-def _queue_and_replay(summary, course, assignment, chosen, work, staging, config_dir, *,
-                      use_sandbox, slot, jobs, forks, workers):
+def _queue_and_replay(run, summary, chosen, work, staging, config_dir):
     """Hand every notebook to the workers as soon as it is prepared, and write the config that
     makes nbgrader replay their results (its own fallback kernels use the slot after theirs)."""
-    from tfladder import parallel, zygote
+    from tfladder import parallel
 
     results = work / "executed"
     results.mkdir(parents=True)
-    socket_path = forks.socket_path if forks else ""
-    waiting = forks is not None       # for the zygote's imports, once, before the first kernel
-    for student, prepared in parallel.prepare(course, assignment, staging, work / "run", chosen,
-                                              ops.nbgrader_config(course)):
-        if waiting:
-            waiting = False
-            try:
-                forks.wait_ready()
-            except zygote.ZygoteError as error:
-                summary.notes.append(f"the workers could not fork kernels: {error}; the grader executed them")
-                socket_path = ""
-        workers.submit(student, prepared, results)
-    _override_config(config_dir, staging, use_sandbox=use_sandbox, slot=slot + jobs,
+    for student, prepared in parallel.prepare(run.course, summary.assignment, staging, work / "run", chosen,
+                                              ops.nbgrader_config(run.course)):
+        run.wait_for_zygote(summary)
+        run.workers.submit(student, prepared, results)
+    _override_config(config_dir, staging, use_sandbox=run.use_sandbox, slot=run.slot + run.jobs,
                      executor=parallel.ReplayExecute,
                      extra=f"c.ReplayExecute.results = {str(results)!r}\n"
-                           f"c.SandboxKernelManager.zygote = {socket_path!r}")
+                           f"c.SandboxKernelManager.zygote = {run.socket_path!r}")

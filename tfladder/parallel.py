@@ -161,8 +161,8 @@ class Workers:
         for thread in self.threads:
             thread.start()
 
-    def _start(self, slot):
-        log = open(Path(self.logs) / f"worker-{slot}.log", "a")
+    def _start(self, slot, first=False):
+        log = open(Path(self.logs) / f"worker-{slot}.log", "w" if first else "a")   # one log per run
         try:
             return subprocess.Popen([*self.command, json.dumps({**self.settings, "slot": slot})], env=self.env,
                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
@@ -171,7 +171,7 @@ class Workers:
             log.close()
 
     def _feed(self, slot):
-        process = self._start(slot)
+        process = self._start(slot, first=True)
         while (task := self.tasks.get()) is not None:
             try:
                 if process is None or process.poll() is not None:

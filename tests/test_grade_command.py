@@ -1,0 +1,60 @@
+"""Does `tfladder grade` grade several assignments in one run, and say which ones it skipped?
+
+One temporary course with three assignments; one student submits the blank release of the first
+two (0 points each, nothing failed or flagged), nobody submits the third.
+"""
+
+import subprocess
+import sys
+from contextlib import closing
+
+import pytest
+
+from conftest import BASELINE_ENV, make_course
+from tfladder import course as ops
+from tfladder import fixtures, scores
+
+pytestmark = pytest.mark.slow
+SUBMITTED = ("01_low_level_ops", "02_layers")
+UNSUBMITTED = "03_keras_models"
+
+
+def tfladder(course, *args):
+    return subprocess.run([sys.executable, "-m", "tfladder.cli", *args], cwd=course, capture_output=True, text=True,
+                          env=ops.tool_env(BASELINE_ENV), timeout=900)
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    root = make_course(tmp_path_factory.mktemp("grade-command") / "course", [*SUBMITTED, UNSUBMITTED])
+    for assignment in SUBMITTED:
+        blank = fixtures.load_all(root, assignment)[f"{ops.level_prefix(assignment)}_blank"]
+        fixtures.submit(blank, root, student="pat")
+    return root
+
+
+@pytest.fixture(scope="module")
+def graded_all(course):
+    return tfladder(course, "grade")
+
+
+def test_does_grade_without_names_grade_every_assignment_with_submissions(course, graded_all):
+    assert graded_all.returncode == 0, graded_all.stdout + graded_all.stderr
+    for assignment in SUBMITTED:
+        assert f"{assignment}: 1 graded, 0 failed, 0 flagged for review" in graded_all.stdout
+    assert UNSUBMITTED not in graded_all.stdout + graded_all.stderr
+    with closing(scores.gradebook(course)) as gb:
+        for assignment in SUBMITTED:
+            assert gb.find_submission_notebook(assignment, assignment, "pat").score == 0
+
+
+def test_does_grade_say_when_a_named_assignment_has_no_submissions(course, graded_all):
+    done = tfladder(course, "grade", UNSUBMITTED)
+    assert done.returncode == 1
+    assert f"no submissions in submitted/*/{UNSUBMITTED}" in done.stderr
+
+
+def test_does_grade_refuse_an_unknown_assignment_before_grading_any(course, graded_all):
+    done = tfladder(course, "grade", SUBMITTED[0], "07_no_such_level")
+    assert done.returncode != 0 and "07_no_such_level" in done.stderr
+    assert "graded" not in done.stdout
