@@ -20,6 +20,10 @@ For one assignment:
 4. every submission with a reason to look at it is flagged in the gradebook, its reasons are
    written to autograded/<student>/<assignment>/tfladder.json, and a summary says how many
    submissions were graded, failed and flagged.
+
+Several assignments (`grade_many`) are graded in one run, each exactly as above: the zygote and
+the workers are shared, steps 0-2 run for every assignment first (every notebook queued), then
+nbgrader records one assignment after another, so the workers never wait between assignments.
 """
 
 import json
