@@ -82,7 +82,7 @@ def cmd_grade(args):
       tfladder grade                                             # every assignment with submissions
       tfladder grade 01_low_level_ops --jobs 1 --no-prefork     # serial, as stock nbgrader runs
     """
-    from tfladder import grade, notebooks, sandbox, scores
+    from tfladder import grade, sandbox
 
     root = ops.find_root()
     named = bool(args.assignment)
@@ -101,32 +101,36 @@ def cmd_grade(args):
         return 2
     status = 0
     for summary in summaries:
-        if summary.error:
-            print(f"tfladder: {summary.assignment}: {summary.error}", file=sys.stderr)
-            status = 2
-            continue
-        if not summary.submissions:
-            print(f"tfladder: no submissions in submitted/*/{summary.assignment}", file=sys.stderr)
-            status = max(status, 1 if named else 0)
-            continue
-        source_nb = notebooks.read(root / "source" / summary.assignment / f"{summary.assignment}.ipynb")
-        students = sorted(summary.submissions)
-        print(scores.table(summary.assignment, source_nb, scores.cell_points(root, summary.assignment, students)))
-        for student in students:
-            submission = summary.submissions[student]
-            for reason in submission.reasons_failed:
-                print(f"FAILED  {student}: {reason}")
-            for reason in submission.flags:
-                print(f"FLAGGED {student}: {reason}")
-        for note in summary.notes:
-            print(f"NOTE    {note}")
-        print(summary.line())
-        if summary.failed or summary.flagged:
-            status = max(status, 1)
+        status = max(status, _print_grading(root, summary, named))
     if len(summaries) > 1:
         for summary in summaries:
             print(summary.line() if not summary.error else f"{summary.assignment}: not graded ({summary.error.splitlines()[0]})")
     return status
+
+
+def _print_grading(root, summary, named):
+    """One assignment's points table, failures, flags, notes and summary line; its exit status."""
+    from tfladder import notebooks, scores
+
+    if summary.error:
+        print(f"tfladder: {summary.assignment}: {summary.error}", file=sys.stderr)
+        return 2
+    if not summary.submissions:
+        print(f"tfladder: no submissions in submitted/*/{summary.assignment}", file=sys.stderr)
+        return 1 if named else 0
+    source_nb = notebooks.read(root / "source" / summary.assignment / f"{summary.assignment}.ipynb")
+    students = sorted(summary.submissions)
+    print(scores.table(summary.assignment, source_nb, scores.cell_points(root, summary.assignment, students)))
+    for student in students:
+        submission = summary.submissions[student]
+        for reason in submission.reasons_failed:
+            print(f"FAILED  {student}: {reason}")
+        for reason in submission.flags:
+            print(f"FLAGGED {student}: {reason}")
+    for note in summary.notes:
+        print(f"NOTE    {note}")
+    print(summary.line())
+    return 1 if summary.failed or summary.flagged else 0
 
 
 def cmd_check(args):
