@@ -105,3 +105,29 @@ def test_does_importing_nbformat_build_no_iri_parsers():
     # in every process that imports nbformat: the grader, each worker, nbgrader. make setup removes it.
     assert loaded_after("nbformat", "rfc3987_syntax", "lark") == [], \
         "run make setup again (it uninstalls rfc3987-syntax)"
+
+
+# -- the zygote's readiness, once per grading run ------------------------------------------------------
+class FailingZygote:
+    socket_path = "/run/tfladder/zygote.sock"
+
+    def __init__(self):
+        self.waits = 0
+
+    def wait_ready(self):
+        from tfladder import zygote
+
+        self.waits += 1
+        raise zygote.ZygoteError("its imports failed")
+
+
+def test_is_a_zygote_that_cannot_fork_waited_for_once_and_its_reason_kept_for_every_assignment():
+    from tfladder import grade
+
+    run = grade._Run(None, use_sandbox=True, slot=0, env=None, jobs=2, worker_env={})
+    run.forks, run.socket_path = FailingZygote(), FailingZygote.socket_path
+    for _ in range(3):                  # once per notebook queued, over two assignments
+        run.wait_for_zygote()
+    assert run.forks.waits == 1
+    assert run.socket_path == ""        # nbgrader's own kernels then start from scratch
+    assert "could not fork kernels: its imports failed" in run.zygote_failed

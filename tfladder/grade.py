@@ -307,6 +307,7 @@ class _Run:
         self.forks = self.workers = None
         self.socket_path = ""
         self.waited = False
+        self.zygote_failed = ""       # why the workers cannot fork kernels, once that is known
 
     def launch_zygote(self, stack, summaries):
         from tfladder import zygote
@@ -320,7 +321,7 @@ class _Run:
         stack.callback(self.forks.stop)
         self.socket_path = self.forks.socket_path
 
-    def wait_for_zygote(self, summary):
+    def wait_for_zygote(self):
         """Once per run, before the first kernel: the zygote's imports."""
         from tfladder import zygote
 
@@ -330,7 +331,7 @@ class _Run:
         try:
             self.forks.wait_ready()
         except zygote.ZygoteError as error:
-            summary.notes.append(f"the workers could not fork kernels: {error}; the grader executed them")
+            self.zygote_failed = f"the workers could not fork kernels: {error}; the grader executed them"
             self.socket_path = ""
 
 
@@ -413,8 +414,10 @@ def _queue_and_replay(run, summary, chosen, work, staging, config_dir):
     results.mkdir(parents=True)
     for student, prepared in parallel.prepare(run.course, summary.assignment, staging, work / "run", chosen,
                                               ops.nbgrader_config(run.course)):
-        run.wait_for_zygote(summary)
+        run.wait_for_zygote()
         run.workers.submit(student, prepared, results)
+    if run.zygote_failed:             # said for every assignment of the run, not only the first
+        summary.notes.append(run.zygote_failed)
     _override_config(config_dir, staging, use_sandbox=run.use_sandbox, slot=run.slot + run.jobs,
                      executor=parallel.ReplayExecute,
                      extra=f"c.ReplayExecute.results = {str(results)!r}\n"
