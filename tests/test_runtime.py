@@ -1,5 +1,6 @@
 """Do the grading seed, thread settings and stand-ins behave as the notebooks rely on?"""
 
+import json
 import os
 import subprocess
 import sys
@@ -50,6 +51,32 @@ def test_does_a_quiet_kernel_start_with_a_clean_stderr():
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["1", "3.0"]
     assert done.stderr == ""
+
+
+def test_does_fit_on_arrays_train_the_same_without_autotuning():
+    code = (
+        "from tfladder import runtime; runtime.quiet()\n"
+        "import json, numpy as np, tensorflow as tf\n"
+        "from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter as A\n"
+        "runtime.reproducible(0); runtime.reproducible(0)\n"
+        "wrapped = A.get_tf_dataset; original = wrapped.__wrapped__\n"
+        "X = np.random.default_rng(0).normal(size=(96, 4)).astype('float32'); y = X @ np.ones((4, 1), 'float32')\n"
+        "def fit():\n"
+        "    tf.keras.utils.set_random_seed(0)\n"
+        "    m = tf.keras.Sequential([tf.keras.Input((4,)), tf.keras.layers.Dense(3, activation='relu'), tf.keras.layers.Dense(1)])\n"
+        "    m.compile(optimizer='adam', loss='mse')\n"
+        "    h = m.fit(X, y, epochs=3, batch_size=16, validation_split=0.25, verbose=0).history\n"
+        "    return h, [w.tolist() for w in m.get_weights()]\n"
+        "off = fit(); A.get_tf_dataset = original; on = fit()\n"
+        "options = lambda build: build(A(X, y, batch_size=16, shuffle=True)).options().autotune.enabled\n"
+        "print(json.dumps({'same': off == on, 'off': options(wrapped), 'on': options(original) is not False,\n"
+        "                  'once': not getattr(original, 'tfladder_autotune_off', False)}))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_", "TFLADDER_"))}
+    env[runtime.THREADS_ENV] = "1"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"same": True, "off": False, "on": True, "once": True}
 
 
 def test_do_stand_ins_replace_and_restore_answers():

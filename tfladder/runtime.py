@@ -56,7 +56,8 @@ def threads():
 
 
 def reproducible(seed=0):
-    """Seed Python, NumPy, TensorFlow and Keras, fix thread counts, and mute Python-side logs."""
+    """Seed Python, NumPy, TensorFlow and Keras, fix thread counts (and stop Keras's input pipeline
+    for arrays from retuning its own), and mute Python-side logs."""
     import tensorflow as tf
 
     count = threads()
@@ -66,7 +67,39 @@ def reproducible(seed=0):
     except RuntimeError:
         # TensorFlow already ran an op in this process; thread counts can no longer change.
         pass
+    _array_input_without_autotuning()
     tf.keras.utils.set_random_seed(int(seed))
     tf.get_logger().setLevel(logging.ERROR)
     logging.getLogger("absl").setLevel(logging.ERROR)
     return seed
+
+
+def _array_input_without_autotuning():
+    """Turn tf.data's autotuning off in the input pipeline Keras builds for `fit(X, y)` on arrays.
+
+    The pipeline (a parallel map and `prefetch(AUTOTUNE)`) is retuned while it runs, and with the
+    thread counts fixed that tuning mostly waits: two kernels fitting the level 3 CNN side by side
+    on 2 cores left a core idle for a fifth of the time. Without it, the same batches arrive in the
+    same order, so every loss and weight is the same; only the waiting goes (see the README,
+    "Measured"). Pipelines a student builds with `tf.data` are untouched. Keras 3 has no option for
+    this, so its adapter's `get_tf_dataset` is wrapped, once; `tests/test_runtime.py` fails if a
+    Keras upgrade moves it.
+    """
+    import tensorflow as tf
+
+    try:
+        from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
+    except ImportError:
+        return
+    build = ArrayDataAdapter.get_tf_dataset
+    if getattr(build, "tfladder_autotune_off", False):
+        return
+
+    def get_tf_dataset(self):
+        options = tf.data.Options()
+        options.autotune.enabled = False
+        return build(self).with_options(options)
+
+    get_tf_dataset.tfladder_autotune_off = True
+    get_tf_dataset.__wrapped__ = build
+    ArrayDataAdapter.get_tf_dataset = get_tf_dataset
