@@ -91,8 +91,8 @@ def _array_input_without_autotuning():
         from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
     except ImportError:
         return
-    build = ArrayDataAdapter.get_tf_dataset
-    if getattr(build, "tfladder_autotune_off", False):
+    build = getattr(ArrayDataAdapter, "get_tf_dataset", None)
+    if build is None or getattr(build, "tfladder_autotune_off", False):
         return
 
     def get_tf_dataset(self):
