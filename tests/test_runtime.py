@@ -38,6 +38,13 @@ def test_is_the_thread_count_validated(monkeypatch):
         runtime.threads()
 
 
+def _fresh_python(code):
+    """Run `code` in a new Python with one TensorFlow thread and none of this run's TF_ settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_", "TFLADDER_"))}
+    env[runtime.THREADS_ENV] = "1"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+
+
 def test_does_a_quiet_kernel_start_with_a_clean_stderr():
     code = (
         "from tfladder import runtime; runtime.quiet()\n"
@@ -45,9 +52,7 @@ def test_does_a_quiet_kernel_start_with_a_clean_stderr():
         "runtime.reproducible(0)\n"
         "print(tf.config.threading.get_intra_op_parallelism_threads(), float(tf.reduce_sum(tf.ones(3))))\n"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_", "TFLADDER_"))}
-    env[runtime.THREADS_ENV] = "1"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    done = _fresh_python(code)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["1", "3.0"]
     assert done.stderr == ""
@@ -72,9 +77,7 @@ def test_does_fit_on_arrays_train_the_same_without_autotuning():
         "print(json.dumps({'same': off == on, 'off': options(wrapped), 'on': options(original) is not False,\n"
         "                  'once': not getattr(original, 'tfladder_autotune_off', False)}))\n"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_", "TFLADDER_"))}
-    env[runtime.THREADS_ENV] = "1"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    done = _fresh_python(code)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"same": True, "off": False, "on": True, "once": True}
 
