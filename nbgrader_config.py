@@ -6,7 +6,22 @@ Facts behind each line: ../shared/nbgrader-notes.md and ../shared/tf-pitfalls.md
 
 import secrets
 
+from nbgrader.converters import Autograde
+from nbgrader.preprocessors import Execute
+
+from tfladder.execute import JudgedExecute
+
 c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
+
+# The kernel computes, the grader judges: every autograde of this course (`nbgrader autograde`,
+# formgrader's button, `tfladder autograde`, `tfladder grade`) runs the student's cells in the
+# kernel and every test cell in nbgrader's own process, from the gradebook's copy (hidden tests,
+# oracles, expected values and tolerances never enter the student's kernel). `tfladder grade`
+# adds the sandbox (c.JudgedExecute.sandbox) and parallel workers.
+c.Autograde.autograde_preprocessors = [
+    JudgedExecute if p is Execute else p
+    for p in Autograde.class_traits()["autograde_preprocessors"].make_dynamic_default()
+]
 
 # The course id also names the course in formgrader and in the exchange.
 c.CourseDirectory.course_id = "tfladder"

@@ -1,28 +1,20 @@
-"""Assertions whose failures read well for a student.
+"""Assertions whose failures read well for a student, on plain data.
 
+Test cells call a student's code through `kernel.run` (`tfladder.probe`), which returns plain data
+(`tfladder.wire`: `Array`, `Opaque`, Python scalars, lists, tuples, dicts); the checks here judge
+that data with numpy alone, so they run the same in a student's kernel and in the grader's judge.
 Every failure raises `CheckFailed` (an AssertionError) with a message that says what was expected,
 what arrived, where the largest error is, and, when the answer matches a known mistake, which one.
-`call()` runs a student's function with warnings and stray stderr captured, so a harmless warning
-never zeroes a test cell, and turns a crash into a sentence.
+Tolerances are the test's to choose (`tol=`); the course's live with its oracles.
 """
 
-import contextlib
-import io
-import linecache
 import re
 import textwrap
-import traceback
-import warnings
 
 import numpy as np
 
 from tfladder import seeds
-from tfladder.spies import is_user_file
-
-# (rtol, atol) for float32 results against float64 oracles; see shared tf-pitfalls.md.
-OP = (1e-5, 1e-6)        # a few ops on small inputs
-STEP = (1e-5, 1e-6)      # one training step
-EPOCHS = (1e-4, 1e-5)    # several epochs of training
+from tfladder.wire import Array, Opaque, type_name
 
 # Known mistakes that show up as an exception, with what to do about them.
 EXCEPTION_HINTS = [
@@ -73,105 +65,63 @@ def seed_note():
     return f"(hidden inputs drawn with grading seed {seeds.grading_seed()})"
 
 
-def _student_line(tb):
-    """'line 3: return X @ w' for the innermost frame of student code in a traceback."""
-    found = None
-    for frame, lineno in traceback.walk_tb(tb):
-        if is_user_file(frame.f_code.co_filename):
-            found = (frame, lineno)
-    if found is None:
-        return None, None
-    frame, lineno = found
-    text = linecache.getline(frame.f_code.co_filename, lineno, frame.f_globals).strip()
-    where = f"in {frame.f_code.co_name}, line {lineno}"
-    return frame.f_code.co_name, f"{where}: {text}" if text else where
-
-
-def exception_hint(error):
-    """The known-mistake hint for an exception's message, or ''."""
-    text = f"{type(error).__name__}: {error}"
+def exception_hint(text):
+    """The known-mistake hint for an exception ('TypeName: message'), or ''."""
     for pattern, hint in EXCEPTION_HINTS:
         if re.search(pattern, text, flags=re.IGNORECASE | re.DOTALL):
             return hint
     return ""
 
 
-@contextlib.contextmanager
-def captured():
-    """Capture Python warnings and stray stderr (a stderr line would zero an nbgrader test cell)."""
-    sink = io.StringIO()
-    with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stderr(sink):
-        warnings.simplefilter("always")
-        yield caught
+NOT_DEFINED = ("{name} is not defined. Run the cell that defines it; if that cell raises "
+               "NotImplementedError, the exercise is not written yet.")
 
 
-@contextlib.contextmanager
-def printed():
-    """Capture what the block prints to stdout; yields a StringIO."""
-    sink = io.StringIO()
-    with contextlib.redirect_stdout(sink):
-        yield sink
+def student_error(error, name=None):
+    """The message for an exception raised while a test ran the student's code.
+
+    `error` is the plain record the kernel sends (`tfladder.probe`): the exception's type and
+    first lines, the function the test called (`entry`), the student's line where it happened
+    (`where`), the student's function that still raises NotImplementedError (`culprit`), or the
+    name that is not defined. `name` says what the test was running ("linear_forward", "fit on a
+    model holding your Linear layer").
+    """
+    label = name or error.get("entry") or "your code"
+    if error.get("missing_name"):
+        return NOT_DEFINED.format(name=error["missing_name"])
+    if error.get("not_implemented"):
+        culprit = error.get("culprit")
+        if culprit and culprit not in (label, error.get("entry")) and not label.startswith(f"{culprit}("):
+            return f"{label} calls {culprit}, which is not written yet (it still raises NotImplementedError)."
+        return (f"{label} is not written yet: it still raises NotImplementedError. Replace "
+                "`raise NotImplementedError()` with your code.")
+    if error.get("type") == "KeyboardInterrupt":
+        return f"{label} was interrupted: it ran longer than the time limit of a test."
+    kind, message = error.get("type", "Exception"), error.get("message", "")
+    lines = [f"{label} raised {kind}: {message}".rstrip(": ")]
+    where = error.get("where")
+    if where:
+        text = f": {where['text']}" if where.get("text") else ""
+        lines.append(f"  in {where['function']}, line {where['line']}{text}")
+    hint = exception_hint(f"{kind}: {message}")
+    if hint:
+        lines.append(f"Hint: {hint}")
+    return "\n".join(lines)
 
 
 def no_progress_bar(text, who):
-    """Fail if `text` (captured stdout) holds a Keras progress bar."""
+    """Fail if `text` (what the student's code printed) holds a Keras progress bar."""
     if "/step" in text or "\u2501" in text or "ETA:" in text:
         fail(f"{who} printed a Keras progress bar; pass verbose=0 to fit/evaluate/predict in code that "
              "graders and other programs run.")
 
 
-def call(fn, *args, name=None, **kwargs):
-    """Call a student's function; a crash becomes a CheckFailed that says what happened and where."""
-    name = name or getattr(fn, "__name__", "your function")
-    if not callable(fn):
-        fail(f"{name} should be a function, but it is {type(fn).__name__}.")
-    with captured():
-        try:
-            return fn(*args, **kwargs)
-        except CheckFailed:
-            raise
-        except NotImplementedError as error:
-            culprit, where = _student_line(error.__traceback__)
-            if culprit and culprit not in (getattr(fn, "__name__", None), name):
-                message = (
-                    f"{name} calls {culprit}, which is not written yet (it still raises "
-                    "NotImplementedError)."
-                )
-            else:
-                message = (
-                    f"{name} is not written yet: it still raises NotImplementedError. Replace "
-                    "`raise NotImplementedError()` with your code."
-                )
-            raise CheckFailed(message) from None
-        except Exception as error:  # the student's code crashed: say how, in their words
-            _, where = _student_line(error.__traceback__)
-            first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-            lines = [f"{name} raised {type(error).__name__}: {first}".rstrip(": ")]
-            if where:
-                lines.append(f"  {where}")
-            hint = exception_hint(error)
-            if hint:
-                lines.append(f"Hint: {hint}")
-            raise CheckFailed("\n".join(lines)) from None
-
-
-def defined(namespace, name):
-    """The object `name` in the notebook's namespace, or a failure saying it is not defined yet."""
-    if name not in namespace:
-        fail(
-            f"{name} is not defined. Run the cell that defines it; if that cell raises "
-            "NotImplementedError, the exercise is not written yet."
-        )
-    return namespace[name]
-
-
 def _describe(value):
-    shape = getattr(value, "shape", None)
-    dtype = getattr(value, "dtype", None)
-    kind = type(value).__name__
-    if shape is not None:
-        return f"{kind} of shape {tuple(shape)} and dtype {getattr(dtype, 'name', dtype)}"
-    return f"{kind} {value!r}"[:120]
+    if isinstance(value, Array):
+        return f"{value.type_name} of shape {value.shape} and dtype {value.dtype}"
+    if isinstance(value, Opaque):
+        return value.type_name
+    return f"{type(value).__name__} {value!r}"[:120]
 
 
 NONE_HINT = (
@@ -182,16 +132,14 @@ NONE_HINT = (
 
 def tensor(value, name, *, dtype="float32"):
     """Fail unless `value` is a TensorFlow tensor (or variable) of the given dtype."""
-    import tensorflow as tf
-
     if value is None:
         fail(f"{name} is None; a tf.Tensor was expected. {NONE_HINT}")
-    if isinstance(value, np.ndarray) or np.isscalar(value):
+    if isinstance(value, Array) and value.kind in ("ndarray", "npscalar") or isinstance(value, (int, float)):
         fail(
             f"{name} returned a numpy value ({_describe(value)}); it should return a tf.Tensor. "
             "Stay in TensorFlow ops (no np.* calls, no .numpy()) so gradients can flow."
         )
-    if not tf.is_tensor(value) and not hasattr(value, "numpy"):
+    if not (isinstance(value, Array) and value.is_tensor):
         fail(f"{name} should return a tf.Tensor, but returned {_describe(value)}.")
     if dtype is not None:
         check_dtype(value, dtype, name)
@@ -199,7 +147,8 @@ def tensor(value, name, *, dtype="float32"):
 
 
 def check_dtype(value, expected, name):
-    got = getattr(getattr(value, "dtype", None), "name", str(getattr(value, "dtype", None)))
+    """Fail unless the array `value` has dtype `expected` ('float32')."""
+    got = value.dtype if isinstance(value, Array) else type_name(value)
     if got != expected:
         hint = ""
         if got == "float64" and expected == "float32":
@@ -210,7 +159,7 @@ def check_dtype(value, expected, name):
 
 def shape(value, expected, name):
     """Fail unless `value.shape` equals `expected` (None matches any size)."""
-    got = tuple(getattr(value, "shape", np.shape(value)))
+    got = value.shape if isinstance(value, Array) else tuple(np.shape(value))
     expected = tuple(expected)
     if len(got) == len(expected) and all(e is None or g == e for g, e in zip(got, expected)):
         return
@@ -241,11 +190,11 @@ def to_numpy(value, name):
     """`value` as a float64 numpy array, or a failure that says what it was."""
     if value is None:
         fail(f"{name} is None; numbers were expected. {NONE_HINT}")
+    if isinstance(value, Opaque) or isinstance(value, (str, bytes, dict)):
+        fail(f"{name} should be numbers, but it is {_describe(value)}.")
     try:
-        if hasattr(value, "numpy"):
-            value = value.numpy()
         return np.asarray(value, dtype=np.float64)
-    except Exception:
+    except (TypeError, ValueError):
         fail(f"{name} should be numbers, but it is {_describe(value)}.")
 
 
@@ -261,8 +210,8 @@ def finite(value, name):
         )
 
 
-def close(actual, expected, name, *, tol=OP, mistakes=None, note=None, ignore_shape=False):
-    """Fail unless `actual` is close to the oracle's `expected`.
+def close(actual, expected, name, *, tol, mistakes=None, note=None, ignore_shape=False):
+    """Fail unless `actual` is close to the oracle's `expected`, within `tol` = (rtol, atol).
 
     `mistakes` maps a known mistake's description to the value that mistake would produce; when
     the answer matches one, the message names it. With `ignore_shape`, an answer with the right
@@ -301,7 +250,7 @@ def close(actual, expected, name, *, tol=OP, mistakes=None, note=None, ignore_sh
     fail("\n".join(lines))
 
 
-def matching_mistake(got, mistakes, *, tol=OP):
+def matching_mistake(got, mistakes, *, tol):
     """The description of the first known mistake whose value `got` matches, or None."""
     rtol, atol = max(tol[0], 1e-5), max(tol[1], 1e-6)
     for label, value in mistakes.items():
@@ -311,38 +260,24 @@ def matching_mistake(got, mistakes, *, tol=OP):
     return None
 
 
-def gradient_flows(loss_fn, variables, name, *, why):
-    """Fail unless d loss_fn() / d v exists for every v in `variables` ({name: variable})."""
-    import tensorflow as tf
-
-    with tf.GradientTape() as tape:
-        result = call(loss_fn, name=name)
-        total = tf.reduce_sum(result) if tf.is_tensor(result) else None
-    if total is None:
-        fail(f"{name} should return a tf.Tensor so TensorFlow can differentiate it; {why}")
-    grads = tape.gradient(total, list(variables.values()))
-    missing = [label for label, g in zip(variables, grads) if g is None]
+def gradients_reach(gradients, names, who, *, why):
+    """Fail unless every gradient exists: `gradients` is what the kernel's `gradients(...)` helper
+    returned for the variables called `names` (None where no gradient flowed)."""
+    if gradients is None:
+        fail(f"{who} should return a tf.Tensor so TensorFlow can differentiate it; {why}")
+    missing = [label for label, g in zip(names, gradients) if g is None]
     if missing:
         fail(
-            f"No gradient flows from {name}'s result back to {', '.join(missing)}: part of the "
+            f"No gradient flows from {who}'s result back to {', '.join(missing)}: part of the "
             f"computation left TensorFlow (numpy, .numpy(), or a Python float). {why}"
         )
 
 
-def same_variable(value, original, name):
-    """Fail unless `value` is the very Variable object the student was given."""
-    that(
-        value is original,
-        f"{name} is no longer the Variable that was passed in: the name was rebound to a new "
-        "object. Update the Variable in place with .assign_sub(...) or .assign(...).",
-    )
-
-
 def scalar_float_list(values, length, name):
     """Fail unless `values` is a list of `length` plain Python floats."""
-    that(isinstance(values, list), f"{name} should be a list, but it is {type(values).__name__}.")
+    that(isinstance(values, list), f"{name} should be a list, but it is {type_name(values)}.")
     that(len(values) == length, f"{name} should have {length} entries (one per step), but it has {len(values)}.")
-    wrong = [type(v).__name__ for v in values if not isinstance(v, float)]
+    wrong = [type_name(v) for v in values if type(v) is not float]
     if wrong:
         fail(f"{name} should hold plain Python floats, but it holds {wrong[0]}. Convert each loss "
              "with float(loss) before appending it.")

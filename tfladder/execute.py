@@ -1,26 +1,24 @@
-"""Executing an untrusted notebook inside nbgrader, with evidence gathered outside the kernel.
+"""nbgrader's Execute step with the judge: the kernel computes, the grader judges.
 
-`GuardedExecute` replaces nbgrader's Execute step in `tfladder grade`:
+`JudgedExecute` replaces nbgrader's Execute in every autograde of the course (the course's
+`nbgrader_config.py` puts it in; `tfladder grade` sets its options):
 
-- kernels start in the sandbox (`tfladder.sandbox`), unless grading was explicitly unsafe;
-- every test cell is bracketed by markers carrying a per-notebook random nonce: a test cell whose
-  start marker never printed did not run (skipped, blanked by an input transformer) and scores 0;
-  a test cell that shows no error but never reached its end marker had its failure swallowed
-  (custom exception handler, traceback suppression) and scores 0; values displayed inside a test
-  cell (the "display a number before a failing assert" trick) are removed. Each is flagged;
-- a prologue records the modules the tests rely on, and every test cell starts by restoring them
-  (`tfladder.guard`): patched checks, numpy.testing or builtins earn nothing, and are flagged;
-- canary cells at the end must fail and print as expected; if they do not, the kernel's error or
-  output machinery was tampered with, and the notebook is flagged;
+- the student's cells, and the locked setup cell, run in the kernel as nbgrader would run them;
+- test cells never do: their source is taken from the gradebook (never from the submission) and
+  run by the judge (`tfladder.judge`) in this process, which reaches into the kernel only
+  through the probe and writes the cell's outputs itself: what nbgrader then scores;
+- with `sandbox`, kernels start in the sandbox (`tfladder.sandbox`), and limits hit are flagged;
 - a kernel that dies (a limit hit, os._exit, a killed sandbox) costs only the cells it kept from
   running: earlier cells keep their outputs and points, later ones get a "not run" error;
-- each cell's output is capped, so a flood cannot exhaust the grader's memory.
+- each cell's output is capped, so a flood cannot exhaust the grader's memory;
+- with `results` (parallel grading, `tfladder.parallel`), a worker's execution of this very
+  notebook is taken when its fingerprint matches, and the notebook is executed here otherwise.
 
-What it saw is written next to the autograded notebook as `tfladder-run.json`.
+What it saw (flags, the judge's own cost, the sandbox's usage) is written next to the autograded
+notebook as `tfladder-run.json`.
 """
 
 import json
-import secrets
 from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
@@ -28,48 +26,74 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.notebooknode import NotebookNode
 from nbformat.v4 import new_code_cell
 from nbgrader.preprocessors import Execute
-from traitlets import Bool, Integer
+from traitlets import Bool, Float, Integer, Unicode
 
-from tfladder import notebooks
+from tfladder import notebooks, probe, wire
+from tfladder.judge import Judge, KernelLost
 from tfladder.kernel_manager import SandboxKernelManager
 from tfladder.sandbox import limits_hit
 
 RUN_REPORT = "tfladder-run.json"
-MARK = "tfladder-mark"
-GUARD = '__import__("importlib").import_module("tfladder.guard")'
+NOT_RUN = ("not run: the kernel stopped in an earlier cell (a time, memory or process limit was hit, "
+           "or the code ended the process)")
 
 
 def _error(ename, evalue):
     return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
 
 
-class GuardedExecute(Execute):
-    """nbgrader's Execute, sandboxed and with tamper evidence (see the module docstring)."""
+def gradebook_tests(resources):
+    """{grade id: source} of the notebook's test cells, as the gradebook holds them (hidden tests
+    included), for the notebook nbgrader is grading (`resources["nbgrader"]`)."""
+    from nbgrader.api import Gradebook
 
-    sandbox = Bool(True, help="start kernels in the sandbox").tag(config=True)
+    info = (resources or {}).get("nbgrader") or {}
+    missing = [key for key in ("db_url", "assignment", "notebook") if not info.get(key)]
+    if missing:
+        raise RuntimeError(f"the judge needs the gradebook's tests, and nbgrader did not say its {', '.join(missing)}")
+    with Gradebook(info["db_url"]) as gb:
+        nb = gb.find_notebook(info["notebook"], info["assignment"])
+        solutions = {cell.name for cell in nb.solution_cells}
+        sources = {cell.name: cell.source for cell in nb.source_cells}
+        return {cell.name: sources[cell.name] for cell in nb.grade_cells
+                if cell.cell_type == "code" and cell.name not in solutions and cell.name in sources}
+
+
+class JudgedExecute(Execute):
+    """nbgrader's Execute, with test cells judged outside the kernel (see the module docstring)."""
+
+    sandbox = Bool(False, help="start kernels in the sandbox (tfladder grade)").tag(config=True)
     max_output_bytes = Integer(200_000, help="output kept per cell; the rest is dropped").tag(config=True)
+    max_reply_bytes = Integer(256 << 20, help="largest reply a test's request may bring back").tag(config=True)
+    results = Unicode("", help="folder of the parallel workers' results to replay (tfladder.parallel)").tag(config=True)
+    wait_seconds = Float(3600.0, help="longest wait for one worker result").tag(config=True)
 
     def preprocess(self, nb, resources=None, km=None):
+        if self.results:
+            from tfladder import parallel
+
+            replayed, why = parallel.replay(self, nb, resources)
+            if replayed:
+                return nb, resources
+            self.log.warning("tfladder: executing %s here: %s", resources["nbgrader"]["student"], why)
+            self._executed_here = why
+        else:
+            self._executed_here = None
+        return self._execute(nb, resources, km)
+
+    def _execute(self, nb, resources, km):
         self.kernel_manager_class = SandboxKernelManager if self.sandbox else AsyncKernelManager
-        self._nonce = secrets.token_hex(12)
         self._dead_at = None
         self._flags = []
         self._output_bytes = {}
         self._sandbox_km = None
         self._usage = {}
-        canaries = [
-            new_code_cell(f'raise AssertionError("tfladder canary {self._nonce}")'),
-            new_code_cell(f'__import__("sys").stdout.write("tfladder canary {self._nonce}\\n");'),
-        ]
-        prologue = new_code_cell(f'{GUARD}.record()')
-        for cell in [prologue, *canaries]:
-            cell.metadata["tfladder"] = {"canary": True}
-        nb.cells = [prologue, *nb.cells, *canaries]
+        self._probing = False
+        self._current = None
+        self.judge = Judge(nb, gradebook_tests(resources), self._send, flag=self._flags.append, log=self.log)
         try:
             nb, resources = super().preprocess(nb, resources, km)
         finally:
-            self._check_canaries(nb, canaries)
-            nb.cells = [c for c in nb.cells if not c.get("metadata", {}).get("tfladder", {}).get("canary")]
             km = self._sandbox_km          # nbclient forgets its kernel manager once the kernel is gone
             self._usage = getattr(km, "sandbox_usage", None) or {}
             if self.sandbox and self._usage:
@@ -86,41 +110,38 @@ class GuardedExecute(Execute):
         if cell.cell_type != "code":
             return cell, resources
         if self._dead_at is not None:
-            cell.outputs = [_error("NotRun", "not run: the kernel stopped in an earlier cell "
-                                   "(a time, memory or process limit was hit, or the code ended the process)")]
+            cell.outputs = [_error("NotRun", NOT_RUN)]
             return cell, resources
-        test = notebooks.is_test(cell)
-        original = cell.source
-        if test:
-            gid = notebooks.grade_id(cell)
-            write = '__import__("sys").stdout.write'
-            restored = f'" ".join({GUARD}.restore(globals()))'
-            cell.source = (f'{write}("{MARK} start {self._nonce} {gid} " + {restored} + "\\n");\n{original}\n'
-                           f'{write}("{MARK} end {self._nonce} {gid}\\n");')
+        gid = notebooks.grade_id(cell)
+        if gid in self.judge.tests:
+            self._current = index
+            try:
+                cell.outputs = self.judge.test(gid, index)
+            except KernelLost as lost:
+                self._kernel_lost(cell, index, lost.cause)
+            return cell, resources
+        if notebooks.is_test(cell):
+            self._flags.append(f"{gid or f'cell {index}'}: a test cell the gradebook does not know; run as the "
+                               "student's own code")
         try:
             cell, resources = super().preprocess_cell(cell, resources, index)
-        except DeadKernelError:
-            self._give_up(cell, index, "the kernel stopped while running {where}", _error(
-                "KernelDied", "the kernel stopped while running this cell (a time, memory or process "
-                "limit was hit, or the code ended the process)"))
-        except CellTimeoutError:
-            # Interrupted at the time-out, and still busy after it: the interrupt was swallowed.
-            self._give_up(cell, index, f"{{where}}: ran longer than {self.timeout} s and ignored the interrupt; "
-                          "the kernel was given up, later cells were not run", _error(
-                              "CellTimeoutError", f"this cell ran longer than {self.timeout} s and could not be "
-                              "interrupted"))
-        finally:
-            cell.source = original
+        except (DeadKernelError, CellTimeoutError) as error:
+            self._kernel_lost(cell, index, error)
         self._note_errors(cell, index)
-        if test:
-            self._judge_test_cell(cell)
         return cell, resources
 
-    def _give_up(self, cell, index, flag, error):
-        """The kernel is gone or stuck: this cell gets `error`, the cells after it are not run."""
+    def _kernel_lost(self, cell, index, error):
+        """The kernel is gone or stuck: this cell gets an error, the cells after it are not run."""
         self._dead_at = notebooks.grade_id(cell) or f"cell {index}"
-        self._flags.append(flag.format(where=self._dead_at))
-        cell.outputs = list(cell.get("outputs", [])) + [error]
+        if isinstance(error, CellTimeoutError):
+            self._flags.append(f"{self._dead_at}: ran longer than {self.timeout} s and ignored the interrupt; "
+                               "the kernel was given up, later cells were not run")
+            lost = _error("CellTimeoutError", f"this cell ran longer than {self.timeout} s and could not be interrupted")
+        else:
+            self._flags.append(f"the kernel stopped while running {self._dead_at}")
+            lost = _error("KernelDied", "the kernel stopped while running this cell (a time, memory or process "
+                                        "limit was hit, or the code ended the process)")
+        cell.outputs = list(cell.get("outputs", [])) + [lost]
 
     def _note_errors(self, cell, index):
         """Flag limits hit inside the kernel (a memory error, a cell interrupted at its time-out)."""
@@ -133,63 +154,51 @@ class GuardedExecute(Execute):
         if "CellTimeoutError" in names:
             self._flags.append(f"{where}: ran longer than {self.timeout} s and was interrupted")
 
-    def _judge_test_cell(self, cell):
-        gid = notebooks.grade_id(cell)
-        started = ended = False
-        kept = []
-        for output in cell.get("outputs", []):
-            if output.get("output_type") == "stream":
-                lines = []
-                for line in output.get("text", "").splitlines(keepends=True):
-                    if line.startswith(f"{MARK} start {self._nonce} {gid}"):
-                        started = True
-                        restored = line.split()[4:]
-                        if restored:
-                            self._flags.append(f"{gid}: the grader had to restore what the notebook changed: "
-                                               + ", ".join(restored[:12]) + (" ..." if len(restored) > 12 else ""))
-                    elif line.startswith(f"{MARK} end {self._nonce} {gid}"):
-                        ended = True
-                    elif MARK not in line:
-                        lines.append(line)
-                if lines:
-                    output["text"] = "".join(lines)
-                    kept.append(output)
-            elif output.get("output_type") == "execute_result":
-                self._flags.append(f"{gid}: a value was displayed inside the test cell; it does not count")
-            else:
-                kept.append(output)
-        failed = any(o.get("output_type") == "error" for o in kept)
-        if self._dead_at is not None and not failed:
-            return
-        if not started:
-            self._flags.append(f"{gid}: the test cell did not run (it was skipped or rewritten)")
-            kept = [_error("TestNotRun", "this test did not run: the notebook skipped or rewrote it")]
-        elif not failed and not ended:
-            self._flags.append(f"{gid}: the test cell stopped without an error (a failure was hidden)")
-            kept.append(_error("TestInterrupted", "this test stopped before its end without reporting an error"))
-        cell.outputs = kept
-
-    def on_cell_executed(self, **kwargs):
-        cell = kwargs["cell"]
-        if cell.get("metadata", {}).get("tfladder", {}).get("canary"):
-            # Seen on the output channel, before nbgrader copies an error over from the reply.
-            cell.metadata["tfladder"]["shown_error"] = any(
-                o.get("output_type") == "error" and self._nonce in o.get("evalue", "") for o in cell.outputs)
-        return super().on_cell_executed(**kwargs)
-
-    def _check_canaries(self, nb, canaries):
-        if self._dead_at is not None:
-            return
-        raised, printed = canaries
-        if not raised.metadata["tfladder"].get("shown_error"):
-            self._flags.append("a cell that must fail did not report its error: the kernel's error "
-                               "handling was changed (custom exception handler or traceback suppression)")
-        if not any(self._nonce in o.get("text", "") for o in printed.get("outputs", [])):
-            self._flags.append("a cell that must print did not: the kernel's input or output was "
-                               "changed (input transformers, patched stdout)")
+    # -- the probe: one request of a test, answered by the kernel --------------------------------
+    def _send(self, request):
+        index = self._current
+        asked = new_code_cell(probe.request_code(request))
+        real = self.nb.cells[index]
+        self._probing = True
+        try:
+            self.execute_cell(asked, index, store_history=False)
+        except (DeadKernelError, CellTimeoutError) as error:
+            raise KernelLost(error) from None
+        finally:
+            self._probing = False
+            self.nb.cells[index] = real
+        where = notebooks.grade_id(real) or f"cell {index}"
+        for output in asked.get("outputs", []):
+            text = output.get("data", {}).get(wire.MIME) if output.get("output_type") == "display_data" else None
+            if isinstance(text, str):
+                try:
+                    reply = json.loads(text)
+                except ValueError:
+                    break
+                if isinstance(reply, dict):
+                    if isinstance(reply.get("error"), dict) and reply["error"].get("type") == "KeyboardInterrupt":
+                        self._flags.append(f"{where}: ran longer than {self.timeout} s and was interrupted")
+                    return reply
+                break
+        names = [o.get("ename") for o in asked.get("outputs", []) if o.get("output_type") == "error"]
+        if "CellTimeoutError" in names:
+            self._flags.append(f"{where}: ran longer than {self.timeout} s and was interrupted")
+            return {"error": {"type": "KeyboardInterrupt", "message": ""}}
+        self._flags.append(f"{where}: the kernel did not answer the test's request (the notebook changed how its "
+                           "kernel runs code)")
+        return {"error": {"type": "ProbeFailed", "message": "the kernel did not answer the test's request"}}
 
     # -- outputs -----------------------------------------------------------------------------
     def output(self, outs, msg, display_id, cell_index):
+        if self._probing:
+            data = msg.get("content", {}).get("data", {})
+            if msg.get("msg_type") == "display_data" and wire.MIME in data:
+                if len(str(data[wire.MIME])) > self.max_reply_bytes:
+                    return None
+                return super().output(outs, msg, display_id, cell_index)
+            if msg.get("msg_type") != "error":
+                return None                 # what the student's code printed meanwhile: not kept
+            return super().output(outs, msg, display_id, cell_index)
         size = len(json.dumps(msg.get("content", {}), default=str))
         used = self._output_bytes.get(cell_index, 0)
         self._output_bytes[cell_index] = used + size
@@ -208,5 +217,8 @@ class GuardedExecute(Execute):
         if not folder:
             return
         report = {"sandbox": self.sandbox, "kernel_stopped_in": self._dead_at, "usage": self._usage,
-                  "flags": list(dict.fromkeys(self._flags))}
+                  "flags": list(dict.fromkeys(self._flags)), "judge": dict(self.judge.stats)}
+        if self._executed_here:
+            report.update(executed_by="grader", why=self._executed_here)
         Path(folder, RUN_REPORT).write_text(json.dumps(report, indent=1))
+

@@ -11,9 +11,9 @@ For one assignment:
    recorded at zero, with its reason); only data files come along (no .py, .pth, .so, hidden
    files), so nothing submitted reaches the kernel's import path;
 2. the staged notebooks are scanned for tampering (`tfladder.tamper`);
-3. `nbgrader autograde` grades them with the course's own config and gradebook, with nbgrader's
-   Execute step replaced by `tfladder.execute.GuardedExecute`: sandboxed kernels, tamper evidence
-   from outside the kernel, a kernel death costing only what it kept from running. By default
+3. `nbgrader autograde` grades them with the course's own config and gradebook, whose Execute step
+   is `tfladder.execute.JudgedExecute`: the student's cells run in a sandboxed kernel, every test
+   cell in the judge outside it, a kernel death costs only what it kept from running. By default
    the notebooks are executed ahead of it, `jobs` at a time, by worker processes whose kernels
    are forked from a zygote with TensorFlow imported (`tfladder.parallel`, `tfladder.zygote`),
    and nbgrader replays their results, still the only writer of the gradebook;
@@ -164,37 +164,43 @@ def _drop_duplicate_ids(nb):
             seen.add(gid)
 
 
-def _override_config(folder, staging, *, use_sandbox, slot, executor=None, extra=""):
-    """A Jupyter config folder whose nbgrader_config.py swaps `executor` in for Execute.
+def _override_config(folder, staging, *, use_sandbox, slot, zygote="", results=""):
+    """A Jupyter config folder whose nbgrader_config.py sets how the course's JudgedExecute runs
+    for this assignment: sandboxed or not, which uid slot, the workers' results to replay.
 
-    nbgrader ignores a config file that fails to load (it only logs the error), which would grade
-    without the sandbox: the file is therefore loaded here first, and any error stops grading.
+    nbgrader loads the course's own config after this one and ignores a file that fails to load:
+    this one is loaded here first, and `check_course_config` checks the course's.
     """
-    if executor is None:
-        from tfladder.execute import GuardedExecute as executor
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "nbgrader_config.py"
-    path.write_text(f'''
-from nbgrader.converters import Autograde
-from nbgrader.preprocessors import Execute
-from {executor.__module__} import {executor.__name__}
-c = get_config()
-defaults = Autograde.class_traits()["autograde_preprocessors"].make_dynamic_default()
-c.Autograde.autograde_preprocessors = [{executor.__name__} if p is Execute else p for p in defaults]
-assert {executor.__name__} in c.Autograde.autograde_preprocessors
-c.GuardedExecute.sandbox = {bool(use_sandbox)!r}
-c.SandboxKernelManager.slot = {int(slot)}
-c.CourseDirectory.submitted_directory = {str(staging)!r}
-c.LimitOutput.max_lines = 2000
-c.LimitOutput.max_traceback = 200
-{extra}
-''')
+    settings = {"JudgedExecute": {"sandbox": bool(use_sandbox), "results": str(results)},
+                "SandboxKernelManager": {"slot": int(slot), "zygote": str(zygote)},
+                "CourseDirectory": {"submitted_directory": str(staging)},
+                "LimitOutput": {"max_lines": 2000, "max_traceback": 200}}
+    path.write_text("import json\nc = get_config()\n"
+                    f"for section, values in json.loads({json.dumps(json.dumps(settings))}).items():\n"
+                    "    for key, value in values.items():\n"
+                    "        setattr(c[section], key, value)\n")
     from traitlets.config.loader import PyFileConfigLoader
 
     loaded = PyFileConfigLoader(path.name, path=str(folder)).load_config()
-    if executor not in loaded.Autograde.autograde_preprocessors:
+    if loaded.JudgedExecute.sandbox != bool(use_sandbox):
         raise ops.CourseError("the grading configuration did not load; refusing to grade")
     return folder
+
+
+def check_course_config(course):
+    """Stop unless the course's nbgrader_config.py loads and judges test cells outside the kernel."""
+    from tfladder.execute import JudgedExecute
+
+    try:
+        config = ops.nbgrader_config(course)
+    except Exception as error:   # noqa: BLE001 - any error in the course's config file
+        raise ops.CourseError(f"the course's nbgrader_config.py does not load: {error}") from None
+    if JudgedExecute not in list(config.Autograde.get("autograde_preprocessors", [])):
+        raise ops.CourseError(
+            "the course's nbgrader_config.py does not put tfladder.execute.JudgedExecute in place of "
+            "nbgrader's Execute: test cells would run in the student's kernel; refusing to grade")
 
 
 def flag_in_gradebook(course, assignment, student, flagged):
@@ -256,6 +262,7 @@ def grade_many(course, assignments, *, students=None, use_sandbox=True, slot=0, 
     missing = [a for a in assignments if not (course / "source" / a).is_dir()]
     if missing:
         raise ops.CourseError(f"no assignment {', '.join(map(repr, missing))} in {course / 'source'}")
+    check_course_config(course)
     if use_sandbox:
         sandbox.check_available(slot)
     jobs = default_jobs() if jobs is None else max(1, int(jobs))
@@ -384,7 +391,7 @@ def _record(run, summary, config_dir, *, show_progress):
                  and not (course / "autograded" / s / assignment / execute.RUN_REPORT).exists()]
     if unguarded:
         raise ops.CourseError(
-            f"nbgrader graded {', '.join(unguarded)} without tfladder's guarded executor (its log "
+            f"nbgrader graded {', '.join(unguarded)} without tfladder's judge (its log "
             "follows); these results are not trustworthy.\n" + done.stdout[-3000:])
     for student, submission in summary.submissions.items():
         run_report = {} if student in summary.nbgrader_failed else read_report(course, assignment, student,
@@ -419,6 +426,4 @@ def _queue_and_replay(run, summary, chosen, work, staging, config_dir):
     if run.zygote_failed:             # said for every assignment of the run, not only the first
         summary.notes.append(run.zygote_failed)
     _override_config(config_dir, staging, use_sandbox=run.use_sandbox, slot=run.slot + run.jobs,
-                     executor=parallel.ReplayExecute,
-                     extra=f"c.ReplayExecute.results = {str(results)!r}\n"
-                           f"c.SandboxKernelManager.zygote = {run.socket_path!r}")
+                     zygote=run.socket_path, results=results)

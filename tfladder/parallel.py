@@ -2,13 +2,13 @@
 
 `tfladder grade --jobs N` (`tfladder.grade`) runs three things at once:
 
-- N worker processes execute the staged notebooks with `GuardedExecute` (the same sandbox, the
-  same tamper evidence), each on its own sandbox uid, kernels forked from one zygote that has
+- N worker processes execute the staged notebooks with `JudgedExecute` (the same sandbox, the
+  same judge), each on its own sandbox uid, kernels forked from one zygote that has
   TensorFlow imported (`tfladder.zygote`). Each notebook is first prepared exactly as nbgrader's
   autograde prepares it (nbgrader's own sanitizing preprocessors, the gradebook only read; the
   submission's files and source/'s beside it), and the result lands in build/grading/<a>/executed/.
-- One `nbgrader autograde` runs as in serial grading, but with its Execute step replaced by
-  `ReplayExecute`: for each student it waits for the worker's result and takes the outputs only
+- One `nbgrader autograde` runs as in serial grading, its `JudgedExecute` told where the results
+  are (`replay`): for each student it waits for the worker's result and takes the outputs only
   if the notebook nbgrader hands it, and the files the kernel would see, have the fingerprint of
   what the worker executed. Otherwise (a worker failed, anything differs) it executes the
   notebook itself, exactly as serial grading does. Every score, the gradebook and the feedback
@@ -31,7 +31,6 @@ import threading
 from pathlib import Path
 
 import nbformat
-from traitlets import Float, Unicode
 
 from tfladder import course as ops
 from tfladder import execute, sandbox
@@ -65,7 +64,7 @@ def _write_atomically(path, text):
 def prepare(course, assignment, staging, work, students, config):
     """For each student in turn, the notebook and folder nbgrader's autograde will execute.
 
-    Yields (student, (notebook path, folder)), or (student, None) when nbgrader's sanitizer
+    Yields (student, (notebook path, folder, nbgrader's resources)), or (student, None) when nbgrader's sanitizer
     refuses the notebook: that one is left to nbgrader itself (it fails the same way).
     """
     from nbgrader import preprocessors
@@ -100,21 +99,22 @@ def prepare(course, assignment, staging, work, students, config):
             continue
         path = folder / f"{assignment}.ipynb"
         nbformat.write(nb, str(path))
-        yield student, (path, folder)
+        yield student, (path, folder, resources["nbgrader"])
 
 
 # -- the workers ---------------------------------------------------------------------------------------
-def execute_one(config, student, notebook, folder, results):
-    """In a worker: execute one prepared notebook with GuardedExecute; write its result file."""
+def execute_one(config, task):
+    """In a worker: execute one prepared notebook with JudgedExecute; write its result file."""
     from nbgrader.utils import setenv
 
-    nb = nbformat.read(str(notebook), as_version=4)
+    student, folder, results = task["student"], task["folder"], task["results"]
+    nb = nbformat.read(str(task["notebook"]), as_version=4)
     result = {"student": student, "fingerprint": fingerprint(nb, folder)}
     started = time.monotonic()
     try:
-        executor = execute.GuardedExecute(config=config)
+        executor = execute.JudgedExecute(config=config)
         with setenv(NBGRADER_EXECUTION="autograde"):
-            nb, _ = executor.preprocess(nb, {"metadata": {"path": str(folder)}})
+            nb, _ = executor.preprocess(nb, {"metadata": {"path": str(folder)}, "nbgrader": task["nbgrader"]})
         result["notebook"] = nbformat.writes(nb)
         result["report"] = json.loads((Path(folder) / execute.RUN_REPORT).read_text())
     except Exception as error:   # noqa: BLE001 - the grader executes this notebook itself
@@ -130,7 +130,7 @@ def worker_main(argv):
 
     settings = json.loads(argv[1])
     extra = Config()
-    extra.GuardedExecute.sandbox = settings["sandbox"]
+    extra.JudgedExecute.sandbox = settings["sandbox"]
     extra.SandboxKernelManager.slot = settings["slot"]
     extra.SandboxKernelManager.zygote = settings["zygote"]
     config = ops.nbgrader_config(Path(argv[0]), extra)
@@ -140,7 +140,7 @@ def worker_main(argv):
     os.dup2(2, 1)
     for line in sys.stdin:
         task = json.loads(line)
-        execute_one(config, task["student"], task["notebook"], task["folder"], task["results"])
+        execute_one(config, task)
         answers.write("done\n")
         answers.flush()
 
@@ -198,9 +198,9 @@ class Workers:
             _write_atomically(result_path(results, student), json.dumps(
                 {"student": student, "error": "nbgrader's sanitizer refused the notebook"}))
         else:
-            notebook, folder = prepared
+            notebook, folder, info = prepared
             self.tasks.put({"student": student, "notebook": str(notebook), "folder": str(folder),
-                            "results": str(results)})
+                            "results": str(results), "nbgrader": info})
 
     def finish(self):
         """Let every worker finish its queue and exit."""
@@ -210,54 +210,48 @@ class Workers:
             thread.join()
 
 
-# -- the writer's executor --------------------------------------------------------------------------------
-class ReplayExecute(execute.GuardedExecute):
-    """GuardedExecute that takes a worker's execution of this very notebook when there is one."""
+# -- the writer's side: replaying a worker's execution ------------------------------------------------
+def replay(executor, nb, resources):
+    """In nbgrader's own JudgedExecute: take the worker's execution of this very notebook.
 
-    results = Unicode("", help="folder of the workers' result files").tag(config=True)
-    wait_seconds = Float(3600.0, help="longest wait for one worker result").tag(config=True)
+    Returns (True, None) when taken (outputs copied into `nb`, the worker's report written), or
+    (False, why) when the notebook must be executed here: no result in time, a worker error, or a
+    notebook or files that differ from what the worker executed.
+    """
+    folder = resources["metadata"]["path"]
+    student = resources["nbgrader"]["student"]
+    result, why = _wait_for(result_path(executor.results, student), executor.wait_seconds)
+    if result is None:
+        return False, why
+    if result.get("fingerprint") != fingerprint(nb, folder):
+        return False, "the notebook or its files differ from what the worker executed"
+    if "error" in result:
+        return False, f"the worker could not execute it ({result['error']})"
+    _take(nb, nbformat.reads(result["notebook"], as_version=4))
+    report = {**result["report"], "executed_by": "worker"}
+    Path(folder, execute.RUN_REPORT).write_text(json.dumps(report, indent=1))
+    return True, None
 
-    def preprocess(self, nb, resources=None, km=None):
-        folder = resources["metadata"]["path"]
-        student = resources["nbgrader"]["student"]
-        result, why = self._wait_for(student)
-        if result is not None:
-            if result.get("fingerprint") != fingerprint(nb, folder):
-                why = "the notebook or its files differ from what the worker executed"
-            elif "error" in result:
-                why = f"the worker could not execute it ({result['error']})"
-            else:
-                self._take(nb, nbformat.reads(result["notebook"], as_version=4))
-                report = {**result["report"], "executed_by": "worker"}
-                Path(folder, execute.RUN_REPORT).write_text(json.dumps(report, indent=1))
-                return nb, resources
-        self.log.warning("tfladder: executing %s here: %s", student, why)
-        nb, resources = super().preprocess(nb, resources, km)
-        path = Path(folder, execute.RUN_REPORT)
-        report = json.loads(path.read_text()) if path.exists() else {}
-        path.write_text(json.dumps({**report, "executed_by": "grader", "why": why}, indent=1))
-        return nb, resources
 
-    def _wait_for(self, student):
-        path = result_path(self.results, student)
-        deadline = time.monotonic() + self.wait_seconds
-        while not path.exists():
-            if time.monotonic() > deadline:
-                return None, f"no worker result after {self.wait_seconds:.0f} s"
-            time.sleep(0.05)
-        return json.loads(path.read_text()), None
+def _wait_for(path, wait_seconds):
+    deadline = time.monotonic() + wait_seconds
+    while not path.exists():
+        if time.monotonic() > deadline:
+            return None, f"no worker result after {wait_seconds:.0f} s"
+        time.sleep(0.05)
+    return json.loads(path.read_text()), None
 
-    @staticmethod
-    def _take(nb, executed):
-        """What execution adds, from the worker's copy: outputs, counts, timings, language info."""
-        for mine, theirs in zip(nb.cells, executed.cells):
-            if mine.cell_type == "code":
-                mine.outputs = theirs.get("outputs", [])
-                mine.execution_count = theirs.get("execution_count")
-            if "execution" in theirs.get("metadata", {}):
-                mine.metadata["execution"] = theirs.metadata["execution"]
-        if "language_info" in executed.metadata:
-            nb.metadata["language_info"] = executed.metadata["language_info"]
+
+def _take(nb, executed):
+    """What execution adds, from the worker's copy: outputs, counts, timings, language info."""
+    for mine, theirs in zip(nb.cells, executed.cells):
+        if mine.cell_type == "code":
+            mine.outputs = theirs.get("outputs", [])
+            mine.execution_count = theirs.get("execution_count")
+        if "execution" in theirs.get("metadata", {}):
+            mine.metadata["execution"] = theirs.metadata["execution"]
+    if "language_info" in executed.metadata:
+        nb.metadata["language_info"] = executed.metadata["language_info"]
 
 
 if __name__ == "__main__":

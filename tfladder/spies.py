@@ -3,14 +3,13 @@
 `watch()` records, while it is active, every call made *directly from student code* (code that
 does not live in an installed package or in tfladder) and every call of a few watched Keras
 methods from anywhere (a Dense layer's `call`, an optimizer's `apply`, `Model.fit`). It uses
-`sys.setprofile`, so it sees calls whatever name the student imported them under.
+`sys.setprofile`, so it sees calls whatever name the student imported them under. The probe
+(`tfladder.probe`) runs it in the student's kernel when a test asks `kernel.trace(...)` and sends
+the `Trace` back as plain data; the judge weighs it against its own reading of the student's
+source (`tfladder.api_reading`), because a kernel can report anything about itself.
 
-    with spies.watch() as seen:
-        checks.call(tape_gradients, X, y, w, b)
-    seen.require("tape", "tape_gradients", "compute the gradients with tf.GradientTape")
-
-Calls made from inside a registered stand-in (see `standins`), or from inside a function passed
-in `ignore=`, are not student code and are not recorded.
+Code the tests send (`<tfladder-probe>`) and stand-ins (`<tfladder-standin ...>`) are not
+student code: calls made from them are not recorded.
 """
 
 import contextlib
@@ -43,8 +42,9 @@ def is_user_file(filename):
     known = _USER_CACHE.get(filename)
     if known is None:
         if filename.startswith("<"):
-            # "<ipython-input-...>" and "<string>" are user code; "<frozen ...>" is Python itself.
-            known = not filename.startswith("<frozen")
+            # "<ipython-input-...>" and "<string>" are user code; "<frozen ...>" is Python itself,
+            # "<tfladder-...>" the tests' own code run by the probe.
+            known = not filename.startswith(("<frozen", "<tfladder"))
         else:
             real = os.path.realpath(filename)
             known = not real.startswith(_LIBRARY_DIRS)
@@ -115,8 +115,8 @@ KINDS = {
 
 
 @dataclass
-class Seen:
-    """What happened while `watch()` was active."""
+class Trace:
+    """What happened while `watch()` was active: direct calls from student code, and counts."""
 
     direct: list = field(default_factory=list)
     counts: dict = field(default_factory=dict)
@@ -135,23 +135,20 @@ class Seen:
         to `watch(count=...)`."""
         return self.counts.get(name, 0)
 
-    def require(self, kind, who, what):
-        """Fail unless `who` made a direct call of this kind."""
-        from tfladder.checks import fail
+    def plain(self, limit=500):
+        """As JSON-ready data (distinct calls in order, at most `limit`)."""
+        calls = list(dict.fromkeys((c.package, c.name) for c in self.direct))[:limit]
+        return {"direct": [list(c) for c in calls], "counts": dict(self.counts)}
 
-        if not self.used(kind):
-            label = KINDS[kind][1]
-            fail(f"{who} should {what}, but it never called {label}.")
-
-    def forbid(self, kind, who, why):
-        """Fail if `who` made a direct call of this kind."""
-        from tfladder.checks import fail
-
-        found = self.calls(kind)
-        if found:
-            label = KINDS[kind][1]
-            names = ", ".join(dict.fromkeys(str(c) for c in found[:8]))
-            fail(f"{who} used {label} ({names}); {why}")
+    @classmethod
+    def from_plain(cls, data):
+        """A Trace from plain data (what a kernel sent: strings and ints only are kept)."""
+        data = data if isinstance(data, dict) else {}
+        direct = [Call(str(p)[:100], str(n)[:200]) for p, n in
+                  (c for c in data.get("direct", [])[:2000] if isinstance(c, (list, tuple)) and len(c) == 2)]
+        counts = {str(k)[:100]: int(v) for k, v in dict(data.get("counts", {})).items()
+                  if type(v) is int and v >= 0}
+        return cls(direct=direct, counts=counts)
 
 
 def _watched_codes():
@@ -193,25 +190,17 @@ _lock = threading.Lock()
 
 
 @contextlib.contextmanager
-def watch(*, ignore=(), count=None):
-    """Record the calls student code makes while the block runs; yields a `Seen`.
+def watch(*, count=None):
+    """Record the calls student code makes while the block runs; yields a `Trace`.
 
-    `count` maps labels to functions (a student's method, say) whose runs `Seen.count` reports.
+    `count` maps labels to functions (a student's method, say) whose runs `Trace.count` reports.
     """
-    seen = Seen()
+    seen = Trace()
     watched = _watched_codes() if "keras" in sys.modules else {}
     for label, function in (count or {}).items():
-        watched[inspect.unwrap(function).__code__] = label
-    from tfladder import standins
-
-    ignored = {getattr(f, "__code__", f) for f in ignore} | set(standins.codes())
-
-    def inside_ignored(frame):
-        while frame is not None:
-            if frame.f_code in ignored:
-                return True
-            frame = frame.f_back
-        return False
+        code = getattr(inspect.unwrap(function), "__code__", None)
+        if code is not None:
+            watched[code] = label
 
     def profile(frame, event, arg):
         if event == "call":
@@ -224,11 +213,10 @@ def watch(*, ignore=(), count=None):
                 caller is not None
                 and is_user_file(caller.f_code.co_filename)
                 and not is_user_file(code.co_filename)
-                and not (ignored and inside_ignored(caller))
             ):
                 seen.direct.append(_callee(frame))
         elif event == "c_call":
-            if is_user_file(frame.f_code.co_filename) and not (ignored and inside_ignored(frame)):
+            if is_user_file(frame.f_code.co_filename):
                 module = getattr(arg, "__module__", None) or ""
                 owner = getattr(arg, "__self__", None)
                 if not module and owner is not None:

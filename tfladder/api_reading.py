@@ -1,0 +1,268 @@
+"""Which API level a student's code uses, read from the code itself and weighed against the trace.
+
+An API-level test asks the kernel to run the student's function under `spies.watch` and gets the
+trace back (`kernel.trace`). A kernel can report anything about itself, so the judge also reads
+the student's own cells: the definition of the function the test names, and, through the names it
+uses, every other definition of the student's it reaches (not the stand-ins of earlier exercises,
+which replace those while the test runs). Python reads identifiers after NFKC normalisation, and so
+does this reading (`ast` applies it): `ｋｅｒａｓ` is `keras` here too.
+
+`Seen.forbid(kind, who, why)` passes only when neither the trace nor the reading shows that kind
+of call; `Seen.require(kind, who, what)` only when both do. Where the two disagree, or the reading
+meets code it cannot follow (`getattr` with a computed name, `eval`, `__import__`, `sys.modules`),
+the test fails and the submission is flagged: the exercise loses the point either way.
+"""
+
+import ast
+import inspect
+import textwrap
+import unicodedata
+
+from tfladder import notebooks
+from tfladder.checks import fail
+from tfladder.spies import _OPTIMIZER_CLASSES, KINDS, is_user_file
+
+# What each kind of API use looks like in source: identifiers (names, attributes, imported names).
+SOURCE_MARKS = {
+    "tape": {"GradientTape"},
+    "keras": {"keras"},
+    "optimizer": {"optimizers", "apply_gradients", *_OPTIMIZER_CLASSES},
+    "fit": {"fit"},
+    "sequential": {"Sequential"},
+    "dense": {"Dense"},
+    "variable": {"Variable"},
+    "mean_metric": {"Mean"},
+    "assign_sub": {"assign_sub"},
+    "numpy": {"np", "numpy"},
+}
+# Calls whose target the reading cannot know.
+DYNAMIC_CALLS = {"eval", "exec", "compile", "__import__", "globals", "locals", "vars", "setattr", "delattr",
+                 "import_module", "__getattribute__"}
+DYNAMIC_NAMES = {"importlib", "__builtins__", "builtins", "__dict__", "modules", "__globals__", "__code__"}
+
+
+class Usage:
+    """What a reading found for one function: identifiers reached, and code it could not follow."""
+
+    def __init__(self, found, names=(), dynamic=()):
+        self.found, self.names, self.dynamic = found, set(names), list(dynamic)
+
+    def uses(self, kind):
+        """True or False; None when the reading cannot tell (definition not found, or dynamic code)."""
+        if not self.found or self.dynamic:
+            return None
+        return bool(self.names & SOURCE_MARKS[kind])
+
+
+def _identifiers(node):
+    """(identifiers, dynamic constructs, global names loaded) in one definition."""
+    names, dynamic, loads = set(), [], set()
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name):
+            names.add(sub.id)
+            if isinstance(sub.ctx, ast.Load):
+                loads.add(sub.id)
+            if sub.id in DYNAMIC_NAMES:
+                dynamic.append(sub.id)
+        elif isinstance(sub, ast.Attribute):
+            names.add(sub.attr)
+            if sub.attr in DYNAMIC_NAMES:
+                dynamic.append(f".{sub.attr}")
+        elif isinstance(sub, (ast.Import, ast.ImportFrom)):
+            module = getattr(sub, "module", None) or ""
+            names.update(module.split("."))
+            for alias in sub.names:
+                names.update(alias.name.split("."))
+                if alias.asname:
+                    names.add(alias.asname)
+        elif isinstance(sub, ast.Call):
+            func = sub.func
+            called = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
+            if called in ("getattr", "hasattr"):
+                literal = (len(sub.args) >= 2 and isinstance(sub.args[1], ast.Constant)
+                           and isinstance(sub.args[1].value, str))
+                if literal:
+                    names.add(unicodedata.normalize("NFKC", sub.args[1].value))
+                else:
+                    dynamic.append(f"{called}(...) with a computed name")
+            elif called in DYNAMIC_CALLS:
+                dynamic.append(f"{called}(...)")
+    return names, dynamic, loads
+
+
+def top_level_definitions(tree):
+    """{name: [statement]} for every name a module's top level binds (not inside functions)."""
+    found = {}
+
+    def bind(name, statement):
+        found.setdefault(name, []).append(statement)
+
+    def visit(statements):
+        for statement in statements:
+            if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                bind(statement.name, statement)
+            elif isinstance(statement, (ast.Import, ast.ImportFrom)):
+                for alias in statement.names:
+                    bind(alias.asname or alias.name.split(".")[0], statement)
+            elif isinstance(statement, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.For, ast.AsyncFor,
+                                        ast.With, ast.AsyncWith)):
+                targets = (statement.targets if isinstance(statement, ast.Assign)
+                           else [getattr(statement, "target", None)] + [i.optional_vars for i in getattr(statement, "items", [])])
+                for target in targets:
+                    for sub in ast.walk(target) if target is not None else ():
+                        if isinstance(sub, ast.Name):
+                            bind(sub.id, statement)
+            for field in ("body", "orelse", "finalbody", "handlers"):
+                inner = getattr(statement, field, None)
+                if inner and not isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                    visit([s for s in inner if isinstance(s, ast.stmt)] +
+                          [s for h in inner if isinstance(h, ast.ExceptHandler) for s in h.body])
+    visit(tree.body)
+    return found
+
+
+def parse_cell(source):
+    """A notebook cell's AST (IPython's magics turned into Python first), or None."""
+    try:
+        from IPython.core.inputtransformer2 import TransformerManager
+
+        source = TransformerManager().transform_cell(source)
+    except Exception:   # noqa: BLE001 - then parse it as it is
+        pass
+    try:
+        return ast.parse(source)
+    except (SyntaxError, ValueError):
+        return None
+
+
+class Reading:
+    """Definitions of the student's names, and what a function reaches through them."""
+
+    def __init__(self, definitions):
+        self.definitions = definitions      # {name: [AST statement]}
+
+    def usage(self, who, exclude=()):
+        root = who.split(".")[0]
+        if root not in self.definitions:
+            return Usage(found=False)
+        names, dynamic, seen, todo = set(), [], set(), [root]
+        while todo:
+            name = todo.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            for statement in self.definitions.get(name, []):
+                found, odd, loads = _identifiers(statement)
+                names |= found
+                dynamic += odd
+                todo += [n for n in loads if n in self.definitions and n not in exclude and n not in seen]
+        return Usage(found=True, names=names, dynamic=dynamic)
+
+
+def notebook_reading(cells):
+    """A Reading of the cells a student may edit (solution cells and cells of their own)."""
+    definitions = {}
+    for cell in cells:
+        if cell.get("cell_type") != "code":
+            continue
+        meta = notebooks.meta(cell)
+        if meta and not meta.get("solution"):
+            continue
+        tree = parse_cell(cell.get("source", ""))
+        if tree is None:
+            continue
+        for name, statements in top_level_definitions(tree).items():
+            definitions.setdefault(name, []).extend(statements)
+    return Reading(definitions)
+
+
+class LocalSource:
+    """A Reading of the functions and classes a notebook of your own defined (for `probe.Kernel`)."""
+
+    def __init__(self, namespace):
+        self.namespace = namespace
+
+    def usage(self, who, exclude=()):
+        definitions, todo = {}, [who.split(".")[0]]
+        while todo:
+            name = todo.pop()
+            if name in definitions or name in exclude:
+                continue
+            tree = self._tree(self.namespace.get(name))
+            if tree is None:
+                continue
+            definitions[name] = tree.body
+            for sub in ast.walk(tree):
+                if isinstance(sub, ast.Name) and sub.id in self.namespace and sub.id not in definitions:
+                    todo.append(sub.id)
+        return Reading(definitions).usage(who, exclude)
+
+    @staticmethod
+    def _tree(value):
+        if not (inspect.isfunction(value) or inspect.isclass(value)):
+            return None
+        code = getattr(value, "__code__", None)
+        if code is not None and not is_user_file(code.co_filename):
+            return None
+        try:
+            return ast.parse(textwrap.dedent(inspect.getsource(value)))
+        except (OSError, TypeError, SyntaxError):
+            return None
+
+
+class Seen:
+    """A trace from the kernel and a reading of the student's code, judged together."""
+
+    def __init__(self, trace, source, *, isolated=(), flag=None, test_id=None):
+        self.trace, self.source, self.isolated = trace, source, tuple(isolated)
+        self._flag, self.test_id = flag, test_id
+
+    @property
+    def direct(self):
+        return self.trace.direct
+
+    def count(self, label):
+        """How often a watched method ran (from the trace alone: see the module docstring)."""
+        return self.trace.count(label)
+
+    def used(self, kind):
+        return self.trace.used(kind)
+
+    def _evidence(self, kind, who):
+        traced = self.trace.used(kind)
+        usage = self.source.usage(who, exclude=self.isolated)
+        return traced, usage.uses(kind), usage
+
+    def _disagree(self, who, label, traced, read, usage):
+        if read is None:
+            why = (f"the reading could not follow {', '.join(dict.fromkeys(usage.dynamic))[:200]}"
+                   if usage.found else f"no definition of {who} was found in the student's cells")
+        else:
+            why = (f"the kernel reported {'a' if traced else 'no'} call of {label}, "
+                   f"the code {'does' if read else 'does not'} use it")
+        if self._flag is not None:
+            self._flag(f"{self.test_id or who}: the API level of {who} could not be confirmed ({why})")
+
+    def forbid(self, kind, who, why):
+        """Fail if `who` used this kind of API (trace or reading), or if that cannot be told."""
+        label = KINDS[kind][1]
+        traced, read, usage = self._evidence(kind, who)
+        if traced != bool(read) or read is None:
+            self._disagree(who, label, traced, read, usage)
+        if traced:
+            names = ", ".join(dict.fromkeys(str(c) for c in self.trace.calls(kind)[:8]))
+            fail(f"{who} used {label} ({names}); {why}")
+        if read:
+            fail(f"{who} used {label}; {why}")
+        if read is None:
+            fail(f"{who}'s use of {label} could not be read from its code (it computes names of what it "
+                 f"calls, or calls eval or __import__); {why}")
+
+    def require(self, kind, who, what):
+        """Fail unless both the trace and the reading show `who` using this kind of API."""
+        label = KINDS[kind][1]
+        traced, read, usage = self._evidence(kind, who)
+        if traced != bool(read) or read is None:
+            self._disagree(who, label, traced, read, usage)
+        if not (traced and read):
+            fail(f"{who} should {what}, but it never called {label}.")
