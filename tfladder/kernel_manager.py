@@ -1,6 +1,6 @@
 """The jupyter_client kernel manager whose kernels run in the sandbox (`tfladder.sandbox`).
 
-nbgrader's Execute step (`tfladder.execute.GuardedExecute`) starts every kernel through it: the
+nbgrader's Execute step (`tfladder.execute.JudgedExecute`) starts every kernel through it: the
 kernel folder and its private Unix sockets are prepared here, the kernel command is wrapped in the
 sandbox launcher (`python -m tfladder.sandbox`), and what the kernel used is read back when it ends.
 Kept apart from `tfladder.sandbox` so that the launcher, which starts once per notebook, does not
@@ -18,6 +18,7 @@ from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Integer, Type, Unicode
 
+from tfladder import notebook_lib
 from tfladder.sandbox import Limits, copy_allowed_files, prepare_kernel_dir, read_usage, remove_kernel_dir, uid_for
 
 
@@ -91,6 +92,7 @@ class SandboxKernelManager(AsyncKernelManager):
         # interrupt with a message on the control channel instead.
         self.kernel_spec.interrupt_mode = "message"
         self._files_dir = copy_allowed_files(kw.get("cwd"), self._sandbox_dir / "files")
+        self._notebook_lib = notebook_lib.build()
         return await super()._async_pre_start_kernel(**kw)
 
     def format_kernel_cmd(self, extra_arguments=None):
@@ -101,7 +103,7 @@ class SandboxKernelManager(AsyncKernelManager):
         command += ["--IPKernelApp.ignore_cwd=True"]
         launcher = [sys.executable, "-m", "tfladder.sandbox", "--uid", str(uid),
                     "--kernel-dir", str(self._sandbox_dir), "--files-dir", str(self._files_dir),
-                    "--limits", json.dumps(asdict(self.limits)),
+                    "--limits", json.dumps(asdict(self.limits)), "--notebook-lib", str(self._notebook_lib),
                     *(["--zygote", self.zygote] if self.zygote else []), "--"]
         return launcher + command
 

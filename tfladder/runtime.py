@@ -23,17 +23,16 @@ QUIET_ENV = {
 }
 
 THREADS_ENV = "TFLADDER_THREADS"
-
-# True in a kernel forked from `tfladder.zygote`, which imported TensorFlow after quiet(): the
+# Set in a kernel forked from `tfladder.zygote`, which imported TensorFlow after quiet(): the
 # import already happened the quiet way, so there is nothing to warn about.
-imported_quietly = False
+PREIMPORTED_ENV = "TFLADDER_TF_PREIMPORTED"
 
 
 def quiet():
     """Silence TensorFlow's start-up logs; must run before `import tensorflow`."""
     for name, value in QUIET_ENV.items():
         os.environ.setdefault(name, value)
-    if "tensorflow" in sys.modules and not imported_quietly:
+    if "tensorflow" in sys.modules and os.environ.get(PREIMPORTED_ENV) != "1":
         warnings.warn(
             "tfladder.runtime.quiet() ran after TensorFlow was imported; restart the kernel "
             "and run the setup cell first to keep TensorFlow's logs off stderr.",

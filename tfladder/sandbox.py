@@ -32,6 +32,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 FIRST_UID = 61000
+NOTEBOOK_MOUNT = "/opt/tfladder-notebook"   # where the kernel finds its tfladder (tfladder.notebook_lib)
+MAX_KERNEL_OUTPUT = 1 << 20                 # of a kernel's own stdout and stderr, passed to the log
 USAGE = "usage.json"       # written by the launcher into the kernel folder when the sandbox ends
 # Environment passed into the sandbox (everything else is cleared).
 PASSED_ENV = ("TF_CPP_MIN_LOG_LEVEL", "TF_ENABLE_ONEDNN_OPTS", "TFLADDER_THREADS", "TFLADDER_GRADING_SEED",
@@ -81,12 +83,16 @@ def uid_for(slot):
     return FIRST_UID + int(slot)
 
 
-def _python_paths():
-    """Folders the kernel's Python needs, read-only: the base installation and the environment."""
-    import tfladder
+def _python_paths(grader=False):
+    """Folders the kernel's Python needs, read-only: the base installation and the environment.
 
-    paths = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix),
-             os.path.realpath(Path(tfladder.__file__).parent)}
+    Not the tfladder package itself (its oracles and grading machinery): the kernel's tfladder
+    is the notebook library, mounted on its own (`tfladder.notebook_lib`). With `grader`, the
+    package's folder too (the zygote, a grader's process, runs from it).
+    """
+    paths = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix)}
+    if grader:
+        paths.add(os.path.realpath(Path(__file__).parent))
     for key in ("stdlib", "platstdlib", "purelib", "platlib"):
         paths.add(os.path.realpath(sysconfig.get_paths()[key]))
     # keep only outermost folders
@@ -108,8 +114,9 @@ def _parents(paths):
     return sorted(found, key=lambda p: (p.count(os.sep), p))
 
 
-def sandbox_env(env):
-    """The kernel's whole environment: fixed values plus the few grading settings passed on."""
+def sandbox_env(env, notebook_lib=False):
+    """The kernel's whole environment: fixed values plus the few grading settings passed on
+    (with `notebook_lib`, the notebook library's mount point on the kernel's import path)."""
     values = {
         "HOME": "/tmp/home", "USER": "sandbox", "LOGNAME": "sandbox", "TMPDIR": "/tmp",
         "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
@@ -118,6 +125,8 @@ def sandbox_env(env):
         "PYTHONDONTWRITEBYTECODE": "1", "FONTCONFIG_FILE": "/etc/fonts/fonts.conf", "MPLBACKEND": "module://matplotlib_inline.backend_inline",
     }
     values.update({k: env[k] for k in PASSED_ENV if k in env})
+    if notebook_lib:
+        values["PYTHONPATH"] = NOTEBOOK_MOUNT
     return values
 
 
@@ -170,11 +179,12 @@ def holder_script(uid, limits, token):
     return f"{setup} && exec {hold}"
 
 
-def bwrap_command(command, *, uid, kernel_dir, files_dir, limits, env, holder_token=None):
+def bwrap_command(command, *, uid, kernel_dir, files_dir, limits, env, holder_token=None, notebook_lib=None):
     """The full command line that runs `command` inside the sandbox.
 
     With `holder_token`, the sandbox runs `holder_script` instead (named by the token, so that the
-    zygote can tell it is the right process) and `command` is ignored.
+    zygote can tell it is the right process) and `command` is ignored. `notebook_lib`, the
+    notebook library's folder, is mounted read-only at NOTEBOOK_MOUNT.
     """
     python_paths = _python_paths()
     args = ["bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
@@ -212,8 +222,11 @@ def bwrap_command(command, *, uid, kernel_dir, files_dir, limits, env, holder_to
         args += ["--ro-bind", str(connection), str(connection)]
     if files_dir and any(Path(files_dir).iterdir()):
         args += ["--ro-bind", str(files_dir), "/tmp/submission"]
+    if notebook_lib:
+        args += ["--perms", "0755", "--dir", str(Path(NOTEBOOK_MOUNT).parent),
+                 "--ro-bind", str(notebook_lib), NOTEBOOK_MOUNT]
     args += ["--chdir", "/tmp", "--clearenv"]
-    for key, value in sandbox_env(env).items():
+    for key, value in sandbox_env(env, notebook_lib=bool(notebook_lib)).items():
         args += ["--setenv", key, value]
     if holder_token is not None:
         return args + ["--as-pid-1", "--", "/bin/sh", "-c", holder_script(uid, limits, holder_token),
@@ -364,16 +377,27 @@ def launch(argv=None):
     parser.add_argument("--files-dir")
     parser.add_argument("--limits", default="{}")
     parser.add_argument("--zygote", help="socket of a zygote that forks the kernel into the sandbox")
+    parser.add_argument("--notebook-lib", help="the notebook library's folder (tfladder.notebook_lib)")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     limits = Limits(**json.loads(args.limits))
-    if args.zygote:
-        child = _start_forked(args, command, limits)
-    else:
-        full = bwrap_command(command, uid=args.uid, kernel_dir=args.kernel_dir, files_dir=args.files_dir,
-                             limits=limits, env=os.environ)
-        child = subprocess.Popen(full, start_new_session=True)
+    # The kernel's standard streams are pipes of its own, read here and passed on to this
+    # launcher's (the worker's log): it holds no descriptor that other kernels or the grader share.
+    out_read, out_write = os.pipe()
+    err_read, err_write = os.pipe()
+    nothing = os.open(os.devnull, os.O_RDONLY)
+    try:
+        if args.zygote:
+            child = _start_forked(args, command, limits, (nothing, out_write, err_write))
+        else:
+            full = bwrap_command(command, uid=args.uid, kernel_dir=args.kernel_dir, files_dir=args.files_dir,
+                                 limits=limits, env=os.environ, notebook_lib=args.notebook_lib)
+            child = subprocess.Popen(full, start_new_session=True, stdin=nothing, stdout=out_write, stderr=err_write)
+    finally:
+        for fd in (out_write, err_write, nothing):
+            os.close(fd)
+    streams = _Streams({out_read: sys.stdout, err_read: sys.stderr})
 
     def stop(signum=None, frame=None):
         try:
@@ -399,13 +423,57 @@ def launch(argv=None):
         if now >= next_sample:           # usage every 0.25 s; the end is noticed within 0.05 s
             _sample(args.uid, peak)
             next_sample = now + 0.25
-        time.sleep(0.05)
+        streams.pass_on(0.05)
+    streams.drain()
     _write_usage(args.kernel_dir, code, exceeded, peak)
     return code
 
 
-def _start_forked(args, command, limits):
-    """Start the sandbox with a placeholder, then have the zygote fork the kernel into it."""
+class _Streams:
+    """A kernel's stdout and stderr pipes, passed on to this process's own, at most
+    MAX_KERNEL_OUTPUT bytes in all (the rest is read and dropped, so the kernel never blocks)."""
+
+    def __init__(self, targets):
+        self.targets, self.left = dict(targets), MAX_KERNEL_OUTPUT
+
+    def pass_on(self, timeout):
+        import select
+
+        if not self.targets:
+            time.sleep(timeout)
+            return
+        for fd in select.select(list(self.targets), [], [], timeout)[0]:
+            self._read(fd)
+
+    def _read(self, fd):
+        data = os.read(fd, 65536)
+        if not data:
+            os.close(fd)
+            self.targets.pop(fd)
+            return False
+        kept = data[:max(0, self.left)]
+        if self.left > 0 and len(kept) < len(data):
+            kept += b"\n[tfladder sandbox: the kernel's further output was dropped]\n"
+        self.left -= len(data)
+        if kept:
+            target = self.targets[fd]
+            target.buffer.write(kept)
+            target.flush()
+        return True
+
+    def drain(self, seconds=2.0):
+        """What is left in the pipes once the kernel ended (its sandbox, and so every writer, gone)."""
+        import select
+
+        deadline = time.monotonic() + seconds
+        while self.targets and time.monotonic() < deadline:
+            for fd in select.select(list(self.targets), [], [], 0.05)[0]:
+                self._read(fd)
+
+
+def _start_forked(args, command, limits, stdio):
+    """Start the sandbox with a placeholder, then have the zygote fork the kernel into it with
+    `stdio` (stdin, stdout, stderr descriptors) as its standard streams."""
     import secrets
 
     from tfladder import zygote
@@ -416,10 +484,10 @@ def _start_forked(args, command, limits):
     token = secrets.token_hex(16)
     info_read, info_write = os.pipe()
     full = bwrap_command(command, uid=args.uid, kernel_dir=args.kernel_dir, files_dir=args.files_dir,
-                         limits=limits, env=os.environ, holder_token=token)
+                         limits=limits, env=os.environ, holder_token=token, notebook_lib=args.notebook_lib)
     full = [full[0], "--info-fd", str(info_write), *full[1:]]
     child = subprocess.Popen(full, start_new_session=True, pass_fds=[info_write],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stdio[2])
     os.close(info_write)
     try:
         ready = zygote.read_line(child.stdout.fileno(), 60)
@@ -430,8 +498,9 @@ def _start_forked(args, command, limits):
         child.kill()
         raise SystemExit(f"tfladder sandbox: the sandbox did not start (bwrap exit status {child.wait()})")
     with zygote.request_kernel(args.zygote, holder_pid=json.loads(info)["child-pid"], token=token,
-                               uid=args.uid, limits=asdict(limits), env=sandbox_env(os.environ),
-                               argv=argv) as conn:
+                               uid=args.uid, limits=asdict(limits),
+                               env=sandbox_env(os.environ, notebook_lib=bool(args.notebook_lib)),
+                               argv=argv, stdio=stdio) as conn:
         answer = json.loads(zygote.read_line(conn.fileno(), 60) or b'{"error": "no answer in 60 s"}')
     if "started" not in answer:
         child.kill()

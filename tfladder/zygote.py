@@ -65,6 +65,7 @@ LIMITS = {"memory_bytes": resource.RLIMIT_AS, "cpu_seconds": resource.RLIMIT_CPU
           "processes": resource.RLIMIT_NPROC, "file_bytes": resource.RLIMIT_FSIZE,
           "open_files": resource.RLIMIT_NOFILE}
 PRELOAD = ("numpy", "tensorflow", "ipykernel.kernelapp")
+PREIMPORTED_ENV = "TFLADDER_TF_PREIMPORTED"
 MAX_REQUEST = 1 << 20
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -130,13 +131,31 @@ def become_sandboxed(uid, limits):
         raise ZygoteError(f"the kernel did not drop its privileges: {wrong}")
 
 
+def _forget_the_grader():
+    """Drop what the zygote (a grader's process) imported of tfladder, and the environment's
+    finder that maps `tfladder` to the repository: the kernel imports its tfladder afresh, from
+    the notebook library on its PYTHONPATH, as a kernel started from scratch would."""
+    for name in [n for n in sys.modules if n == "tfladder" or n.startswith("tfladder.")]:
+        del sys.modules[name]
+    sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in getattr(f, "__module__", "").lower()]
+    sys.path_hooks[:] = [h for h in sys.path_hooks if "editable" not in getattr(h, "__module__", "").lower()]
+    sys.path[:] = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p] + \
+        [p for p in sys.path if "__editable__" not in p]
+    sys.path_importer_cache.clear()
+    import importlib
+
+    importlib.invalidate_caches()
+
+
 def run_kernel(request):
     """In the kernel process, once sandboxed: become `python -P ARGV` as the kernelspec says."""
     os.umask(0o077)
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
+    os.environ[PREIMPORTED_ENV] = "1"       # TensorFlow was imported here, quietly (tfladder.runtime)
     os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+    _forget_the_grader()
     if "numpy" in sys.modules:
         sys.modules["numpy"].random.seed()    # a fresh process would draw its own seed
     argv = list(request["argv"])
@@ -289,14 +308,13 @@ def serve(socket_path, ready_fd=None):
     listener.listen(16)
     from tfladder.sandbox import _python_paths
 
-    _private_tmp(os.environ.get("HOME", "/tmp/home"), _python_paths())
+    _private_tmp(os.environ.get("HOME", "/tmp/home"), _python_paths(grader=True))
     started = time.monotonic()
     from tfladder import runtime
 
     runtime.quiet()
     for module in PRELOAD:
         __import__(module)
-    runtime.imported_quietly = True
     if ready_fd is not None:
         os.write(ready_fd, json.dumps({"ready": True, "import_seconds": time.monotonic() - started}).encode() + b"\n")
         os.close(ready_fd)
@@ -418,17 +436,17 @@ def read_all(fd, timeout):
         data += chunk
 
 
-def request_kernel(socket_path, *, holder_pid, token, uid, limits, env, argv, cwd="/tmp/work"):
+def request_kernel(socket_path, *, holder_pid, token, uid, limits, env, argv, cwd="/tmp/work", stdio=(0, 1, 2)):
     """Ask the zygote for a kernel in the sandbox whose placeholder is `holder_pid`.
 
     Returns the connected socket, on which the zygote's side says {"started": pid} and later
-    {"exited": wait status}, or {"error": ...}. The kernel gets this process's standard streams.
+    {"exited": wait status}, or {"error": ...}. The kernel's standard streams are `stdio`.
     """
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     conn.connect(socket_path)
     request = {"holder_pid": holder_pid, "token": token, "uid": uid, "limits": limits, "env": env,
                "argv": argv, "cwd": cwd}
-    socket.send_fds(conn, [json.dumps(request).encode()], [0, 1, 2])
+    socket.send_fds(conn, [json.dumps(request).encode()], list(stdio))
     conn.shutdown(socket.SHUT_WR)
     return conn
 
