@@ -1,30 +1,38 @@
-"""Do failed checks tell a student what went wrong, in their words?"""
+"""Do failed checks tell a student what went wrong, in their words?
 
-import warnings
+Tests run a student's code through the probe (`kernel.run`) and judge plain data; here a
+`probe.Kernel` answers over a namespace that holds the "student's" functions, exactly as the
+setup cell's does in a notebook.
+"""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfladder import checks
+from tfladder import checks, probe, wire
 from tfladder.checks import CheckFailed
-from tfladder.oracles import l1 as oracle
+from tfladder.oracles import OP, l1 as oracle
+
+
+def kernel(**student):
+    """The kernel of a notebook whose cells defined `student`'s names."""
+    return probe.Kernel({"tf": tf, "np": np, **student})
 
 
 def test_does_a_not_yet_written_function_say_so():
     def linear_forward(X, w, b):
         raise NotImplementedError()
 
-    with pytest.raises(CheckFailed, match="linear_forward is not written yet"):
-        checks.call(linear_forward, 1, 2, 3)
+    with pytest.raises(CheckFailed, match="^linear_forward is not written yet"):
+        kernel(linear_forward=linear_forward).run("linear_forward(1, 2, 3)")
 
 
-def test_does_a_wrapped_call_still_name_the_unwritten_function():
+def test_does_a_name_given_by_the_test_lead_the_message():
     def linear_forward(X, w, b):
         raise NotImplementedError()
 
     with pytest.raises(CheckFailed, match="^linear_forward is not written yet"):
-        checks.call(lambda: linear_forward(1, 2, 3), name="linear_forward")
+        kernel(linear_forward=linear_forward).run("(lambda: linear_forward(1, 2, 3))()", name="linear_forward")
 
 
 def test_does_a_function_whose_helper_is_unwritten_name_the_helper():
@@ -35,16 +43,21 @@ def test_does_a_function_whose_helper_is_unwritten_name_the_helper():
         return mse_loss(y, X)
 
     with pytest.raises(CheckFailed, match="tape_gradients calls mse_loss, which is not written yet"):
-        checks.call(tape_gradients, 1, 2, 3, 4)
+        kernel(mse_loss=mse_loss, tape_gradients=tape_gradients).run("tape_gradients(1, 2, 3, 4)")
+
+
+def test_does_a_missing_definition_say_which_cell_to_run():
+    with pytest.raises(CheckFailed, match="^Linear is not defined. Run the cell that defines it"):
+        kernel().run("Linear(3)")
 
 
 def test_does_a_float64_crash_come_with_the_cast_hint_and_the_students_line():
     def linear_forward(X, w, b):
         return tf.matmul(X, w) + b
 
-    w = tf.Variable(tf.ones((2, 1)))
     with pytest.raises(CheckFailed) as failure:
-        checks.call(linear_forward, np.ones((3, 2)), w, tf.Variable([0.0]))
+        kernel(linear_forward=linear_forward).run("linear_forward(X, tf.Variable(tf.ones((2, 1))), tf.Variable([0.0]))",
+                                                  X=np.ones((3, 2)))
     text = str(failure.value)
     assert "linear_forward raised InvalidArgumentError" in text
     assert "tf.convert_to_tensor(X, dtype=tf.float32)" in text
@@ -57,18 +70,36 @@ def test_does_rebinding_a_variable_get_its_hint():
         w.assign_sub(1.0)
 
     with pytest.raises(CheckFailed, match="rebinds the name"):
-        checks.call(sgd_step, tf.Variable(1.0))
+        kernel(sgd_step=sgd_step).run("sgd_step(tf.Variable(1.0))")
 
 
-def test_are_warnings_and_stderr_kept_out_of_the_cell(capfd):
+def test_are_warnings_and_prints_kept_out_of_the_cell_and_reported(capfd):
     def noisy():
-        warnings.warn("harmless", UserWarning)
         import sys
+        import warnings
+
+        warnings.warn("harmless", UserWarning)
         print("to stderr", file=sys.stderr)
+        print("to stdout")
         return 3
 
-    assert checks.call(noisy) == 3
-    assert capfd.readouterr().err == ""
+    k = kernel(noisy=noisy)
+    assert k.run("noisy()") == 3
+    assert capfd.readouterr() == ("", "")
+    assert "to stdout" in k.printed and "to stderr" in k.printed
+
+
+def test_does_what_comes_back_keep_its_kind():
+    k = kernel()
+    got = k.run("(tf.constant([[1.0]]), tf.Variable([2.0]), np.float32(3), np.ones(2), 4.0, 5, [True], "
+                "{'a': None}, tf.keras.layers.Dense(1))")
+    tensor, variable, scalar, array, number, count, flags, mapping, layer = got
+    assert (tensor.kind, tensor.dtype, tensor.shape, tensor.type_name) == ("tensor", "float32", (1, 1), "EagerTensor")
+    assert variable.kind == "variable" and variable.trainable is True
+    assert (scalar.kind, array.kind) == ("npscalar", "ndarray")
+    assert type(number) is float and type(count) is int and flags == [True] and mapping == {"a": None}
+    assert isinstance(layer, wire.Opaque) and layer.is_a("Dense") and layer.is_a("tf.keras.layers.Layer")
+    assert k.run("len(layer.weights)", layer=layer) == 0, "a handle brings the object back in the same test"
 
 
 def test_does_a_wrong_value_name_the_matching_mistake_and_the_largest_error():
@@ -76,7 +107,7 @@ def test_does_a_wrong_value_name_the_matching_mistake_and_the_largest_error():
     y_pred = np.array([[1.5], [2.0], [2.0]])
     broadcast = list(oracle.mse_loss_mistakes(y_true, y_pred).values())[0]
     with pytest.raises(CheckFailed) as failure:
-        checks.close(broadcast, oracle.mse_loss(y_true, y_pred), "mse_loss",
+        checks.close(broadcast, oracle.mse_loss(y_true, y_pred), "mse_loss", tol=OP,
                      mistakes=oracle.mse_loss_mistakes(y_true, y_pred))
     text = str(failure.value)
     assert "expected 0.416667, got 0.75" in text and "broadcast" in text
@@ -87,12 +118,12 @@ def test_does_an_array_error_say_where():
     got = want.copy()
     got[2, 1] = 0.5
     with pytest.raises(CheckFailed, match=r"max abs error 0.5 at index \(2, 1\)"):
-        checks.close(got, want, "dw")
+        checks.close(got, want, "dw", tol=OP)
 
 
 def test_is_a_close_answer_accepted_within_float32_rounding():
     want = np.linspace(-3, 3, 12).reshape(4, 3)
-    checks.close(tf.constant(want, tf.float32), want, "x")
+    checks.close(kernel().run("tf.constant(want, tf.float32)", want=want), want, "x", tol=OP)
 
 
 @pytest.mark.parametrize(
@@ -113,24 +144,34 @@ def test_are_nan_and_numpy_results_refused_with_reasons():
     with pytest.raises(CheckFailed, match="NaN/Inf"):
         checks.finite(np.array([1.0, np.nan]), "loss")
     with pytest.raises(CheckFailed, match="returned a numpy value"):
-        checks.tensor(np.ones(3), "linear_forward")
+        checks.tensor(kernel().run("np.ones(3)"), "linear_forward")
     with pytest.raises(CheckFailed, match="dtype float32, but it is float64"):
-        checks.tensor(tf.constant([1.0], tf.float64), "linear_forward")
+        checks.tensor(kernel().run("tf.constant([1.0], tf.float64)"), "linear_forward")
+    with pytest.raises(CheckFailed, match="should be numbers, but it is Dense"):
+        checks.to_numpy(kernel().run("tf.keras.layers.Dense(1)"), "the result")
     with pytest.raises(CheckFailed, match="the tape did not record"):
         checks.tensor(None, "dw")
 
 
 def test_does_gradient_flow_catch_a_detour_through_numpy():
-    w = tf.Variable([[1.0], [2.0]])
-    checks.gradient_flows(lambda: tf.ones((1, 2)) @ w, {"w": w}, "good", why="")
+    def good(w):
+        return tf.ones((1, 2)) @ w
+
+    def bad(w):
+        return tf.constant(np.ones((1, 2)) @ w.numpy())
+
+    k, w = kernel(good=good, bad=bad), np.array([[1.0], [2.0]], "float32")
+    checks.gradients_reach(k.run("gradients(good, w)", w=w), ["w"], "good", why="")
     with pytest.raises(CheckFailed, match="No gradient flows from bad's result back to w"):
-        checks.gradient_flows(lambda: tf.constant(np.ones((1, 2)) @ w.numpy()), {"w": w}, "bad", why="")
+        checks.gradients_reach(k.run("gradients(bad, w)", w=w), ["w"], "bad", why="")
+    with pytest.raises(CheckFailed, match="should return a tf.Tensor so TensorFlow can differentiate it"):
+        checks.gradients_reach(k.run("gradients(lambda w: 3.0, w)", w=w), ["w"], "constant", why="")
 
 
 def test_are_returned_tuples_and_loss_lists_checked():
     with pytest.raises(CheckFailed, match="should return 3 values"):
         checks.returns((1, 2), ("loss", "dw", "db"), "tape_gradients")
-    with pytest.raises(CheckFailed, match="plain Python floats"):
-        checks.scalar_float_list([tf.constant(1.0)], 1, "losses")
+    with pytest.raises(CheckFailed, match="plain Python floats, but it holds EagerTensor"):
+        checks.scalar_float_list(kernel().run("[tf.constant(1.0)]"), 1, "losses")
     with pytest.raises(CheckFailed, match="should have 2 entries"):
         checks.scalar_float_list([1.0], 2, "losses")

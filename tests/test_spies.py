@@ -2,9 +2,9 @@
 
 import numpy as np
 import tensorflow as tf
-
-from tfladder import spies, standins
 from tensorflow import GradientTape as Tape
+
+from tfladder import probe, spies
 
 
 def test_is_a_tape_seen_under_any_name():
@@ -52,31 +52,23 @@ def test_is_a_dense_layer_call_counted_even_inside_keras():
     assert seen.count("dense_call") == 2
 
 
-def test_are_calls_from_inside_a_stand_in_not_charged_to_the_student():
-    v = tf.Variable(2.0)
+def test_are_calls_from_the_tests_code_and_from_stand_ins_not_charged_to_the_student():
+    notebook = {"tf": tf, "np": np, "grad": lambda: None}
+    exec("def student():\n    return grad()   # an earlier exercise, stood in for while this test runs\n", notebook)
+    k = probe.Kernel(notebook)
+    k.register_standin("grad", "def grad():\n    v = tf.Variable(2.0)\n    with tf.GradientTape() as tape:\n"
+                               "        y = v * v\n    return tape.gradient(y, v)\n")
+    k.isolate("grad")
+    value, seen = k.trace("with tf.GradientTape() as tape:\n    pass\nstudent()")
+    assert float(value.array) == 4.0, "the stand-in ran"
+    assert not seen.trace.used("tape"), "neither the test's own tape nor the stand-in's is the student's"
+    assert notebook["grad"]() is None, "the student's own grad is back once the request is answered"
 
-    def _reference_grad():
-        with tf.GradientTape() as tape:
-            y = v * v
-        return tape.gradient(y, v)
 
-    standins.register(spy_test_grad=_reference_grad)
-
-    def student():
-        return _reference_grad()
-
+def test_does_a_trace_travel_as_plain_data_and_back():
     with spies.watch() as seen:
-        student()
-    assert not seen.used("tape")
-
-
-def test_do_require_and_forbid_explain_themselves():
-    import pytest
-    from tfladder.checks import CheckFailed
-
-    with spies.watch() as seen:
-        tf.keras.optimizers.SGD(0.1)
-    with pytest.raises(CheckFailed, match="sgd_step used a Keras optimizer .*SGD.__init__.*; write it by hand"):
-        seen.forbid("optimizer", "sgd_step", "write it by hand")
-    with pytest.raises(CheckFailed, match="tape_gradients should use a tape, but it never called tf.GradientTape"):
-        seen.require("tape", "tape_gradients", "use a tape")
+        tf.keras.layers.Dense(2)(tf.ones((1, 3)))
+    again = spies.Trace.from_plain(seen.plain())
+    assert again.count("dense_call") == seen.count("dense_call") == 1 and again.used("keras")
+    assert spies.Trace.from_plain({"direct": [["keras", 1], "junk", ["a", "b", "c"]], "counts": {"x": "9"}}).plain() \
+        == {"direct": [["keras", "1"]], "counts": {}}

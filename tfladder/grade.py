@@ -10,7 +10,9 @@ For one assignment:
    empty, broken or foreign notebook is replaced by the blank release, so it is graded and
    recorded at zero, with its reason); only data files come along (no .py, .pth, .so, hidden
    files), so nothing submitted reaches the kernel's import path;
-2. the staged notebooks are scanned for tampering (`tfladder.tamper`);
+2. the staged notebooks are scanned for tampering (`tfladder.tamper`) and put back into the
+   assignment's shape (`tfladder.restore`: test cells, answer cells' metadata), keeping every
+   answer, so that nbgrader never rejects a whole notebook for a tampered cell;
 3. `nbgrader autograde` grades them with the course's own config and gradebook, whose Execute step
    is `tfladder.execute.JudgedExecute`: the student's cells run in a sandboxed kernel, every test
    cell in the judge outside it, a kernel death costs only what it kept from running. By default
@@ -116,7 +118,7 @@ def stage(source_dir, target_dir, assignment, release_nb):
     """Check one submission and copy what may be graded into target_dir; returns a Submission."""
     import nbformat
 
-    from tfladder import tamper
+    from tfladder import restore, tamper
 
     submission = Submission(student=source_dir.parent.name)
     target_dir.mkdir(parents=True, exist_ok=True)
@@ -137,7 +139,7 @@ def stage(source_dir, target_dir, assignment, release_nb):
         nb = release_nb
     else:
         submission.flags.extend(tamper.scan(nb, release_nb))
-        _drop_duplicate_ids(nb)
+        submission.flags.extend(restore.restore(nb, release_nb))
     nbformat.write(nb, str(target_dir / f"{assignment}.ipynb"))
     for name in KEPT_FILES:
         if (source_dir / name).is_file():
@@ -148,20 +150,6 @@ def stage(source_dir, target_dir, assignment, release_nb):
         submission.flags.append(f"submitted code or hidden files were kept away from the kernel: {shown}")
     sandbox.copy_allowed_files(source_dir, target_dir)
     return submission
-
-
-def _drop_duplicate_ids(nb):
-    """Keep the first cell of each grade id; later copies become plain cells (nbgrader would
-    refuse the whole notebook otherwise). The scan has already flagged them."""
-    from tfladder import notebooks
-
-    seen = set()
-    for cell in nb.cells:
-        gid = notebooks.grade_id(cell)
-        if gid in seen:
-            cell.metadata.pop("nbgrader", None)
-        elif gid:
-            seen.add(gid)
 
 
 def _override_config(folder, staging, *, use_sandbox, slot, zygote="", results=""):

@@ -175,16 +175,21 @@ def _error_record(error):
     if isinstance(error, NameError) and frames and frames[-1][0].f_code.co_filename == PROBE_FILE:
         record["missing_name"] = str(getattr(error, "name", "") or "")[:100] or None
     if mine:
-        record["entry"] = mine[0][0].f_code.co_qualname[:100]
+        record["entry"] = _name(mine[0][0])
         frame, line = mine[-1]
         text = linecache.getline(frame.f_code.co_filename, line, frame.f_globals).strip()
-        record["where"] = {"function": frame.f_code.co_qualname[:100], "line": int(line), "text": text[:200]}
+        record["where"] = {"function": _name(frame), "line": int(line), "text": text[:200]}
         if isinstance(error, NotImplementedError):
             record["not_implemented"] = True
-            record["culprit"] = frame.f_code.co_qualname[:100]
+            record["culprit"] = _name(frame)
     elif isinstance(error, NotImplementedError):
         record["not_implemented"] = True
     return record
+
+
+def _name(frame):
+    """'linear_forward', 'Linear.build': a frame's function as the student wrote it."""
+    return frame.f_code.co_qualname.rsplit("<locals>.", 1)[-1][:100]
 
 
 # -- helpers the tests' code may use in the kernel (nothing in them knows an answer) -----------------------

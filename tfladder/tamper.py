@@ -2,12 +2,13 @@
 
 Compares the submission with the release the student was given (test cells, nbgrader metadata,
 tags, pre-filled outputs) and reads the code the student wrote for the tricks listed in
-shared/grading-security.md. A hit is a reason to flag the submission for a human; it takes no
-points by itself (nbgrader restores test cells from the gradebook, and `tfladder.execute`
-judges whether the tests really ran).
+shared/grading-security.md (after NFKC normalisation, as Python reads identifiers). A hit is a
+reason to flag the submission for a human; it takes no points by itself: the cells are put back
+in shape (`tfladder.restore`) and every test runs outside the kernel (`tfladder.judge`).
 """
 
 import re
+import unicodedata
 
 from tfladder import notebooks
 
@@ -80,7 +81,8 @@ def scan(submitted_nb, release_nb):
         if notebooks.is_test(original) and cell.get("outputs"):
             reasons.append(f"{gid}: the submitted test cell already holds outputs")
     for cell in _student_cells(submitted_nb):
-        source = cell.get("source", "")
+        # as Python reads identifiers: NFKC folds fullwidth and other compatibility letters
+        source = unicodedata.normalize("NFKC", cell.get("source", ""))
         where = notebooks.grade_id(cell) or "a cell of the student's"
         for label, pattern in SUSPICIOUS:
             found = re.search(pattern, source)

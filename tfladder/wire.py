@@ -138,7 +138,8 @@ def _opaque(value, handles, note=""):
         handle = len(handles) + 1
         handles[handle] = value
     bases = [_qualname(base) for base in getattr(cls, "__mro__", ())[1:9] if base is not object]
-    return {"t": "object", "type": cls.__qualname__, "module": getattr(cls, "__module__", "") or "",
+    return {"t": "object", "type": cls.__qualname__.rsplit("<locals>.", 1)[-1],
+            "module": getattr(cls, "__module__", "") or "",
             "bases": bases, "handle": handle, "callable": callable(value), "note": note}
 
 
