@@ -38,6 +38,8 @@ def test_does_code_the_reading_cannot_follow_leave_the_question_open():
     for trick in ("__import__('tensorflow')", "eval('tf')", "globals()['tf']", "sys.modules['tensorflow']"):
         assert uses("keras", "f", f"def f():\n    return {trick}") is None, trick
     assert uses("keras", "not_defined_anywhere", "x = 1") is None
+    keras_compile = "def f(model):\n    model.compile(optimizer='sgd', loss='mse')\n    return model.fit"
+    assert uses("fit", "f", keras_compile) is True, "Keras' compile is not Python's"
 
 
 def test_is_an_earlier_answer_that_is_stood_in_for_not_read():

@@ -1,11 +1,12 @@
-"""Does the static scan flag tampering, and leave honest work (right or wrong) alone?"""
+"""Does the static scan flag tampering, does restoring a tampered notebook keep every answer,
+and is honest work (right or wrong) left alone?"""
 
 import copy
 
 import pytest
 
 from conftest import ASSIGNMENTS, REPO
-from tfladder import fixtures, notebooks, sandbox, tamper
+from tfladder import fixtures, notebooks, restore, sandbox, tamper
 
 HONEST = [(a, f.name) for a in ASSIGNMENTS for f in fixtures.load_all(REPO, a).values()]
 
@@ -46,6 +47,9 @@ def with_answer(code, gid="l1_linear_forward"):
     ("import subprocess", "processes or network"),
     ("open('/srv/course/source/01/x.ipynb')", "reading course files"),
     ("open('../gradebook.db')", "reading course files"),
+    ("get_ｉｐｙｔｈｏｎ().input_transformers_post.append(f)", "IPython hooks"),
+    ("ｃｈｅｃｋｓ.close = print", "changing the grader's checks"),
+    ("import ｂｕｉｌｔｉｎｓ", "reaching into the interpreter"),
 ])
 def test_does_the_scan_name_each_trick(code, label):
     reasons = tamper.scan(with_answer(code), release("01_low_level_ops"))
@@ -69,6 +73,54 @@ def test_does_the_scan_see_edited_metadata_tags_outputs_and_duplicates():
     assert f"{gid(tests[3])}: the submitted test cell already holds outputs" in text
     assert f"duplicate grade ids: {gid(tests[4])}" in text
     assert f"{gid(tests[5])}: a read-only cell was deleted" in text
+
+
+@pytest.mark.parametrize("assignment,name", HONEST)
+def test_is_an_honest_notebook_left_as_it_is_by_restoring(assignment, name):
+    fixture = fixtures.load_all(REPO, assignment)[name]
+    nb = fixtures.build(fixture, release(assignment), source(assignment))
+    before = copy.deepcopy(nb)
+    assert restore.restore(nb, release(assignment)) == []
+    assert notebooks.differences(before, nb) == []
+
+
+def test_does_restoring_put_tests_back_and_keep_every_answer():
+    a = "01_low_level_ops"
+    nb = fixtures.build(fixtures.load_all(REPO, a)["l1_reference"], release(a), source(a))
+    answers = {notebooks.grade_id(c): c.source for c in nb.cells if notebooks.is_solution(c)}
+    tests = [c for c in nb.cells if notebooks.is_test(c)]
+    tests[0].metadata.nbgrader.update(grade=False, solution=True, locked=False)   # flags flipped
+    tests[1].cell_type = "markdown"                                                # turned into markdown
+    del tests[1]["outputs"], tests[1]["execution_count"]
+    tests[2].metadata["tags"] = ["skip-execution"]
+    tests[3].source = "print('all passed')"
+    nb.cells.remove(tests[4])                                                      # deleted
+    nb.cells.append(copy.deepcopy(tests[5]))                                       # duplicated
+    foreign = copy.deepcopy(tests[6])
+    foreign.metadata.nbgrader.pop("grade_id")                                      # nbgrader metadata, no id
+    foreign.source = "x = 1"
+    nb.cells.append(foreign)
+    written = next(c for c in nb.cells if notebooks.grade_id(c) == "l1_explain_rebinding")
+    written.cell_type = "code"
+    written.metadata.nbgrader["points"] = 50                                       # an answer cell's metadata
+    written.update(outputs=[], execution_count=None)
+    reasons = restore.restore(nb, release(a))
+    assert _shape(nb) == _shape(release(a))
+    assert {notebooks.grade_id(c): c.source for c in nb.cells if notebooks.is_solution(c)} == answers
+    assert any("x = 1" == c.source and not notebooks.meta(c) for c in nb.cells), "the student's cell stays, plain"
+    text = "\n".join(reasons)
+    for gid in (notebooks.grade_id(t) for t in tests[:4]):
+        assert f"{gid}: the read-only cell was restored" in text
+    assert f"{notebooks.grade_id(tests[4])}: the missing cell was put back" in text
+    assert "a second copy of " + notebooks.grade_id(tests[5]) in text and "(no grade id)" in text
+    assert "l1_explain_rebinding: the answer cell's type or nbgrader metadata was restored" in text
+
+
+def _shape(nb):
+    """The assignment's cells of `nb`, in order: grade id, type, nbgrader metadata, and the source
+    of every cell but the answers."""
+    return [(notebooks.grade_id(c), c.cell_type, notebooks.meta(c), None if notebooks.is_solution(c) else c.source)
+            for c in nb.cells if notebooks.grade_id(c)]
 
 
 def test_are_submitted_code_and_hidden_files_kept_from_the_kernel(tmp_path):

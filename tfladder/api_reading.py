@@ -35,9 +35,10 @@ SOURCE_MARKS = {
     "assign_sub": {"assign_sub"},
     "numpy": {"np", "numpy"},
 }
-# Calls whose target the reading cannot know.
-DYNAMIC_CALLS = {"eval", "exec", "compile", "__import__", "globals", "locals", "vars", "setattr", "delattr",
-                 "import_module", "__getattribute__"}
+# Calls whose target the reading cannot know: builtins called by name, and two methods anywhere
+# (`model.compile(...)` is Keras, not Python's compile).
+DYNAMIC_BUILTINS = {"eval", "exec", "compile", "__import__", "globals", "locals", "vars", "setattr", "delattr"}
+DYNAMIC_METHODS = {"import_module", "__getattribute__"}
 DYNAMIC_NAMES = {"importlib", "__builtins__", "builtins", "__dict__", "modules", "__globals__", "__code__"}
 
 
@@ -85,7 +86,7 @@ def _identifiers(node):
                     names.add(unicodedata.normalize("NFKC", sub.args[1].value))
                 else:
                     dynamic.append(f"{called}(...) with a computed name")
-            elif called in DYNAMIC_CALLS:
+            elif (isinstance(func, ast.Name) and called in DYNAMIC_BUILTINS) or called in DYNAMIC_METHODS:
                 dynamic.append(f"{called}(...)")
     return names, dynamic, loads
 

@@ -93,7 +93,8 @@ def answer(request, namespace):
     try:
         body, last = _compile(request["code"])
         scope = _scope(namespace, inputs)
-        counts = {label: eval(expr, scope) for label, expr in request.get("count", {}).items()}  # noqa: S307
+        counts = {label: eval(compile(expr, PROBE_FILE, "eval"), scope)   # noqa: S307
+                  for label, expr in request.get("count", {}).items()}
         with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed), \
                 warnings.catch_warnings(record=True):
             warnings.simplefilter("always")

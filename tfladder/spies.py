@@ -196,17 +196,16 @@ def watch(*, count=None):
     `count` maps labels to functions (a student's method, say) whose runs `Trace.count` reports.
     """
     seen = Trace()
-    watched = _watched_codes() if "keras" in sys.modules else {}
+    watched = {code: [label] for code, label in (_watched_codes() if "keras" in sys.modules else {}).items()}
     for label, function in (count or {}).items():
         code = getattr(inspect.unwrap(function), "__code__", None)
         if code is not None:
-            watched[code] = label
+            watched.setdefault(code, []).append(label)
 
     def profile(frame, event, arg):
         if event == "call":
             code = frame.f_code
-            label = watched.get(code)
-            if label is not None:
+            for label in watched.get(code, ()):
                 seen.counts[label] = seen.counts.get(label, 0) + 1
             caller = frame.f_back
             if (
