@@ -9,7 +9,7 @@ from dataclasses import asdict, replace
 import pytest
 
 from conftest import REPO
-from tfladder import sandbox
+from tfladder import notebook_lib, sandbox
 
 PROBE = r"""
 import json, os, socket
@@ -37,10 +37,40 @@ def kernel_dir():
     sandbox.remove_kernel_dir(folder)
 
 
-def run(kernel_dir, command, limits, timeout=60):
+def run(kernel_dir, command, limits, timeout=60, stdout=None):
     args = [sys.executable, "-m", "tfladder.sandbox", "--uid", str(sandbox.uid_for(7)), "--kernel-dir",
-            str(kernel_dir), "--limits", json.dumps(asdict(limits)), "--", *command]
+            str(kernel_dir), "--limits", json.dumps(asdict(limits)), "--notebook-lib", str(notebook_lib.build()),
+            "--", *command]
+    if stdout is not None:
+        return subprocess.run(args, stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=timeout)
     return subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+
+
+# What a kernel can learn of the answer key and of the grader through its own descriptors.
+REACH = r"""
+import json, os, sys
+def importable(name):
+    try:
+        __import__(name)
+        return True
+    except ImportError:
+        return False
+fds = {}
+for fd in map(int, os.listdir("/proc/self/fd")):
+    try:
+        fds[fd] = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:        # the descriptor listdir itself used
+        pass
+print(json.dumps({
+    "tfladder": __import__("tfladder").__file__,
+    "probe": importable("tfladder.probe"),
+    "oracles": importable("tfladder.oracles"),
+    "grader": importable("tfladder.judge") or importable("tfladder.grade"),
+    "package_on_disk": os.path.exists(%(package)r),
+    "streams": sorted({fds.get(fd, "closed").split(":")[0] for fd in (0, 1, 2)}),
+    "files_held": sorted(target for fd, target in fds.items() if target.startswith("/") and fd > 2),
+}))
+"""
 
 
 def test_does_code_run_as_another_uid_without_network_course_or_host_processes(kernel_dir):
@@ -49,6 +79,16 @@ def test_does_code_run_as_another_uid_without_network_course_or_host_processes(k
     assert seen == {"uid": sandbox.uid_for(7), "network": False, "course": False, "write_usr": False,
                     "write_tmp": True, "processes": seen["processes"]}
     assert seen["processes"] <= 3, "host processes are visible"
+
+
+def test_is_the_answer_key_out_of_a_graded_kernels_reach(kernel_dir, tmp_path):
+    with open(tmp_path / "log", "w") as log:      # the launcher's stdout: a worker's log, shared
+        run(kernel_dir, [sys.executable, "-P", "-c", REACH % {"package": str(REPO / "tfladder")}],
+            sandbox.Limits(), stdout=log)
+    seen = json.loads((tmp_path / "log").read_text())
+    assert seen["tfladder"] == f"{sandbox.NOTEBOOK_MOUNT}/tfladder/__init__.py" and seen["probe"]
+    assert not seen["oracles"] and not seen["grader"] and not seen["package_on_disk"]
+    assert seen["streams"] == ["/dev/null", "pipe"] and not any("log" in f for f in seen["files_held"]), seen
 
 
 def test_does_the_wall_clock_stop_a_notebook_and_say_so(kernel_dir):
@@ -109,7 +149,8 @@ def forks():
 
 def run_forked(kernel_dir, command, limits, forks, timeout=60):
     args = [sys.executable, "-m", "tfladder.sandbox", "--uid", str(sandbox.uid_for(7)), "--kernel-dir",
-            str(kernel_dir), "--limits", json.dumps(asdict(limits)), "--zygote", forks.socket_path, "--", *command]
+            str(kernel_dir), "--limits", json.dumps(asdict(limits)), "--notebook-lib", str(notebook_lib.build()),
+            "--zygote", forks.socket_path, "--", *command]
     return subprocess.run(args, capture_output=True, text=True, timeout=timeout)
 
 
@@ -121,6 +162,15 @@ def test_does_a_forked_kernel_hold_like_a_plain_one(kernel_dir, forks):
     del plain["processes"], forked["processes"]
     assert forked == plain == {"uid": sandbox.uid_for(7), "network": False, "course": False,
                                "write_usr": False, "write_tmp": True}
+
+
+@pytest.mark.slow
+def test_does_a_forked_kernel_reach_no_more_than_a_plain_one(kernel_dir, forks):
+    command = [sys.executable, "-P", "-c", REACH % {"package": str(REPO / "tfladder")}]
+    plain = json.loads(run(kernel_dir, command, sandbox.Limits()).stdout)
+    forked = json.loads(run_forked(kernel_dir, command, sandbox.Limits(), forks).stdout)
+    assert forked == plain
+    assert not plain["oracles"] and not plain["grader"] and plain["streams"] == ["/dev/null", "pipe"]
 
 
 @pytest.mark.slow

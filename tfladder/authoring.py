@@ -6,7 +6,8 @@ on its own it runs in the kernel. Both only work when the cell keeps to these ru
 
 - student code is reached only through `kernel.run("...")` / `kernel.trace("...")`, whose code is
   a string literal that compiles; the judge's own code uses no `tf`, no student name, no
-  `globals()`, `spies` or `standins`, and no name it did not define or import;
+  `globals()`, `spies` or `standins`, no name it did not define or import, and never rebinds a
+  name the judge provides (`kernel`, `checks`, ...);
 - the answer key (`from tfladder.oracles import ...`), stand-ins (`kernel.register_standin`) and
   `kernel.isolate` appear only between the hidden-test markers;
 - no code string sent to the kernel mentions the oracles or the checks;
@@ -97,6 +98,8 @@ def problems(source_nb):
             continue
         hidden = _hidden_lines(cell.source)
         defined = known | _bound(tree)
+        for name in sorted(_bound(tree) & JUDGE_NAMES):
+            found.append(f"{gid}: binds {name}, which the judge provides to every test (pick another name)")
         for node in ast.walk(tree):
             line = getattr(node, "lineno", 0)
             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
