@@ -156,3 +156,15 @@ def test_does_a_kernel_that_answers_nonsense_fail_only_that_test():
     client = judge.RemoteKernel(judge.Judge(notebook("", {}), {}, lambda r: None), lambda r: {"value": {"t": "??"}})
     with pytest.raises(CheckFailed, match="not plain data"):
         client.run("1")
+
+
+def test_does_an_answer_left_as_released_earn_nothing_whatever_the_kernel_says():
+    forged = {"value": wire.encode(np.zeros(3))}
+    stub = "def square(x):\n    \"\"\"x squared.\"\"\"\n    # YOUR CODE HERE\n    raise NotImplementedError()"
+    nb = notebook("", {"ex_square_values": VALUES})
+    nb.cells[0].source = stub
+    j = judge.Judge(nb, {"ex_square_values": VALUES}, lambda request: forged, stubs={"ex_square": stub})
+    assert failure(j.test("ex_square_values", 1)).startswith("square is not written yet")
+    nb.cells.insert(1, cell("def square(x):\n    return x * x"))             # answered in a cell of one's own
+    j = judge.Judge(nb, {"ex_square_values": VALUES}, lambda request: forged, stubs={"ex_square": stub})
+    assert "has the wrong values" in failure(j.test("ex_square_values", 2)), "then the kernel is asked"

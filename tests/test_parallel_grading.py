@@ -117,7 +117,7 @@ def one_cell_course(tmp_path):
 
 
 def replay(nb, folder, results):
-    executor = parallel.ReplayExecute(results=str(results), wait_seconds=5, sandbox=False, timeout=60)
+    executor = execute.JudgedExecute(results=str(results), wait_seconds=5, sandbox=False, timeout=60)
     executor.preprocess(nb, {"metadata": {"path": str(folder)}, "nbgrader": {"student": "s"}})
     return json_report(folder)
 
@@ -162,7 +162,7 @@ def test_does_the_grader_execute_a_notebook_whose_worker_result_does_not_match(t
 def test_does_the_grader_execute_a_notebook_no_worker_reported(tmp_path):
     nb, folder = one_cell_course(tmp_path)
     (tmp_path / "results").mkdir()
-    executor = parallel.ReplayExecute(results=str(tmp_path / "results"), wait_seconds=0.5, sandbox=False, timeout=60)
+    executor = execute.JudgedExecute(results=str(tmp_path / "results"), wait_seconds=0.5, sandbox=False, timeout=60)
     executor.preprocess(nb, {"metadata": {"path": str(folder)}, "nbgrader": {"student": "s"}})
     report = json_report(folder)
     assert report["executed_by"] == "grader" and "no worker result" in report["why"]

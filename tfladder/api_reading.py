@@ -136,11 +136,40 @@ def parse_cell(source):
         return None
 
 
+def defined_names(source):
+    """The functions and classes a cell's source defines at its top level, in order."""
+    tree = parse_cell(source)
+    return [n.name for n in (tree.body if tree else []) if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
+
+
+def _raises_not_implemented(statement):
+    if not isinstance(statement, ast.Raise) or statement.exc is None:
+        return False
+    exc = statement.exc.func if isinstance(statement.exc, ast.Call) else statement.exc
+    return isinstance(exc, ast.Name) and exc.id == "NotImplementedError"
+
+
+def _is_stub(statement):
+    """A def whose body (its docstring aside) only raises NotImplementedError, or a class whose
+    body raises it: the answer cell as released."""
+    if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        body = [s for s in statement.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
+        return len(body) == 1 and _raises_not_implemented(body[0])
+    if isinstance(statement, ast.ClassDef):
+        return any(_raises_not_implemented(s) for s in statement.body)
+    return False
+
+
 class Reading:
     """Definitions of the student's names, and what a function reaches through them."""
 
     def __init__(self, definitions):
         self.definitions = definitions      # {name: [AST statement]}
+
+    def is_stub(self, name):
+        """True when every definition of `name` is the released stub (and there is one)."""
+        found = self.definitions.get(name, [])
+        return bool(found) and all(_is_stub(statement) for statement in found)
 
     def usage(self, who, exclude=()):
         root = who.split(".")[0]

@@ -42,9 +42,10 @@ def _error(ename, evalue):
     return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
 
 
-def gradebook_tests(resources):
-    """{grade id: source} of the notebook's test cells, as the gradebook holds them (hidden tests
-    included), for the notebook nbgrader is grading (`resources["nbgrader"]`)."""
+def gradebook_cells(resources):
+    """({grade id: source} of the notebook's test cells, hidden tests included; {grade id: source}
+    of its code answer cells as released, the stubs), as the gradebook holds them, for the notebook
+    nbgrader is grading (`resources["nbgrader"]`)."""
     from nbgrader.api import Gradebook
 
     info = (resources or {}).get("nbgrader") or {}
@@ -54,9 +55,11 @@ def gradebook_tests(resources):
     with Gradebook(info["db_url"]) as gb:
         nb = gb.find_notebook(info["notebook"], info["assignment"])
         solutions = {cell.name for cell in nb.solution_cells}
-        sources = {cell.name: cell.source for cell in nb.source_cells}
-        return {cell.name: sources[cell.name] for cell in nb.grade_cells
-                if cell.cell_type == "code" and cell.name not in solutions and cell.name in sources}
+        sources = {cell.name: (cell.cell_type, cell.source) for cell in nb.source_cells}
+        tests = {cell.name: sources[cell.name][1] for cell in nb.grade_cells
+                 if cell.cell_type == "code" and cell.name not in solutions and cell.name in sources}
+        stubs = {name: sources[name][1] for name in solutions if name in sources and sources[name][0] == "code"}
+        return tests, stubs
 
 
 class JudgedExecute(Execute):
@@ -90,7 +93,8 @@ class JudgedExecute(Execute):
         self._usage = {}
         self._probing = False
         self._current = None
-        self.judge = Judge(nb, gradebook_tests(resources), self._send, flag=self._flags.append, log=self.log)
+        tests, stubs = gradebook_cells(resources) if any(notebooks.is_test(c) for c in nb.cells) else ({}, {})
+        self.judge = Judge(nb, tests, self._send, stubs=stubs, flag=self._flags.append, log=self.log)
         try:
             nb, resources = super().preprocess(nb, resources, km)
         finally:

@@ -106,10 +106,12 @@ class RemoteKernel(probe.Client):
 class Judge:
     """Runs the test cells of one notebook, in order, against one student's kernel."""
 
-    def __init__(self, nb, tests, send, *, flag=None, log=None):
+    def __init__(self, nb, tests, send, *, stubs=None, flag=None, log=None):
         """`tests`: {grade id: source} of the test cells, from the gradebook (trusted); `send`:
-        request -> reply, through the kernel; `flag`: where reasons to look go."""
+        request -> reply, through the kernel; `stubs`: {answer's grade id: its released stub};
+        `flag`: where reasons to look go."""
         self.nb, self.tests = nb, dict(tests)
+        self.answer_names = {gid: api_reading.defined_names(source) for gid, source in (stubs or {}).items()}
         self._flag, self.log = flag, log
         solutions = notebooks.solution_ids(nb)
         self.order = [notebooks.grade_id(c) for c in nb.cells if notebooks.grade_id(c) in self.tests]
@@ -146,6 +148,16 @@ class Judge:
         """The student's editable cells before the current test, read for API use."""
         return api_reading.notebook_reading(self.nb.cells[:self.index])
 
+    def unwritten(self, grade_id):
+        """The name of the test's answer when the student's cells never replaced its stub (every
+        definition of it is `raise NotImplementedError()`): nothing the kernel says about it counts."""
+        names = self.answer_names.get(self.exercise.get(grade_id), [])
+        if not names:
+            return None
+        reading = self.reading()
+        stubs = [name for name in names if reading.is_stub(name)]
+        return stubs[0] if len(stubs) == len(names) else None
+
     def exercise_judged(self, registered_by, current):
         """True when every test of `registered_by`'s exercise was judged and `current` belongs to
         another exercise."""
@@ -166,6 +178,10 @@ class Judge:
         probing = self.stats["probe_seconds"]
         error = None
         try:
+            unwritten = self.unwritten(grade_id)
+            if unwritten:
+                raise CheckFailed(f"{unwritten} is not written yet: it still raises NotImplementedError. Replace "
+                                  "`raise NotImplementedError()` with your code.")
             code = compile(self.tests[grade_id], f"<test {grade_id}>", "exec")
             with contextlib.redirect_stdout(printed), warnings.catch_warnings():
                 warnings.simplefilter("ignore")

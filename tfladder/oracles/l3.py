@@ -100,3 +100,9 @@ def evaluate_linear(X, y, kernel, bias):
     pred = l1.linear_forward(X, kernel, bias)
     r = pred - np.asarray(y, np.float64).reshape(-1, 1)
     return {"loss": float(np.mean(r ** 2)), "mae": float(np.mean(np.abs(r)))}
+
+
+def accuracy(probabilities, one_hot):
+    """The fraction of rows whose most probable class is the true class (labels one-hot)."""
+    predicted = np.argmax(np.asarray(probabilities, np.float64), axis=1)
+    return float(np.mean(predicted == np.argmax(np.asarray(one_hot), axis=1)))
