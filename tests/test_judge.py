@@ -168,3 +168,6 @@ def test_does_an_answer_left_as_released_earn_nothing_whatever_the_kernel_says()
     nb.cells.insert(1, cell("def square(x):\n    return x * x"))             # answered in a cell of one's own
     j = judge.Judge(nb, {"ex_square_values": VALUES}, lambda request: forged, stubs={"ex_square": stub})
     assert "has the wrong values" in failure(j.test("ex_square_values", 2)), "then the kernel is asked"
+    nb.cells[0].source = nb.cells[1].source = "get_ipython().input_transformers_post.append(forger)"
+    j = judge.Judge(nb, {"ex_square_values": VALUES}, lambda request: forged, stubs={"ex_square": stub})
+    assert failure(j.test("ex_square_values", 2)).startswith("square is not defined"), "no definition at all"

@@ -166,6 +166,9 @@ class Reading:
     def __init__(self, definitions):
         self.definitions = definitions      # {name: [AST statement]}
 
+    def is_class(self, name):
+        return any(isinstance(statement, ast.ClassDef) for statement in self.definitions.get(name, []))
+
     def is_stub(self, name):
         """True when every definition of `name` is the released stub (and there is one)."""
         found = self.definitions.get(name, [])

@@ -149,14 +149,19 @@ class Judge:
         return api_reading.notebook_reading(self.nb.cells[:self.index])
 
     def unwritten(self, grade_id):
-        """The name of the test's answer when the student's cells never replaced its stub (every
-        definition of it is `raise NotImplementedError()`): nothing the kernel says about it counts."""
+        """Why the test's answer cannot have been written, or None: the student's cells never
+        define its names, or only as released (`raise NotImplementedError()`). Then nothing the
+        kernel might say about them counts: the test fails without asking it."""
         names = self.answer_names.get(self.exercise.get(grade_id), [])
-        if not names:
-            return None
         reading = self.reading()
-        stubs = [name for name in names if reading.is_stub(name)]
-        return stubs[0] if len(stubs) == len(names) else None
+        missing = [name for name in names if not reading.definitions.get(name) or reading.is_stub(name)]
+        if not names or len(missing) < len(names):
+            return None
+        name = missing[0]
+        if reading.definitions.get(name) and not reading.is_class(name):
+            return (f"{name} is not written yet: it still raises NotImplementedError. Replace "
+                    "`raise NotImplementedError()` with your code.")
+        return checks.NOT_DEFINED.format(name=name)      # what the kernel says of a class cell that raised
 
     def exercise_judged(self, registered_by, current):
         """True when every test of `registered_by`'s exercise was judged and `current` belongs to
@@ -180,8 +185,7 @@ class Judge:
         try:
             unwritten = self.unwritten(grade_id)
             if unwritten:
-                raise CheckFailed(f"{unwritten} is not written yet: it still raises NotImplementedError. Replace "
-                                  "`raise NotImplementedError()` with your code.")
+                raise CheckFailed(unwritten)
             code = compile(self.tests[grade_id], f"<test {grade_id}>", "exec")
             with contextlib.redirect_stdout(printed), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
