@@ -1,13 +1,18 @@
 """Does `tfladder grade` survive hostile submissions, give them nothing undeserved, and flag them?
 
-One batch of level 1 holds every case of tests/hostile.py and two honest students; it is graded
-in the sandbox with short limits, once as `tfladder grade` does by default (two workers, kernels
-forked from the zygote) and once serially (every kernel from scratch, one at a time), and every
-question below is asked of both: isolation must be exactly as strong either way.
+One batch holds every case of tests/hostile.py: level 1's (every attack family) and, on every
+level, the attacks on the judge and an honest reference. It is graded in the sandbox with short
+limits as `tfladder grade` does by default (two workers, kernels forked from the zygote, every
+level in one run); level 1's cases are graded a second time serially (every kernel from scratch,
+one at a time), and every question below is asked of both: isolation must be exactly as strong
+either way.
 """
 
 import hashlib
+import html
+import json
 import os
+import re
 import socket
 import sysconfig
 import threading
@@ -16,17 +21,20 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ASSIGNMENTS, BASELINE_ENV, REPO, make_course
-from hostile import case_list
-from tfladder import fixtures, grade, notebooks, sandbox, scores
+from conftest import BASELINE_ENV, REPO, make_course
+from hostile import A, LEVELS, case_list, search_secrets
+from tfladder import feedback, fixtures, grade, judge, notebooks, report, sandbox, scores
 
 pytestmark = pytest.mark.slow
-A = "01_low_level_ops"
 # Short limits keep the batch quick; the per-cell time-out is set in the course's config.
 LIMITS = {"TFLADDER_SANDBOX_MEMORY_BYTES": str(6 << 30), "TFLADDER_SANDBOX_CPU_SECONDS": "300",
           "TFLADDER_SANDBOX_SCRATCH_BYTES": str(64 << 20), "TFLADDER_SANDBOX_WALL_SECONDS": "240"}
-CELL_TIMEOUT = 15
+CELL_TIMEOUT = 20
 HOST_STARTUP = Path("/root/.ipython/profile_default/startup/00-planted.py")
+ALL = case_list(Path("/course"), 0)
+MODES = {"parallel": {"jobs": 2, "prefork": True, "levels": LEVELS},
+         "serial": {"jobs": 1, "prefork": False, "levels": (A,)}}
+RUNS = [(mode, case.name) for mode, how in MODES.items() for case in ALL if case.assignment in how["levels"]]
 
 
 class Listener:
@@ -59,27 +67,34 @@ class Listener:
 
 
 def build(case, course):
-    """Write the case's submission into course/submitted/<case.name>/<A>/."""
-    folder = course / "submitted" / case.name / A
+    """Write the case's submission into course/submitted/<case.name>/<assignment>/."""
+    level = case.assignment
+    folder = course / "submitted" / case.name / level
     folder.mkdir(parents=True)
     for name, text in case.files.items():
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_text(text)
     if case.filename == "":
         return
-    target = folder / (case.filename or f"{A}.ipynb")
+    target = folder / (case.filename or f"{level}.ipynb")
     if isinstance(case.raw, bytes):
         target.write_bytes(case.raw)
         return
     if case.raw == "level 2":
         target.write_text((REPO / "release" / "02_layers" / "02_layers.ipynb").read_text())
         return
-    source_nb = notebooks.read(course / "source" / A / f"{A}.ipynb")
+    source_nb = notebooks.read(course / "source" / level / f"{level}.ipynb")
     originals = notebooks.cells_by_id(source_nb)
     answers = {gid: code.replace("{reference}", notebooks.reference_answer(originals[gid]))
                for gid, code in case.answers.items()}
-    fixture = fixtures.Fixture(name=case.name, assignment=A, about=case.about, base=case.base, answers=answers)
-    nb = fixtures.build(fixture, notebooks.read(course / "release" / A / f"{A}.ipynb"), source_nb)
+    fixture = fixtures.Fixture(name=case.name, assignment=level, about=case.about, base=case.base, answers=answers)
+    nb = fixtures.build(fixture, notebooks.read(course / "release" / level / f"{level}.ipynb"), source_nb)
+    for after_id, text in case.cells:
+        from nbformat.v4 import new_code_cell
+
+        at = len(nb.cells) if after_id is None else 1 + next(
+            i for i, c in enumerate(nb.cells) if notebooks.grade_id(c) == after_id)
+        nb.cells.insert(at, new_code_cell(text))
     if case.edit:
         case.edit(nb)
     notebooks.write(nb, target)
@@ -104,111 +119,146 @@ def sandbox_processes():
 
 
 class Batch:
-    def __init__(self, mode, course, cases, summary, listener, before, after):
-        self.mode, self.course, self.cases, self.summary = mode, course, cases, summary
-        self.listener, self.before, self.after = listener, before, after
-        self.points = scores.cell_points(course, A, list(cases))
+    def __init__(self, mode, course, cases, summaries, listener, before, after):
+        self.mode, self.course, self.cases, self.listener = mode, course, cases, listener
+        self.before, self.after = before, after
+        self.summaries = {s.assignment: s for s in summaries}
+        self.points = {}
+        for level, summary in self.summaries.items():
+            self.points.update(scores.cell_points(course, level, sorted(summary.submissions)))
+
+    def summary(self, name):
+        return self.summaries[self.cases[name].assignment]
+
+    def submission(self, name):
+        return self.summary(name).submissions[name]
 
     def total(self, name):
         return sum(v for v in self.points[name].values() if isinstance(v, (int, float)))
 
-    def hostile_output(self, name):
-        path = self.course / "autograded" / name / A / f"{A}.ipynb"
-        nb = notebooks.read(path)
-        return "".join(o.get("text", "") for c in nb.cells if notebooks.is_solution(c) for o in c.get("outputs", []))
+    def output(self, name):
+        """What the student's own cells printed (not the tests')."""
+        level = self.cases[name].assignment
+        nb = notebooks.read(self.course / "autograded" / name / level / f"{level}.ipynb")
+        return "".join(o.get("text", "") for c in nb.cells if not notebooks.is_test(c) for o in c.get("outputs", []))
 
     def flagged_in_gradebook(self, name):
+        level = self.cases[name].assignment
         with closing(scores.gradebook(self.course)) as gb:
-            return gb.find_submission_notebook(A, A, name).flagged
+            return gb.find_submission_notebook(level, level, name).flagged
 
 
-GRADINGS = {"parallel": {"jobs": 2, "prefork": True}, "serial": {"jobs": 1, "prefork": False}}
-
-
-@pytest.fixture(scope="module", params=list(GRADINGS))
-def batch(request, tmp_path_factory):
-    course = make_course(tmp_path_factory.mktemp(f"hostile-{request.param}") / "course", [A])
+def _grade(mode, tmp_path_factory):
+    how = MODES[mode]
+    course = make_course(tmp_path_factory.mktemp(f"hostile-{mode}") / "course", list(how["levels"]))
     with open(course / "nbgrader_config.py", "a") as config:
         config.write(f"\nc.Execute.timeout = {CELL_TIMEOUT}  # short, for the hostile batch\n")
     listener = Listener()
-    cases = {case.name: case for case in case_list(course, listener.port)}
+    cases = {case.name: case for case in case_list(course, listener.port) if case.assignment in how["levels"]}
     for case in cases.values():
         build(case, course)
     before = {part: digest(course / part) for part in ("source", "release", "submitted")}
     assert not sandbox_processes(), "sandbox processes were running before the batch"
     try:
-        summary = grade.grade(course, A, env={**BASELINE_ENV, **LIMITS}, show_progress=False,
-                              **GRADINGS[request.param])
+        summaries = grade.grade_many(course, list(how["levels"]), env={**BASELINE_ENV, **LIMITS},
+                                     show_progress=False, jobs=how["jobs"], prefork=how["prefork"])
     finally:
         listener.close()
     after = {part: digest(course / part) for part in ("source", "release", "submitted")}
-    return Batch(request.param, course, cases, summary, listener, before, after)
+    return Batch(mode, course, cases, summaries, listener, before, after)
 
 
-CASES = [case.name for case in case_list(Path("/course"), 0)]
+@pytest.fixture(scope="module")
+def parallel_batch(tmp_path_factory):
+    return _grade("parallel", tmp_path_factory)
 
 
-@pytest.mark.parametrize("name", CASES)
+@pytest.fixture(scope="module")
+def serial_batch(tmp_path_factory):
+    return _grade("serial", tmp_path_factory)
+
+
+@pytest.fixture
+def batch(request):
+    return request.getfixturevalue(f"{request.param}_batch")
+
+
+def runs(predicate=lambda case: True):
+    return [pytest.param(mode, name, id=f"{mode}-{name}") for mode, name in RUNS
+            if predicate(next(c for c in ALL if c.name == name))]
+
+
+@pytest.mark.parametrize("batch,name", runs(), indirect=["batch"])
 def test_does_each_submission_get_exactly_what_it_earned(batch, name):
-    assert batch.total(name) == batch.cases[name].points, (batch.points[name], batch.summary.submissions[name])
+    assert batch.total(name) == batch.cases[name].points, (batch.points[name], batch.submission(name))
 
 
-@pytest.mark.parametrize("name", CASES)
+@pytest.mark.parametrize("batch,name", runs(), indirect=["batch"])
 def test_is_each_hostile_submission_flagged_and_each_honest_one_not(batch, name):
-    case, submission = batch.cases[name], batch.summary.submissions[name]
-    assert (name in batch.summary.flagged) == case.flagged, submission
+    case, submission, summary = batch.cases[name], batch.submission(name), batch.summary(name)
+    assert (name in summary.flagged) == case.flagged, submission
     assert bool(batch.flagged_in_gradebook(name)) == case.flagged
-    report = grade.read_report(batch.course, A, name)
-    assert bool(report["flags"] or report["failed"]) == case.flagged
+    report_ = grade.read_report(batch.course, case.assignment, name)
+    assert bool(report_["flags"] or report_["failed"]) == case.flagged
 
 
-@pytest.mark.parametrize("name", [c for c in CASES if c.startswith("bad_")])
+@pytest.mark.parametrize("batch,name", runs(lambda c: c.name.startswith("bad_")), indirect=["batch"])
 def test_is_each_broken_submission_reported_with_its_reason(batch, name):
-    case, submission = batch.cases[name], batch.summary.submissions[name]
+    case, submission = batch.cases[name], batch.submission(name)
     if case.failed:
-        assert name in batch.summary.failed
+        assert name in batch.summary(name).failed
         assert any(case.failed in reason for reason in submission.reasons_failed), submission.reasons_failed
     else:
-        assert name not in batch.summary.failed and submission.notes, submission
+        assert name not in batch.summary(name).failed and submission.notes, submission
 
 
-@pytest.mark.parametrize("name", [c for c in CASES if c[:2] in ("m_", "p_", "n_", "f_")])
+@pytest.mark.parametrize("batch,name", runs(lambda c: c.name[:2] in ("m_", "p_", "n_", "f_", "c_")), indirect=["batch"])
 def test_was_every_forbidden_action_denied(batch, name):
-    printed = batch.hostile_output(name)
+    printed = batch.output(name)
     assert "ALLOWED" not in printed, printed[-2000:]
     assert printed.count("DENIED") == batch.cases[name].denied, printed[-2000:]
 
 
-@pytest.mark.parametrize("name", ["honest_reference", "honest_forgot_bias"])
-def test_do_honest_submissions_keep_their_exact_scores(batch, name):
-    fixture = {"honest_reference": "l1_reference", "honest_forgot_bias": "l1_forgot_bias"}[name]
-    expected = fixtures.load(REPO / "tests" / "fixtures" / A / f"{fixture}.toml").points
+@pytest.mark.parametrize("batch,name", runs(lambda c: c.family == "honest"), indirect=["batch"])
+def test_do_honest_submissions_keep_their_exact_scores_unflagged(batch, name):
+    level = batch.cases[name].assignment
+    prefix = f"l{int(level[:2])}"
+    fixture = {"honest_reference": "l1_reference", "honest_forgot_bias": "l1_forgot_bias"}.get(name, f"{prefix}_reference")
+    expected = fixtures.load(REPO / "tests" / "fixtures" / level / f"{fixture}.toml").points
     assert batch.points[name] == expected
+    assert grade.read_report(batch.course, level, name, "tfladder-run.json")["flags"] == []
 
 
+@pytest.mark.parametrize("batch", list(MODES), indirect=True)
 def test_does_the_summary_count_every_submission(batch):
-    summary = batch.summary
-    assert set(summary.submissions) == set(batch.cases)
-    failed = {n for n, c in batch.cases.items() if c.failed}
-    flagged = {n for n, c in batch.cases.items() if c.flagged}
-    assert set(summary.failed) == failed and set(summary.flagged) == flagged
-    assert summary.line() == f"{A}: {len(batch.cases)} graded, {len(failed)} failed, {len(flagged)} flagged for review"
+    for level, summary in batch.summaries.items():
+        cases = {n: c for n, c in batch.cases.items() if c.assignment == level}
+        assert set(summary.submissions) == set(cases)
+        failed = {n for n, c in cases.items() if c.failed}
+        flagged = {n for n, c in cases.items() if c.flagged}
+        assert set(summary.failed) == failed and set(summary.flagged) == flagged
+        assert summary.line() == f"{level}: {len(cases)} graded, {len(failed)} failed, {len(flagged)} flagged for review"
 
 
+@pytest.mark.parametrize("batch", list(MODES), indirect=True)
 def test_did_the_workers_execute_every_submission_of_the_parallel_batch(batch):
-    expected = {name: "worker" for name in batch.cases} if batch.mode == "parallel" else {}
-    assert batch.summary.executed_by == expected
-    assert batch.summary.notes == []
+    for level, summary in batch.summaries.items():
+        expected = {n: "worker" for n in summary.submissions} if batch.mode == "parallel" else {}
+        assert summary.executed_by == expected
+        assert summary.notes == []
 
 
+@pytest.mark.parametrize("batch", list(MODES), indirect=True)
 def test_does_no_sandbox_process_outlive_its_submission(batch):
     assert sandbox_processes() == []
 
 
+@pytest.mark.parametrize("batch", list(MODES), indirect=True)
 def test_did_no_submission_reach_the_grading_host_port(batch):
     assert batch.listener.connections == 0
 
 
+@pytest.mark.parametrize("batch", list(MODES), indirect=True)
 def test_is_the_course_unchanged_by_the_submissions(batch):
     assert batch.after == batch.before
     assert not (batch.course / "planted.txt").exists()
@@ -216,8 +266,9 @@ def test_is_the_course_unchanged_by_the_submissions(batch):
     assert not (Path(sysconfig.get_paths()["purelib"]) / "zz_planted.pth").exists()
 
 
+@pytest.mark.parametrize("batch", list(MODES), indirect=True)
 def test_do_limits_show_up_as_reasons(batch):
-    flags = {name: " ".join(sub.flags) for name, sub in batch.summary.submissions.items()}
+    flags = {name: " ".join(batch.submission(name).flags) for name in batch.cases}
     assert "interrupted" in flags["t_infinite_loop"]
     assert "ignored the interrupt" in flags["t_swallows_interrupts"]
     assert "out of memory" in flags["m_huge_allocation"]
@@ -226,21 +277,62 @@ def test_do_limits_show_up_as_reasons(batch):
     assert "output truncated" in flags["m_output_flood"]
     assert "kernel stopped" in flags["x_exit"]
     assert "kept away from the kernel" in flags["f_shadow_modules"]
-    assert "restore" in flags["x_patch_checks"] and "restore" in flags["x_rebind_checks"]
+    assert "restored" in flags["x_flags_flipped_honest"] and "restored" in flags["x_tests_markdown_honest"]
+    assert "became a plain cell" in flags["x_foreign_nbgrader_cell"]
 
 
+@pytest.mark.parametrize("batch", list(MODES), indirect=True)
 def test_did_submitted_code_files_stay_out_of_the_kernel(batch):
-    printed = batch.hostile_output("f_shadow_modules")
+    printed = batch.output("f_shadow_modules")
     assert "FILES" in printed and "data.csv" in printed
     for name in ("numpy.py", "ipykernel_launcher.py", "sitecustomize.py", "planted.pth", ".ipython", "helper"):
         assert name not in printed, printed
 
 
-@pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_does_every_reference_keep_its_exact_score_in_the_sandbox(tmp_path, assignment):
-    course = make_course(tmp_path / "course", [assignment])
-    reference = next(f for name, f in fixtures.load_all(course, assignment).items() if name.endswith("_reference"))
-    fixtures.submit(reference, course, student="reference")
-    summary = grade.grade(course, assignment, env=BASELINE_ENV, show_progress=False)
-    assert summary.submissions["reference"].flags == [] and summary.failed == []
-    assert scores.cell_points(course, assignment, ["reference"])["reference"] == reference.points
+@pytest.mark.parametrize("batch", list(MODES), indirect=True)
+def test_does_a_kernel_that_searches_everything_find_nothing_the_grader_keeps(batch):
+    """In, its names, everything gc tracks, the modules and the files it can read, at the start, in
+    every exercise and at the end: no line of the hidden tests or the answer key, and no stand-in
+    before its own exercise was judged."""
+    printed = batch.output("x_searcher")
+    result = json.loads(re.search(r"^SEARCH (.*)$", printed, re.M).group(1))
+    order = ["start", "linear_forward", "mse_loss", "tape_gradients", "analytic_gradients", "sgd_step",
+             "train_linear_regression", "end"]
+    assert result["phases"] == order, "the searcher ran at every stage of grading"
+    exercises = {"l1_linear_forward": 1, "l1_mse_loss": 2, "l1_tape_gradients": 3, "l1_analytic_gradients": 4,
+                 "l1_sgd_step": 5, "l1_train": 6}
+    secrets = search_secrets()
+    wrong = []
+    for digest_, where, phase in result["found"]:
+        what = secrets.get(digest_, digest_)
+        if not what.startswith("standin ") or exercises[what.split()[1]] >= order.index(phase):
+            wrong.append((what, where, phase))
+    assert wrong == [], wrong
+
+
+@pytest.mark.parametrize("batch", list(MODES), indirect=True)
+def test_did_the_kernel_learn_no_path_of_the_course_or_the_grader(batch):
+    learned = "\n".join(line for line in batch.output("c_channels").splitlines() if line.startswith("LEARNED"))
+    assert learned.count("pipe:") == 2
+    for path in (str(batch.course), "build/grading", "worker-"):
+        assert path not in learned, learned
+
+
+@pytest.mark.parametrize("batch", list(MODES), indirect=True)
+def test_does_no_feedback_page_or_report_quote_the_hidden_tests(batch):
+    for level, summary in batch.summaries.items():
+        source = notebooks.read(batch.course / "source" / level / f"{level}.ipynb")
+        secrets = judge.secret_lines(c.source for c in source.cells if notebooks.is_test(c))
+        pages = {name: feedback.write(batch.course, level, name) for name in summary.graded}
+        for name, page in pages.items():
+            text = html.unescape(page.read_text())
+            assert not [line for line in secrets if line in text], name
+        exfiltrated = [n for n in pages if batch.cases[n].family == "feedback"]
+        for name in exfiltrated:
+            assert "raised CheckFailed" in html.unescape(pages[name].read_text()), name
+    index = report.build(batch.course, batch.course / "report", show_progress=False)
+    text = html.unescape(index.read_text())
+    for level in batch.summaries:
+        source = notebooks.read(batch.course / "source" / level / f"{level}.ipynb")
+        assert not [line for line in judge.secret_lines(c.source for c in source.cells if notebooks.is_test(c))
+                    if line in text]
