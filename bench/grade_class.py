@@ -23,6 +23,17 @@ grades a class after a deadline: `nbgrader autograde "*"` (nbgrader's own way to
 assignment in one run) against `tfladder grade` (one zygote and one set of workers for all the
 assignments, every notebook queued up front), scores checked again. `--class-only` skips the
 per-assignment table (about half the time).
+
+Every `tfladder grade` run also reports the judge's own cost per notebook (the test cells run in
+the grader, reaching into the kernel through the probe): requests, the probe's round trips beyond
+the kernel's own compute, the judge's own time, and the data moved, read from each notebook's
+`tfladder-run.json`.
+
+`--compare-with CHECKOUT` grades the class with this checkout's `tfladder grade` and with
+another checkout's (for example the commit before a change: `git worktree add /tmp/before HEAD~1`),
+each on a course made from its own checkout (source, release, config, fixtures), in one command
+each, alternating which goes first, `--rounds` times: the two wall times, their ratio, and the
+scores of the two compared.
 The timed runs are not sampled.
 Memory is measured in runs of its own: the peak resident memory (PSS) of every grader process,
 sampled, sandboxed kernels counted apart, for `tfladder grade` at two class sizes (the grader's
@@ -51,14 +62,14 @@ from tfladder import fixtures, notebooks, sandbox, scores  # noqa: E402
 ENV = {"TF_ENABLE_ONEDNN_OPTS": "0", "TFLADDER_GRADING_SEED": "2718"}
 
 
-def build_course(root, assignments, students):
+def build_course(root, assignments, students, repo=REPO):
     root = Path(root)
     root.mkdir(parents=True)
-    shutil.copy(REPO / "nbgrader_config.py", root)
+    shutil.copy(repo / "nbgrader_config.py", root)
     roster = {}
     for a in assignments:
         for part in ("source", "release", "tests/fixtures"):
-            shutil.copytree(REPO / part / a, root / part / a)
+            shutil.copytree(repo / part / a, root / part / a)
         found = fixtures.load_all(root, a)
         names = sorted(found)
         roster[a] = {}
@@ -111,11 +122,14 @@ class Memory:
         self.thread.join()
 
 
-def timed(command, course, *, sample_memory=False):
+def timed(command, course, *, sample_memory=False, checkout=None):
     """(seconds, Memory or None, exit status, log). Timed runs are not sampled: reading
     smaps_rollup of TensorFlow processes five times a second costs about a tenth of a core and
-    stalls the processes read, which slowed `tfladder grade` (both cores busy) by about 10%."""
+    stalls the processes read, which slowed `tfladder grade` (both cores busy) by about 10%.
+    With `checkout`, every process imports that checkout's tfladder."""
     env = ops.tool_env(ENV)
+    if checkout is not None:
+        env["PYTHONPATH"] = str(checkout)
     started = time.monotonic()
     process = subprocess.Popen(command, cwd=course, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     memory = Memory(process.pid) if sample_memory else None
@@ -138,6 +152,61 @@ def grade_tfladder(course, assignments, jobs, **kwargs):
                  course, **kwargs)
 
 
+def judge_cost(course, assignments, students):
+    """The judge's own cost per notebook of the last tfladder run, from its reports; None when the
+    reports have no judge (a checkout from before the judge)."""
+    totals, count = {}, 0
+    for a in assignments:
+        for student in students[a]:
+            path = Path(course) / "autograded" / student / a / "tfladder-run.json"
+            stats = json.loads(path.read_text()).get("judge") if path.exists() else None
+            if not stats:
+                continue
+            count += 1
+            for key, value in stats.items():
+                totals[key] = totals.get(key, 0.0) + value
+    if not count:
+        return None
+    mean = {key: value / count for key, value in totals.items()}
+    overhead = mean["probe_seconds"] - mean["kernel_seconds"]
+    return (f"judge per notebook ({count} notebooks): {mean['requests']:.1f} requests, probe round trips "
+            f"{overhead:.3f} s beyond the kernel's own {mean['kernel_seconds']:.2f} s, the judge's own code "
+            f"{mean['judge_seconds']:.3f} s: {overhead + mean['judge_seconds']:.3f} s in all; "
+            f"{mean['bytes_sent'] / 1024:.0f} KiB sent, {mean['bytes_received'] / 1024:.0f} KiB received")
+
+
+def compare(checkout, assignments, students, jobs, rounds, work):
+    """This checkout's tfladder grade against another's, each on its own course, side by side."""
+    courses = {}
+    for label, repo in (("this", REPO), ("other", Path(checkout).resolve())):
+        courses[label] = build_course(work / f"compare-{label}", assignments, students, repo=repo)
+    print(f"\nthis checkout ({REPO}) against {checkout}, the whole class in one command each, {rounds} rounds:")
+    seconds = {"this": [], "other": []}
+    points = {}
+    for index in range(rounds):
+        order = ["this", "other"] if index % 2 == 0 else ["other", "this"]
+        for label in order:
+            course, roster = courses[label]
+            elapsed, _, code, log = grade_tfladder(course, assignments, jobs,
+                                                   checkout=None if label == "this" else Path(checkout).resolve())
+            if code not in (0, 1):
+                print(log[-3000:])
+                raise SystemExit(f"tfladder grade ({label}) failed (exit status {code})")
+            seconds[label].append(elapsed)
+            points[label] = {a: scores.cell_points(course, a, sorted(roster[a])) for a in assignments}
+        print(f"  round {index + 1}: this {seconds['this'][-1]:.1f} s, other {seconds['other'][-1]:.1f} s: "
+              f"this/other {seconds['this'][-1] / seconds['other'][-1]:.3f}")
+    mean = {label: sum(values) / len(values) for label, values in seconds.items()}
+    same = points["this"] == points["other"]
+    print(f"mean: this {mean['this']:.1f} s, other {mean['other']:.1f} s: this/other {mean['this'] / mean['other']:.3f} "
+          f"({(mean['this'] / mean['other'] - 1) * 100:+.1f}%); scores {'identical' if same else 'DIFFERENT'}")
+    course, roster = courses["this"]
+    cost = judge_cost(course, assignments, roster)
+    if cost:
+        print(cost)
+    return same
+
+
 def whole_class(course, assignments, roster, jobs):
     """Every assignment in one command each: (serial seconds, tfladder seconds, identical)."""
     points, seconds = {}, {}
@@ -149,7 +218,10 @@ def whole_class(course, assignments, roster, jobs):
             if code not in (0, 1):
                 print(log[-3000:])
                 raise SystemExit(f"tfladder grade failed (exit status {code})")
+            cost = judge_cost(course, assignments, roster)
         points[mode] = {a: scores.cell_points(course, a, sorted(roster[a])) for a in assignments}
+    if cost:
+        print(cost)
     identical = True
     for a in assignments:
         for s in sorted(roster[a]):
@@ -266,6 +338,9 @@ def main(argv=None):
     parser.add_argument("--memory-sizes", default="5,20", help="class sizes for the memory check (level 1)")
     parser.add_argument("--class-only", action="store_true",
                         help="only the whole class in one command each, not the per-assignment table")
+    parser.add_argument("--compare-with", metavar="CHECKOUT",
+                        help="another checkout of this repository: its tfladder grade against this one's, side by side")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of --compare-with (alternating who goes first)")
     args = parser.parse_args(argv)
     from tfladder.grade import default_jobs
 
@@ -275,6 +350,10 @@ def main(argv=None):
     work = Path(tempfile.mkdtemp(prefix="tfladder-bench-"))
     print(f"{args.students} students x {len(assignments)} assignments, tfladder grade --jobs {jobs}, "
           f"{os.cpu_count()} CPUs; course in {work}")
+    if args.compare_with:
+        same = compare(args.compare_with, assignments, args.students, jobs, args.rounds, work)
+        shutil.rmtree(work, ignore_errors=True)
+        return 0 if same else 1
     course, roster = build_course(work / "course", assignments, args.students)
     identical = True
     if not args.class_only:
