@@ -1,6 +1,6 @@
 """Do failed checks tell a student what went wrong, in their words?
 
-Tests run a student's code through the probe (`kernel.run`) and judge plain data; here a
+Tests run a student's code through the probe (`probe.run`) and judge plain data; here a
 `probe.Kernel` answers over a namespace that holds the "student's" functions, exactly as the
 setup cell's does in a notebook.
 """
@@ -16,7 +16,7 @@ from tfladder.oracles import OP, l1 as oracle
 
 def kernel(**student):
     """The kernel of a notebook whose cells defined `student`'s names."""
-    return probe.Kernel({"tf": tf, "np": np, **student})
+    return probe.Probe({"tf": tf, "np": np, **student})
 
 
 def test_does_a_not_yet_written_function_say_so():

@@ -68,7 +68,7 @@ def failure(outputs):
 VALUES = '''
 ### BEGIN HIDDEN TESTS
 expected = 4.0 * np.arange(3.0) ** 2
-got = kernel.run("square(2 * x)", x=np.arange(3.0))
+got = probe.run("square(2 * x)", x=np.arange(3.0))
 checks.close(got, expected, "square(2x)", tol=(1e-6, 1e-6))
 print("values OK")
 ### END HIDDEN TESTS
@@ -108,7 +108,7 @@ def test_is_a_lost_kernel_not_swallowed_by_a_tests_own_except():
     def lost(request):
         raise judge.KernelLost(RuntimeError("the kernel died"))
 
-    nb = notebook("", {"ex_square_values": "try:\n    kernel.run('1')\nexcept Exception:\n    pass"})
+    nb = notebook("", {"ex_square_values": "try:\n    probe.run('1')\nexcept Exception:\n    pass"})
     j = judge.Judge(nb, {"ex_square_values": nb.cells[1].source}, lost)
     with pytest.raises(judge.KernelLost):
         j.test("ex_square_values", 1)
@@ -116,14 +116,14 @@ def test_is_a_lost_kernel_not_swallowed_by_a_tests_own_except():
 
 STANDIN = '''
 ### BEGIN HIDDEN TESTS
-kernel.register_standin("square", "def square(x):\\n    return x * x\\n")
+probe.register_standin("square", "def square(x):\\n    return x * x\\n")
 ### END HIDDEN TESTS
 '''
 
 
 def test_is_a_stand_in_sent_only_after_its_exercise_was_judged():
-    tests = {"ex_square_values": STANDIN, "ex_square_api": "kernel.isolate('square')",
-             "ex_cube_values": "kernel.isolate('square')\nprint(kernel.run('square(3)'))"}
+    tests = {"ex_square_values": STANDIN, "ex_square_api": "probe.isolate('square')",
+             "ex_cube_values": "probe.isolate('square')\nprint(probe.run('square(3)'))"}
     kernel, flags = Kernel("def square(x):\n    return -1"), []
     nb = notebook("", tests)
     nb.cells.insert(3, cell("def cube(x):\n    return x * square(x)", "ex_cube", solution=True))
@@ -153,7 +153,7 @@ def test_are_replies_plain_data_only():
 
 
 def test_does_a_kernel_that_answers_nonsense_fail_only_that_test():
-    client = judge.RemoteKernel(judge.Judge(notebook("", {}), {}, lambda r: None), lambda r: {"value": {"t": "??"}})
+    client = judge.RemoteProbe(judge.Judge(notebook("", {}), {}, lambda r: None), lambda r: {"value": {"t": "??"}})
     with pytest.raises(CheckFailed, match="not plain data"):
         client.run("1")
 

@@ -55,7 +55,7 @@ def test_is_a_dense_layer_call_counted_even_inside_keras():
 def test_are_calls_from_the_tests_code_and_from_stand_ins_not_charged_to_the_student():
     notebook = {"tf": tf, "np": np, "grad": lambda: None}
     exec("def student():\n    return grad()   # an earlier exercise, stood in for while this test runs\n", notebook)
-    k = probe.Kernel(notebook)
+    k = probe.Probe(notebook)
     k.register_standin("grad", "def grad():\n    v = tf.Variable(2.0)\n    with tf.GradientTape() as tape:\n"
                                "        y = v * v\n    return tape.gradient(y, v)\n")
     k.isolate("grad")

@@ -1,7 +1,7 @@
 """Which API level a student's code uses, read from the code itself and weighed against the trace.
 
 An API-level test asks the kernel to run the student's function under `spies.watch` and gets the
-trace back (`kernel.trace`). A kernel can report anything about itself, so the judge also reads
+trace back (`probe.trace`). A kernel can report anything about itself, so the judge also reads
 the student's own cells: the definition of the function the test names, and, through the names it
 uses, every other definition of the student's it reaches (not the stand-ins of earlier exercises,
 which replace those while the test runs). Python reads identifiers after NFKC normalisation, and so
@@ -210,7 +210,7 @@ def notebook_reading(cells):
 
 
 class LocalSource:
-    """A Reading of the functions and classes a notebook of your own defined (for `probe.Kernel`)."""
+    """A Reading of the functions and classes a notebook of your own defined (for `probe.Probe`)."""
 
     def __init__(self, namespace):
         self.namespace = namespace

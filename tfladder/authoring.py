@@ -1,18 +1,18 @@
 """Can the judge run a source notebook's tests as written? (`make check` asks it of every level.)
 
 A test cell runs in the judge (`tfladder.judge`), which has numpy, `checks`, `seeds`, `data`,
-the oracles and `kernel`, and no TensorFlow and none of the student's objects; in a notebook run
+the oracles and `probe`, and no TensorFlow and none of the student's objects; in a notebook run
 on its own it runs in the kernel. Both only work when the cell keeps to these rules:
 
-- student code is reached only through `kernel.run("...")` / `kernel.trace("...")`, whose code is
+- student code is reached only through `probe.run("...")` / `probe.trace("...")`, whose code is
   a string literal that compiles; the judge's own code uses no `tf`, no student name, no
   `globals()`, `spies` or `standins`, no name it did not define or import, and never rebinds a
-  name the judge provides (`kernel`, `checks`, ...);
-- the answer key (`from tfladder.oracles import ...`), stand-ins (`kernel.register_standin`) and
-  `kernel.isolate` appear only between the hidden-test markers;
+  name the judge provides (`probe`, `checks`, ...);
+- the answer key (`from tfladder.oracles import ...`), stand-ins (`probe.register_standin`) and
+  `probe.isolate` appear only between the hidden-test markers;
 - no code string sent to the kernel mentions the oracles or the checks;
 - a stand-in is registered once, by its exercise's own tests, defines the name it stands in for,
-  and is used (`kernel.isolate`) only by tests of a later exercise, after every test of its own.
+  and is used (`probe.isolate`) only by tests of a later exercise, after every test of its own.
 """
 
 import ast
@@ -20,7 +20,7 @@ import builtins
 
 from tfladder import notebooks
 
-JUDGE_NAMES = {"np", "checks", "seeds", "data", "kernel"}
+JUDGE_NAMES = {"np", "checks", "seeds", "data", "probe"}
 FORBIDDEN = {"tf", "tensorflow", "spies", "standins", "globals", "locals", "vars", "eval", "exec",
              "__import__", "get_ipython", "compile", "open"}
 SENDS = ("run", "trace")
@@ -40,9 +40,9 @@ def _hidden_lines(source):
     return found
 
 
-def _kernel_call(node, *methods):
+def _probe_call(node, *methods):
     return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in methods
-            and isinstance(node.func.value, ast.Name) and node.func.value.id == "kernel")
+            and isinstance(node.func.value, ast.Name) and node.func.value.id == "probe")
 
 
 def _literal(node):
@@ -105,7 +105,7 @@ def problems(source_nb):
             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
                 if node.id in FORBIDDEN or node.id in student:
                     found.append(f"{gid}, line {line}: uses {node.id} in the judge's code; reach the student's "
-                                 "code and TensorFlow only inside kernel.run(\"...\")")
+                                 "code and TensorFlow only inside probe.run(\"...\")")
                 elif node.id not in defined:
                     found.append(f"{gid}, line {line}: {node.id} is not defined in the judge (only "
                                  f"{', '.join(sorted(JUDGE_NAMES))}, builtins and names the tests define)")
@@ -115,10 +115,10 @@ def problems(source_nb):
                     found.append(f"{gid}, line {line}: imports {module}; tests import only tfladder.oracles")
                 elif line not in hidden:
                     found.append(f"{gid}, line {line}: imports the oracles outside the hidden tests")
-            elif _kernel_call(node, *SENDS):
+            elif _probe_call(node, *SENDS):
                 code = _literal(node.args[0]) if node.args else None
                 if code is None:
-                    found.append(f"{gid}, line {line}: kernel.{node.func.attr} needs its code as a string literal")
+                    found.append(f"{gid}, line {line}: probe.{node.func.attr} needs its code as a string literal")
                     continue
                 try:
                     compile(code, f"<{gid}>", "exec")
@@ -128,7 +128,7 @@ def problems(source_nb):
                 if secret:
                     found.append(f"{gid}, line {line}: the code sent to the kernel mentions {secret[0]!r}, "
                                  "which only the judge may hold")
-            elif _kernel_call(node, "register_standin"):
+            elif _probe_call(node, "register_standin"):
                 name = _literal(node.args[0]) if node.args else None
                 source = _literal(node.args[1]) if len(node.args) > 1 else None
                 if line not in hidden:
@@ -147,9 +147,9 @@ def problems(source_nb):
                 if exercise.get(gid) != notebooks.exercise_of(name, solutions) and name not in student:
                     found.append(f"{gid}, line {line}: {name} is not an answer of this notebook")
                 registered[name] = gid
-            elif _kernel_call(node, "isolate"):
+            elif _probe_call(node, "isolate"):
                 if line not in hidden:
-                    found.append(f"{gid}, line {line}: kernel.isolate outside the hidden tests")
+                    found.append(f"{gid}, line {line}: probe.isolate outside the hidden tests")
                 for arg in node.args:
                     name = _literal(arg)
                     owner = registered.get(name)

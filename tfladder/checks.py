@@ -1,6 +1,6 @@
 """Assertions whose failures read well for a student, on plain data.
 
-Test cells call a student's code through `kernel.run` (`tfladder.probe`), which returns plain data
+Test cells call a student's code through `probe.run` (`tfladder.probe`), which returns plain data
 (`tfladder.wire`: `Array`, `Opaque`, Python scalars, lists, tuples, dicts); the checks here judge
 that data with numpy alone, so they run the same in a student's kernel and in the grader's judge.
 Every failure raises `CheckFailed` (an AssertionError) with a message that says what was expected,

@@ -2,8 +2,8 @@
 
 The student's kernel only computes. For each test cell, nbgrader's Execute step
 (`tfladder.execute.JudgedExecute`) hands the judge the cell's source as the gradebook holds it,
-hidden tests included; the judge runs it with numpy, the checks, the oracles and a `kernel`
-(`RemoteKernel`) whose requests go into the student's kernel through the probe and come back as
+hidden tests included; the judge runs it with numpy, the checks, the oracles and a `probe`
+(`RemoteProbe`) whose requests go into the student's kernel through the probe and come back as
 plain data (`tfladder.probe`, `tfladder.wire`). The judge compares, words every message, and
 returns the test cell's outputs: what the test printed, and an error when it failed, which is
 what nbgrader scores. Nothing that knows an answer (hidden test code, oracles, expected values,
@@ -58,7 +58,7 @@ def secret_lines(sources):
 
 
 def _sent_lines(source):
-    """Stripped lines of the string literals a test passes to kernel.run / kernel.trace."""
+    """Stripped lines of the string literals a test passes to probe.run / probe.trace."""
     import ast
 
     try:
@@ -75,8 +75,8 @@ def _sent_lines(source):
     return lines
 
 
-class RemoteKernel(probe.Client):
-    """`kernel` in the judge: each request goes to the student's kernel through `send`."""
+class RemoteProbe(probe.Client):
+    """`probe` in the judge: each request goes to the student's kernel through `send`."""
 
     def __init__(self, judge, send):
         self._judge, self._send = judge, send
@@ -119,9 +119,9 @@ class Judge:
         self.done = set()
         self.index = 0
         self.secrets = secret_lines(self.tests.values())
-        self.kernel = RemoteKernel(self, send)
+        self.probe = RemoteProbe(self, send)
         self.namespace = {"__builtins__": builtins, "__name__": "tfladder_judge", "np": np, "checks": checks,
-                          "seeds": seeds, "data": data, "kernel": self.kernel}
+                          "seeds": seeds, "data": data, "probe": self.probe}
         self.stats = {"requests": 0, "probe_seconds": 0.0, "judge_seconds": 0.0, "bytes_sent": 0,
                       "bytes_received": 0, "kernel_seconds": 0.0}
 
@@ -177,7 +177,7 @@ class Judge:
         from nbformat.notebooknode import NotebookNode
 
         self.index = index
-        self.kernel.begin_test(grade_id)
+        self.probe.begin_test(grade_id)
         printed = io.StringIO()
         started = time.perf_counter()
         probing = self.stats["probe_seconds"]

@@ -2,7 +2,7 @@
 
 A test cell never touches the student's objects. It asks the kernel to compute something:
 
-    out = kernel.run("linear_forward(X, tf.Variable(w), tf.Variable(b))", X=X, w=w, b=b)
+    out = probe.run("linear_forward(X, tf.Variable(w), tf.Variable(b))", X=X, w=w, b=b)
 
 The code runs in the student's kernel with the inputs given (numpy arrays and Python values,
 bound to the names given) and the student's own names in reach; the value of its last line comes
@@ -11,8 +11,8 @@ back as plain data (`tfladder.wire`): arrays, numbers, strings, lists, tuples an
 its first line and the student's line it came from; `tfladder.checks.student_error` words it.
 
 When a notebook is graded, test cells run in a trusted judge outside the kernel
-(`tfladder.judge`) and `kernel` sends each request into the student's kernel (`serve`). In a
-notebook of your own, the setup cell's `kernel = Kernel(globals())` answers requests right there.
+(`tfladder.judge`) and `probe` sends each request into the student's kernel (`serve`). In a
+notebook of your own, the setup cell's `probe = Probe(globals())` answers requests right there.
 Both go through `answer()`, so a test sees the same data either way.
 
 A request carries nothing secret: the code to run (building inputs, calling the student's code,
@@ -285,7 +285,7 @@ HELPERS = {"gradients": gradients, "stages": stages, "contains_stage": contains_
 
 # -- the tests' side ---------------------------------------------------------------------------------------
 class Client:
-    """What test cells call `kernel`: `run`, `trace`, `isolate`, `register_standin`, `printed`.
+    """What test cells call `probe`: `run`, `trace`, `isolate`, `register_standin`, `printed`.
 
     Subclasses say how a request reaches the kernel (`_exchange`) and how a trace is weighed
     against the student's source (`_seen`).
@@ -365,8 +365,8 @@ class Client:
         raise NotImplementedError
 
 
-class Kernel(Client):
-    """The setup cell's `kernel`: answers the tests' requests in this very notebook.
+class Probe(Client):
+    """The setup cell's `probe`: answers the tests' requests in this very notebook.
 
     When the notebook is graded, the same test cells run outside it and their requests come in
     through `serve`; here they are answered at once, through the same `answer()`.
@@ -396,4 +396,4 @@ class Kernel(Client):
         return Seen(trace, LocalSource(self._namespace), isolated=self._isolated)
 
     def __repr__(self):
-        return "<tfladder kernel: tests call your code through kernel.run(...)>"
+        return "<tfladder probe: tests run your code through probe.run(...)>"
