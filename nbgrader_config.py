@@ -6,22 +6,30 @@ Facts behind each line: ../shared/nbgrader-notes.md and ../shared/tf-pitfalls.md
 
 import secrets
 
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 from nbgrader.converters import Autograde
-from nbgrader.preprocessors import Execute
+from nbgrader.preprocessors import ClearHiddenTests, Execute, GetGrades
 
 from tfladder.execute import JudgedExecute
 
 c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
 
 # The kernel computes, the grader judges: every autograde of this course (`nbgrader autograde`,
-# formgrader's button, `tfladder autograde`, `tfladder grade`) runs the student's cells in the
-# kernel and every test cell in nbgrader's own process, from the gradebook's copy (hidden tests,
-# oracles, expected values and tolerances never enter the student's kernel). `tfladder grade`
-# adds the sandbox (c.JudgedExecute.sandbox) and parallel workers.
+# formgrader's Autograde button, `tfladder autograde`, `tfladder grade`) runs the student's cells
+# in the kernel and every test cell in nbgrader's own process, from the gradebook's copy (hidden
+# tests, oracles, expected values and tolerances never enter the student's kernel). Kernels run
+# in the sandbox wherever it can start (as root, with bubblewrap); `tfladder grade` adds the tamper
+# scan, restoring tampered cells, flags and parallel workers.
 c.Autograde.autograde_preprocessors = [
     JudgedExecute if p is Execute else p
     for p in Autograde.class_traits()["autograde_preprocessors"].make_dynamic_default()
 ]
+
+# nbgrader's own feedback pages (`nbgrader generate_feedback`, formgrader's Generate Feedback
+# button) would show the autograded notebook's test cells with their hidden tests: cut them out,
+# as the release does. (The tests' outputs are the judge's messages; `tfladder feedback` writes
+# pages of its own from them.)
+c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, ClearHiddenTests]
 
 # The course id also names the course in formgrader and in the exchange.
 c.CourseDirectory.course_id = "tfladder"

@@ -111,3 +111,26 @@ def test_do_the_solutions_render_with_answers_outputs_and_plots(tmp_path):
     assert "data:image/png" in raw and "hidden tests not shown" in page
     assert "w.assign_sub(lr" in page
     assert not [line for line in hidden_lines(LEVEL1) if line in page]
+
+
+def test_does_nbgraders_own_feedback_show_no_hidden_test(level1, tmp_path):
+    """What formgrader's Generate Feedback button runs: `nbgrader generate_feedback`, with the
+    course's config."""
+    import shutil
+
+    from tfladder import course
+
+    root = tmp_path / "course"
+    shutil.copytree(level1.root, root, ignore=shutil.ignore_patterns("feedback"))
+    course.nbgrader(root, "generate_feedback", LEVEL1, "--force")
+    pages = sorted((root / "feedback").glob(f"*/{LEVEL1}/{LEVEL1}.html"))
+    assert len(pages) == len(level1.graded)
+    secret = hidden_lines(LEVEL1)
+    for page in pages:
+        student = page.parts[-3]
+        graded = notebooks.read(root / "autograded" / student / LEVEL1 / f"{LEVEL1}.ipynb")
+        own = "\n".join(c.source for c in graded.cells if notebooks.is_solution(c))   # a student may write a line
+        text = visible_text(page.read_text())                                          # the tests also hold
+        assert not [line for line in secret if line in text and line not in own], page
+    forgot = visible_text((root / "feedback" / "l1_forgot_mean" / LEVEL1 / f"{LEVEL1}.html").read_text())
+    assert "forgot the mean" in forgot, "the judge's message is on the page"

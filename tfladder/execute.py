@@ -7,7 +7,8 @@
 - test cells never do: their source is taken from the gradebook (never from the submission) and
   run by the judge (`tfladder.judge`) in this process, which reaches into the kernel only
   through the probe and writes the cell's outputs itself: what nbgrader then scores;
-- with `sandbox`, kernels start in the sandbox (`tfladder.sandbox`), and limits hit are flagged;
+- kernels start in the sandbox (`tfladder.sandbox`) wherever it can (as root, with bubblewrap; so
+  formgrader's Autograde button too), or as `tfladder grade` says; limits hit are flagged;
 - a kernel that dies (a limit hit, os._exit, a killed sandbox) costs only the cells it kept from
   running: earlier cells keep their outputs and points, later ones get a "not run" error;
 - each cell's output is capped, so a flood cannot exhaust the grader's memory;
@@ -31,7 +32,7 @@ from traitlets import Bool, Float, Integer, Unicode
 from tfladder import notebooks, probe, wire
 from tfladder.judge import Judge, KernelLost
 from tfladder.kernel_manager import SandboxKernelManager
-from tfladder.sandbox import limits_hit
+from tfladder.sandbox import limits_hit, startable
 
 RUN_REPORT = "tfladder-run.json"
 NOT_RUN = ("not run: the kernel stopped in an earlier cell (a time, memory or process limit was hit, "
@@ -65,7 +66,8 @@ def gradebook_cells(resources):
 class JudgedExecute(Execute):
     """nbgrader's Execute, with test cells judged outside the kernel (see the module docstring)."""
 
-    sandbox = Bool(False, help="start kernels in the sandbox (tfladder grade)").tag(config=True)
+    sandbox = Bool(None, allow_none=True, help="start kernels in the sandbox; by default (None) wherever it can "
+                   "start: as root, with bubblewrap").tag(config=True)
     max_output_bytes = Integer(200_000, help="output kept per cell; the rest is dropped").tag(config=True)
     max_reply_bytes = Integer(256 << 20, help="largest reply a test's request may bring back").tag(config=True)
     results = Unicode("", help="folder of the parallel workers' results to replay (tfladder.parallel)").tag(config=True)
@@ -85,6 +87,11 @@ class JudgedExecute(Execute):
         return self._execute(nb, resources, km)
 
     def _execute(self, nb, resources, km):
+        if self.sandbox is None:
+            self.sandbox = startable()
+            if not self.sandbox:
+                self.log.warning("tfladder: kernels run without the sandbox, as your own user (it needs root and "
+                                 "bubblewrap): grade untrusted notebooks with `tfladder grade` as root")
         self.kernel_manager_class = SandboxKernelManager if self.sandbox else AsyncKernelManager
         self._dead_at = None
         self._flags = []

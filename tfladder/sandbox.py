@@ -335,6 +335,12 @@ def copy_allowed_files(source_dir, target_dir):
     return target_dir
 
 
+def startable():
+    """True when the sandbox's tools are here and this process may use them (root): a cheap test,
+    `check_available` is the thorough one."""
+    return os.geteuid() == 0 and all(shutil.which(tool) for tool in ("bwrap", "prlimit", "setpriv"))
+
+
 def check_available(slot=0, limits=None):
     """Raise SandboxUnavailable with a clear message unless a sandbox really starts here."""
     missing = [tool for tool in ("bwrap", "prlimit", "setpriv") if shutil.which(tool) is None]
