@@ -45,6 +45,9 @@ $(STAMP): requirements.lock pyproject.toml | $(SANDBOX_TOOLS)
 	@# per process, for IRI formats no Jupyter schema uses. Without it jsonschema skips that check.
 	$(VENV)/bin/python -m pip uninstall --quiet --yes rfc3987-syntax
 	$(VENV)/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	@# The notebook library apart (what a graded kernel and a student get): .venv/tfladder-notebook.
+	@# Grading rebuilds it whenever one of its modules changed.
+	$(VENV)/bin/python -m tfladder.notebook_lib >/dev/null
 	@touch $(STAMP)
 
 setup: $(STAMP) ## create .venv with the pinned environment

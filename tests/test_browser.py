@@ -5,6 +5,7 @@ driven by Playwright, does what a student and an instructor would do. Screenshot
 to build/test-artifacts/browser/<journey>/. If Chromium cannot start, the tests fail and say why.
 """
 
+import html
 import re
 from contextlib import closing
 
@@ -187,3 +188,37 @@ def test_does_the_printed_formgrader_address_open_formgrader(instructor_lab, pag
     page.click(f"a[href='/formgrader/manage_submissions/{LEVEL1}']")
     expect(page.locator("tr", has_text="demo_typical")).to_contain_text("needs manual grading")
     Shots(page, "instructor-direct").take("formgrader_by_address")
+
+
+def test_do_formgraders_autograde_and_feedback_buttons_judge_outside_the_kernel(instructor_lab, page):
+    """Formgrader's own buttons run the course's config: Autograde through the judge, in the
+    sandbox (the server runs as root here); Generate Feedback without the hidden tests."""
+    import json
+
+    root = instructor_lab.root
+    shots = Shots(page, "instructor-buttons")
+    before = scores.cell_points(root, LEVEL1, ["demo_typical"])["demo_typical"]
+    report = root / "autograded" / "demo_typical" / LEVEL1 / "tfladder-run.json"
+    report.unlink(missing_ok=True)
+    page.goto(instructor_lab.url(f"/formgrader/manage_submissions/{LEVEL1}"))
+    row = page.locator("tr", has_text="demo_typical")
+    row.locator("td.autograde a").click()
+    expect(page.locator(".modal-dialog")).to_contain_text("Successfully autograded", timeout=KERNEL_START * 4)
+    shots.take("autograded_by_the_button")
+    page.locator(".modal-dialog button", has_text="Close").first.click()
+    run = json.loads(report.read_text())
+    assert run["sandbox"] is True and run["judge"]["requests"] > 0 and run["flags"] == []
+    assert scores.cell_points(root, LEVEL1, ["demo_typical"])["demo_typical"] == before
+
+    row = page.locator("tr", has_text="demo_typical")
+    row.locator("td.generate-feedback a").click()
+    expect(page.locator(".modal-dialog")).to_contain_text("Successfully generated feedback", timeout=KERNEL_START)
+    shots.take("feedback_by_the_button")
+    source = notebooks.read(root / "source" / LEVEL1 / f"{LEVEL1}.ipynb")
+    secret = notebooks.hidden_only_lines(source)
+    graded = notebooks.read(root / "autograded" / "demo_typical" / LEVEL1 / f"{LEVEL1}.ipynb")
+    own = "\n".join(c.source for c in graded.cells if notebooks.is_solution(c))
+    page_html = (root / "feedback" / "demo_typical" / LEVEL1 / f"{LEVEL1}.html").read_text()
+    text = html.unescape(re.sub(r"<[^>]+>", "", page_html))
+    assert "demo_typical" in text or LEVEL1 in text
+    assert not [line for line in secret if line in text and line not in own]
