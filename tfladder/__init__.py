@@ -1,20 +1,13 @@
 """tfladder: an autograded course kit that climbs TensorFlow's API levels.
 
-Modules, one job each (none of them imports TensorFlow at import time except those that check
-TensorFlow values):
+The notebook library, what the course's notebooks import and all a graded kernel gets
+(`tfladder.notebook_lib` builds it apart): runtime, seeds, data, checks, spies, wire, probe.
+None of it knows an answer.
 
-- runtime   quiet, reproducible start of a notebook kernel
-- seeds     the grading seed and the random generators hidden tests draw from
-- data      synthetic data: linear regression, 28x28 "patch digits"
-- oracles   independent numpy implementations of every exercise, and of its known mistakes
-- checks    assertions whose failures read well for a student
-- spies     which APIs a student's code called (GradientTape, Keras, optimizers, fit, numpy)
-- notebooks reading and writing nbgrader notebooks (grade ids, solution regions)
-- fixtures  fixture submissions: a release plus replaced answers plus expected points
-- course    nbgrader operations on a course directory: release, autograde, export
-- scores    points per student and exercise from the gradebook, as a table
-- demo      the `make demo` pipeline
-- cli       the `tfladder` command line
+The instructor's side: oracles (the answer key), judge (test cells run outside the kernel),
+api_reading, execute, authoring, restore, tamper, notebooks, fixtures, course, grade, parallel,
+zygote, sandbox, kernel_manager, scores, results, selfcheck, solutions, feedback, report,
+progress, demo, cli. See README.md, Layout.
 """
 
 __version__ = "0.1.0"
