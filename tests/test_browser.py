@@ -200,12 +200,14 @@ def test_do_formgraders_autograde_and_feedback_buttons_judge_outside_the_kernel(
     before = scores.cell_points(root, LEVEL1, ["demo_typical"])["demo_typical"]
     report = root / "autograded" / "demo_typical" / LEVEL1 / "tfladder-run.json"
     report.unlink(missing_ok=True)
-    page.goto(instructor_lab.url(f"/formgrader/manage_submissions/{LEVEL1}"))
+    page.goto(instructor_lab.url(lab.FORMGRADER_PAGE))
+    page.click(f"a[href='/formgrader/manage_submissions/{LEVEL1}']")
     row = page.locator("tr", has_text="demo_typical")
     row.locator("td.autograde a").click()
     expect(page.locator(".modal-dialog")).to_contain_text("Successfully autograded", timeout=KERNEL_START * 4)
     shots.take("autograded_by_the_button")
-    page.locator(".modal-dialog button", has_text="Close").first.click()
+    page.locator(".modal-dialog button", has_text="OK").click()
+    expect(page.locator(".modal-dialog")).to_have_count(0)
     run = json.loads(report.read_text())
     assert run["sandbox"] is True and run["judge"]["requests"] > 0 and run["flags"] == []
     assert scores.cell_points(root, LEVEL1, ["demo_typical"])["demo_typical"] == before
@@ -214,6 +216,7 @@ def test_do_formgraders_autograde_and_feedback_buttons_judge_outside_the_kernel(
     row.locator("td.generate-feedback a").click()
     expect(page.locator(".modal-dialog")).to_contain_text("Successfully generated feedback", timeout=KERNEL_START)
     shots.take("feedback_by_the_button")
+    page.locator(".modal-dialog button", has_text="OK").click()
     source = notebooks.read(root / "source" / LEVEL1 / f"{LEVEL1}.ipynb")
     secret = notebooks.hidden_only_lines(source)
     graded = notebooks.read(root / "autograded" / "demo_typical" / LEVEL1 / f"{LEVEL1}.ipynb")
