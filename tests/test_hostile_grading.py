@@ -11,7 +11,6 @@ either way.
 import hashlib
 import html
 import json
-import os
 import re
 import socket
 import sysconfig

@@ -169,6 +169,7 @@ class JudgedExecute(Execute):
     def _send(self, request):
         index = self._current
         asked = new_code_cell(probe.request_code(request))
+        self.judge.stats["bytes_sent"] += len(asked.source)
         real = self.nb.cells[index]
         self._probing = True
         try:
@@ -182,6 +183,7 @@ class JudgedExecute(Execute):
         for output in asked.get("outputs", []):
             text = output.get("data", {}).get(wire.MIME) if output.get("output_type") == "display_data" else None
             if isinstance(text, str):
+                self.judge.stats["bytes_received"] += len(text)
                 try:
                     reply = json.loads(text)
                 except ValueError:

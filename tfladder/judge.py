@@ -131,14 +131,13 @@ class Judge:
             self._flag(reason)
 
     def exchange(self, send, request):
+        """One request through `send`, timed (`send` may count the bytes it moves in `stats`)."""
         started = time.perf_counter()
         self.stats["requests"] += 1
-        self.stats["bytes_sent"] += sum(len(str(v)) for v in request["inputs"].values()) + len(request["code"])
         reply = send(request)
         if not isinstance(reply, dict):
             reply = {"error": {"type": "ProbeFailed", "message": "the kernel's reply was not readable"}}
         self.stats["probe_seconds"] += time.perf_counter() - started
-        self.stats["bytes_received"] += len(str(reply.get("value", "")))
         seconds = reply.get("seconds")
         if isinstance(seconds, (int, float)):
             self.stats["kernel_seconds"] += float(seconds)

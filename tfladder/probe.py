@@ -32,7 +32,7 @@ import traceback
 import warnings
 import zlib
 
-from tfladder import wire
+from tfladder import spies, wire
 from tfladder.checks import CheckFailed, fail, student_error
 from tfladder.spies import Trace, is_user_file
 
@@ -87,11 +87,11 @@ def answer(request, namespace):
     reply = {"v": 1}
     inputs = {str(k): wire.decode_input(v, _handles) for k, v in request.get("inputs", {}).items()}
     standins = _compile_standins(request.get("standins", []))
+    body, last = _compile(request["code"])          # the test's own code: an error here is the course's
     saved = {name: namespace.get(name, _MISSING) for name in standins}
     namespace.update(standins)
     printed = io.StringIO()
     try:
-        body, last = _compile(request["code"])
         scope = _scope(namespace, inputs)
         counts = {label: eval(compile(expr, PROBE_FILE, "eval"), scope)   # noqa: S307
                   for label, expr in request.get("count", {}).items()}
@@ -99,8 +99,6 @@ def answer(request, namespace):
                 warnings.catch_warnings(record=True):
             warnings.simplefilter("always")
             if request.get("trace"):
-                from tfladder import spies
-
                 with spies.watch(count=counts) as seen:
                     value = _run(body, last, scope)
                 reply["seen"] = seen.plain()
