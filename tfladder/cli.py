@@ -136,8 +136,9 @@ def _print_grading(root, summary, named):
 def cmd_check(args):
     """Grade one notebook exactly as the instructor would, and print what passed and failed.
 
-    Runs the hidden tests from source/ in a fresh kernel in a temporary course (your gradebook is
-    not touched) and prints points per exercise with the failure messages, never the hidden test
+    Grades it in a temporary course (your gradebook is not touched): your cells run in a fresh
+    kernel, the tests (hidden ones from source/ included) in the grader, outside your kernel; prints
+    points per exercise with the failure messages, never the hidden test
     code. Exit status 1 when points are missing, 2 when the notebook cannot be graded.
 
     Example:
