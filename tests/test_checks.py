@@ -175,3 +175,20 @@ def test_are_returned_tuples_and_loss_lists_checked():
         checks.scalar_float_list(kernel().run("[tf.constant(1.0)]"), 1, "losses")
     with pytest.raises(CheckFailed, match="should have 2 entries"):
         checks.scalar_float_list([1.0], 2, "losses")
+
+
+def test_is_the_none_gradient_hint_given_only_where_a_gradient_may_be_none():
+    assert "tape" in checks.exception_hint("TypeError: unsupported operand type(s) for *: 'float' and 'NoneType'")
+    assert "tape" in checks.exception_hint("AttributeError: 'NoneType' object has no attribute 'numpy'")
+    assert checks.exception_hint("TypeError: 'NoneType' object is not callable") == ""
+    assert checks.exception_hint("AttributeError: 'NoneType' object has no attribute 'history'") == ""
+
+
+def test_does_an_object_check_name_what_arrived():
+    got = kernel().run("tf.keras.Sequential([tf.keras.Input((2,)), tf.keras.layers.Dense(1)])")
+    assert checks.instance(got, "Sequential", "build_mlp should return a Sequential") is got
+    checks.instance(got, "Model", "a Model")                         # a base class counts
+    with pytest.raises(CheckFailed, match="^build_mlp should return a Sequential, not NoneType.$"):
+        checks.instance(None, "Sequential", "build_mlp should return a Sequential")
+    with pytest.raises(CheckFailed, match="not Dense"):
+        checks.instance(kernel().run("tf.keras.layers.Dense(1)"), "Sequential", "a Sequential")

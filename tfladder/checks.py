@@ -29,7 +29,8 @@ EXCEPTION_HINTS = [
         "name instead of updating the variable. Update it in place with w.assign_sub(lr * dw).",
     ),
     (
-        r"NoneType",
+        r"NoneType' and|and 'NoneType'|Attempt to convert a value \(None\)|'NoneType' object has no attribute "
+        r"'(assign\w*|numpy|shape)'",
         "Something was None where a tensor was expected. If it is a gradient, the loss does not "
         "depend on that variable through TensorFlow ops recorded by the tape (numpy or .numpy() "
         "inside the tape, or the loss computed outside the `with` block).",
@@ -281,6 +282,14 @@ def scalar_float_list(values, length, name):
     if wrong:
         fail(f"{name} should hold plain Python floats, but it holds {wrong[0]}. Convert each loss "
              "with float(loss) before appending it.")
+
+
+def instance(value, kind, what):
+    """Fail unless `value` is an object of class `kind` (or a subclass: "Sequential", "Model",
+    "History", "Dataset"); `what` says what it should be ("build_mlp should return a Sequential")."""
+    if not (isinstance(value, Opaque) and value.is_a(kind)):
+        fail(f"{what}, not {type_name(value)}.")
+    return value
 
 
 def returns(result, names, who):

@@ -137,7 +137,7 @@ def _opaque(value, handles, note=""):
     if handles is not None:
         handle = len(handles) + 1
         handles[handle] = value
-    bases = [_qualname(base) for base in getattr(cls, "__mro__", ())[1:9] if base is not object]
+    bases = [_qualname(base) for base in getattr(cls, "__mro__", ())[1:40] if base is not object]
     return {"t": "object", "type": cls.__qualname__.rsplit("<locals>.", 1)[-1],
             "module": getattr(cls, "__module__", "") or "",
             "bases": bases, "handle": handle, "callable": callable(value), "note": note}
@@ -288,7 +288,7 @@ def decode(node, _depth=0):
     if t == "object":
         handle = node.get("handle")
         return Opaque(str(node.get("type", "object"))[:120], str(node.get("module", ""))[:200],
-                      [str(b)[:200] for b in node.get("bases", [])[:10]],
+                      [str(b)[:200] for b in node.get("bases", [])[:40]],
                       handle if type(handle) is int else None, bool(node.get("callable")),
                       str(node.get("note", ""))[:200])
     return _scalar(node)
