@@ -30,10 +30,15 @@ the kernel's own compute, the judge's own time, and the data moved, read from ea
 `tfladder-run.json`.
 
 `--compare-with CHECKOUT` grades the class with this checkout's `tfladder grade` and with
-another checkout's (for example the commit before a change: `git worktree add /tmp/before HEAD~1`),
-each on a course made from its own checkout (source, release, config, fixtures), in one command
-each, alternating which goes first, `--rounds` times: the two wall times, their ratio, and the
-scores of the two compared.
+another checkout's, each on a course made from its own checkout (source, release, config,
+fixtures) and with its own environment (`CHECKOUT/.venv`, where that checkout is installed: a
+sandboxed kernel imports the tfladder its environment maps), in one command each, alternating
+which goes first, `--rounds` times: the two wall times, their ratio, and the scores compared.
+An environment for the commit before a change, sharing this one's packages (seconds, no download):
+
+    git worktree add /tmp/before HEAD~1 && cp -al .venv /tmp/before/.venv
+    find /tmp/before/.venv/bin -type f -exec sed -i "1s|^#!$PWD/.venv|#!/tmp/before/.venv|" {} +
+    /tmp/before/.venv/bin/python -m pip install --no-deps --no-build-isolation -e /tmp/before
 The timed runs are not sampled.
 Memory is measured in runs of its own: the peak resident memory (PSS) of every grader process,
 sampled, sandboxed kernels counted apart, for `tfladder grade` at two class sizes (the grader's
@@ -122,14 +127,14 @@ class Memory:
         self.thread.join()
 
 
-def timed(command, course, *, sample_memory=False, checkout=None):
+def timed(command, course, *, sample_memory=False, bindir=None):
     """(seconds, Memory or None, exit status, log). Timed runs are not sampled: reading
     smaps_rollup of TensorFlow processes five times a second costs about a tenth of a core and
     stalls the processes read, which slowed `tfladder grade` (both cores busy) by about 10%.
-    With `checkout`, every process imports that checkout's tfladder."""
+    `bindir`: another environment's bin folder, first on PATH (its tools run the command)."""
     env = ops.tool_env(ENV)
-    if checkout is not None:
-        env["PYTHONPATH"] = str(checkout)
+    if bindir is not None:
+        env["PATH"] = f"{bindir}{os.pathsep}{env['PATH']}"
     started = time.monotonic()
     process = subprocess.Popen(command, cwd=course, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     memory = Memory(process.pid) if sample_memory else None
@@ -144,12 +149,13 @@ def grade_serial(course, assignment, **kwargs):
     return timed([str(Path(sys.executable).parent / "nbgrader"), "autograde", assignment, "--force"], course, **kwargs)
 
 
-def grade_tfladder(course, assignments, jobs, **kwargs):
-    """`tfladder grade ASSIGNMENT...`: one assignment or several in one run."""
+def grade_tfladder(course, assignments, jobs, bindir=None, **kwargs):
+    """`tfladder grade ASSIGNMENT...`: one assignment or several in one run (with the environment
+    of `bindir`, this one's by default)."""
     if isinstance(assignments, str):
         assignments = [assignments]
-    return timed([str(Path(sys.executable).parent / "tfladder"), "grade", *assignments, "--jobs", str(jobs)],
-                 course, **kwargs)
+    tool = Path(bindir or Path(sys.executable).parent) / "tfladder"
+    return timed([str(tool), "grade", *assignments, "--jobs", str(jobs)], course, bindir=bindir, **kwargs)
 
 
 def judge_cost(course, assignments, students):
@@ -178,6 +184,10 @@ def judge_cost(course, assignments, students):
 def compare(checkout, assignments, students, jobs, rounds, work):
     """This checkout's tfladder grade against another's, each on its own course, side by side."""
     courses = {}
+    other_bin = Path(checkout).resolve() / ".venv" / "bin"
+    if not (other_bin / "tfladder").exists():
+        raise SystemExit(f"{other_bin / 'tfladder'} does not exist: make an environment for {checkout} "
+                         "(see this script's docstring)")
     for label, repo in (("this", REPO), ("other", Path(checkout).resolve())):
         courses[label] = build_course(work / f"compare-{label}", assignments, students, repo=repo)
     print(f"\nthis checkout ({REPO}) against {checkout}, the whole class in one command each, {rounds} rounds:")
@@ -188,7 +198,7 @@ def compare(checkout, assignments, students, jobs, rounds, work):
         for label in order:
             course, roster = courses[label]
             elapsed, _, code, log = grade_tfladder(course, assignments, jobs,
-                                                   checkout=None if label == "this" else Path(checkout).resolve())
+                                                   bindir=None if label == "this" else other_bin)
             if code not in (0, 1):
                 print(log[-3000:])
                 raise SystemExit(f"tfladder grade ({label}) failed (exit status {code})")
@@ -198,6 +208,12 @@ def compare(checkout, assignments, students, jobs, rounds, work):
               f"this/other {seconds['this'][-1] / seconds['other'][-1]:.3f}")
     mean = {label: sum(values) / len(values) for label, values in seconds.items()}
     same = points["this"] == points["other"]
+    for a in assignments:
+        for s in sorted(courses["this"][1][a]):
+            if points["this"][a][s] != points["other"][a][s]:
+                changed = {c: (points["other"][a][s].get(c), p) for c, p in points["this"][a][s].items()
+                           if points["other"][a][s].get(c) != p}
+                print(f"  DIFFERENT {a} {s} ({courses['this'][1][a][s]}): (other, this) {changed}")
     print(f"mean: this {mean['this']:.1f} s, other {mean['other']:.1f} s: this/other {mean['this'] / mean['other']:.3f} "
           f"({(mean['this'] / mean['other'] - 1) * 100:+.1f}%); scores {'identical' if same else 'DIFFERENT'}")
     course, roster = courses["this"]

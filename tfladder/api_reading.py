@@ -192,8 +192,12 @@ class Reading:
         return Usage(found=True, names=names, dynamic=dynamic)
 
 
-def notebook_reading(cells):
-    """A Reading of the cells a student may edit (solution cells and cells of their own)."""
+def notebook_reading(cells, cache=None):
+    """A Reading of the cells a student may edit (solution cells and cells of their own).
+
+    `cache` (a dict) keeps each cell's definitions by its source, for a caller that reads the same
+    notebook again and again (the judge, once per test)."""
+    cache = {} if cache is None else cache
     definitions = {}
     for cell in cells:
         if cell.get("cell_type") != "code":
@@ -201,10 +205,11 @@ def notebook_reading(cells):
         meta = notebooks.meta(cell)
         if meta and not meta.get("solution"):
             continue
-        tree = parse_cell(cell.get("source", ""))
-        if tree is None:
-            continue
-        for name, statements in top_level_definitions(tree).items():
+        source = cell.get("source", "")
+        if source not in cache:
+            tree = parse_cell(source)
+            cache[source] = top_level_definitions(tree) if tree is not None else {}
+        for name, statements in cache[source].items():
             definitions.setdefault(name, []).extend(statements)
     return Reading(definitions)
 

@@ -118,6 +118,7 @@ class Judge:
         self.exercise = {gid: notebooks.exercise_of(gid, solutions) or gid for gid in self.order}
         self.done = set()
         self.index = 0
+        self._parsed = {}            # each student cell's definitions, by source
         self.secrets = secret_lines(self.tests.values())
         self.probe = RemoteProbe(self, send)
         self.namespace = {"__builtins__": builtins, "__name__": "tfladder_judge", "np": np, "checks": checks,
@@ -145,7 +146,7 @@ class Judge:
 
     def reading(self):
         """The student's editable cells before the current test, read for API use."""
-        return api_reading.notebook_reading(self.nb.cells[:self.index])
+        return api_reading.notebook_reading(self.nb.cells[:self.index], self._parsed)
 
     def unwritten(self, grade_id):
         """Why the test's answer cannot have been written, or None: the student's cells never
