@@ -27,7 +27,8 @@ per-assignment table (about half the time).
 Every `tfladder grade` run also reports the judge's own cost per notebook (the test cells run in
 the grader, reaching into the kernel through the probe): requests, the probe's round trips beyond
 the kernel's own compute, the judge's own time, and the data moved, read from each notebook's
-`tfladder-run.json`.
+`tfladder-run.json`, for the class and per assignment; `--judge-only` runs `tfladder grade` once
+for that alone.
 
 `--compare-with CHECKOUT` grades the class with this checkout's `tfladder grade` and with
 another checkout's, each on a course made from its own checkout (source, release, config,
@@ -159,26 +160,31 @@ def grade_tfladder(course, assignments, jobs, bindir=None, **kwargs):
 
 
 def judge_cost(course, assignments, students):
-    """The judge's own cost per notebook of the last tfladder run, from its reports; None when the
-    reports have no judge (a checkout from before the judge)."""
-    totals, count = {}, 0
+    """The judge's own cost per notebook of the last tfladder run, from its reports, for the class
+    and per assignment (lines to print); None when the reports have no judge (a checkout from
+    before the judge)."""
+    def line(label, found):
+        count = len(found)
+        mean = {key: sum(stats[key] for stats in found) / count for key in found[0]}
+        overhead = mean["probe_seconds"] - mean["kernel_seconds"]
+        return (f"{label} ({count} notebooks): {mean['requests']:.1f} requests, probe round trips "
+                f"{overhead:.3f} s beyond the kernel's own {mean['kernel_seconds']:.2f} s, the judge's own code "
+                f"{mean['judge_seconds']:.3f} s: {overhead + mean['judge_seconds']:.3f} s in all; "
+                f"{mean['bytes_sent'] / 1024:.0f} KiB sent, {mean['bytes_received'] / 1024:.0f} KiB received")
+
+    per_assignment = {}
     for a in assignments:
         for student in students[a]:
             path = Path(course) / "autograded" / student / a / "tfladder-run.json"
             stats = json.loads(path.read_text()).get("judge") if path.exists() else None
-            if not stats:
-                continue
-            count += 1
-            for key, value in stats.items():
-                totals[key] = totals.get(key, 0.0) + value
-    if not count:
+            if stats:
+                per_assignment.setdefault(a, []).append(stats)
+    if not per_assignment:
         return None
-    mean = {key: value / count for key, value in totals.items()}
-    overhead = mean["probe_seconds"] - mean["kernel_seconds"]
-    return (f"judge per notebook ({count} notebooks): {mean['requests']:.1f} requests, probe round trips "
-            f"{overhead:.3f} s beyond the kernel's own {mean['kernel_seconds']:.2f} s, the judge's own code "
-            f"{mean['judge_seconds']:.3f} s: {overhead + mean['judge_seconds']:.3f} s in all; "
-            f"{mean['bytes_sent'] / 1024:.0f} KiB sent, {mean['bytes_received'] / 1024:.0f} KiB received")
+    lines = [line("judge per notebook", [s for found in per_assignment.values() for s in found])]
+    if len(per_assignment) > 1:
+        lines += [line(f"  {a}", found) for a, found in per_assignment.items()]
+    return "\n".join(lines)
 
 
 def compare(checkout, assignments, students, jobs, rounds, work):
@@ -357,6 +363,8 @@ def main(argv=None):
     parser.add_argument("--compare-with", metavar="CHECKOUT",
                         help="another checkout of this repository: its tfladder grade against this one's, side by side")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of --compare-with (alternating who goes first)")
+    parser.add_argument("--judge-only", action="store_true",
+                        help="one tfladder grade of the class: the judge's cost per notebook, per assignment")
     args = parser.parse_args(argv)
     from tfladder.grade import default_jobs
 
@@ -370,6 +378,15 @@ def main(argv=None):
         same = compare(args.compare_with, assignments, args.students, jobs, args.rounds, work)
         shutil.rmtree(work, ignore_errors=True)
         return 0 if same else 1
+    if args.judge_only:
+        course, roster = build_course(work / "course", assignments, args.students)
+        elapsed, _, code, log = grade_tfladder(course, assignments, jobs)
+        if code not in (0, 1):
+            print(log[-3000:])
+            raise SystemExit(f"tfladder grade failed (exit status {code})")
+        print(f"tfladder grade: {elapsed:.1f} s\n{judge_cost(course, assignments, roster)}")
+        shutil.rmtree(work, ignore_errors=True)
+        return 0
     course, roster = build_course(work / "course", assignments, args.students)
     identical = True
     if not args.class_only:

@@ -3,8 +3,19 @@
 Students land in `release/` (the file browser opens there); instructors open formgrader from the
 Nbgrader menu or at /formgrader. The server runs from the course directory, so formgrader and the
 Validate button read the course's `nbgrader_config.py` and its gradebook.
+
+Kernels: the server's Python kernel is replaced by one (same name, `python3`, so notebooks keep
+their metadata) whose `tfladder` depends on where the notebook is. A notebook in `source/` (the
+instructor's, with hidden tests that import the oracles) gets the whole package; every other
+notebook (`release/`, a submission, a copy anywhere else) gets the notebook library only
+(`tfladder.notebook_lib`), as a graded kernel and a student's own install do: `import
+tfladder.oracles` fails there as it would when graded. This is not a wall: the server runs as one
+user, whose files (the repository, `source/`) its kernels can read; students who must not read
+them need accounts of their own (a JupyterHub).
 """
 
+import hashlib
+import json
 import os
 import secrets
 import subprocess
@@ -12,6 +23,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from tfladder import notebook_lib
 from tfladder.course import tool_env
 
 LOOPBACK = "127.0.0.1"
@@ -53,12 +65,55 @@ def new(root, port=8888, token=None):
     return Lab(root=Path(root).resolve(), port=port, token=token or secrets.token_hex(24))
 
 
+# The kernel's launcher (a file of the kernelspec): the whole package for notebooks in the
+# instructor's folder, the notebook library only for every other notebook. Its own folder (first on
+# sys.path, as for any script) is dropped; the environment's editable finder, which would map
+# `tfladder.*` to the repository, is removed, and the library goes first on the import path.
+LAUNCHER = '''"""A `make lab` kernel (written by tfladder.lab; do not edit). See tfladder/lab.py."""
+import os
+import sys
+
+instructor_folder, library = sys.argv[1], sys.argv[2]
+del sys.argv[1:3]
+del sys.path[0]
+here = os.path.realpath(os.getcwd())
+if not (here == instructor_folder or here.startswith(instructor_folder + os.sep)):
+    sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in getattr(f, "__module__", "").lower()]
+    sys.path_hooks[:] = [h for h in sys.path_hooks if "editable" not in getattr(h, "__module__", "").lower()]
+    sys.path[:] = [library] + [p for p in sys.path if "__editable__" not in p]
+    sys.path_importer_cache.clear()
+    os.environ["PYTHONPATH"] = library
+from ipykernel import kernelapp
+
+kernelapp.launch_new_instance()
+'''
+
+
+def kernels_folder(lab):
+    """A Jupyter data folder holding the lab's `python3` kernelspec, written afresh; put first on
+    JUPYTER_PATH, it takes the place of the environment's own. One folder per course."""
+    digest = hashlib.sha256(str(lab.root).encode()).hexdigest()[:12]
+    data = Path(sys.prefix) / "tfladder-lab" / digest
+    spec = data / "kernels" / "python3"
+    spec.mkdir(parents=True, exist_ok=True)
+    (spec / "launch.py").write_text(LAUNCHER)
+    argv = [sys.executable, "{resource_dir}/launch.py", str(lab.root / "source"),
+            str(notebook_lib.build()), "-f", "{connection_file}"]
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": argv, "display_name": "Python 3 (ipykernel)", "language": "python",
+        "metadata": {"debugger": True}}, indent=1) + "\n")
+    return data
+
+
 def start(lab, *, log=None, env=None):
     """Start the server (from the course directory); returns the process. Output goes to `log`.
 
     `env` adds environment variables (tests point JUPYTER_CONFIG_DIR and friends at a scratch
     folder so that a user's own settings and workspaces do not leak in).
     """
+    env = dict(env or {})
+    env["JUPYTER_PATH"] = os.pathsep.join(
+        p for p in [str(kernels_folder(lab)), env.get("JUPYTER_PATH", os.environ.get("JUPYTER_PATH", ""))] if p)
     return subprocess.Popen(lab.command(), cwd=lab.root, env=tool_env(env),
                             stdout=log, stderr=subprocess.STDOUT if log else None)
 
