@@ -231,7 +231,7 @@ def {name}(*args, **kwargs):
     \"\"\"Fails with everything it can read that looks like the grader's tests.\"\"\"
     import gc
 
-    keys = ("HIDDEN", "oracle", "checks.close", "register_standin", "mistake", "expected", "kernel.run")
+    keys = ("HIDDEN", "oracle", "checks.close", "register_standin", "mistake", "expected", "probe.run")
     found = [v for obj in gc.get_objects() if isinstance(obj, dict)
              for v in list(obj.values()) if isinstance(v, str) and any(k in v for k in keys)]
     found += [str(cell) for cell in get_ipython().user_ns.get("In", [])]

@@ -45,7 +45,7 @@ class GraderError(Exception):
 
 def secret_lines(sources):
     """Lines of hidden tests that only the judge may know: stripped, long enough to mean something,
-    not inside the code a test sends to the kernel (`kernel.run("...")`), which is not secret."""
+    not inside the code a test sends to the kernel (`probe.run("...")`), which is not secret."""
     found = set()
     for source in sources:
         sent = _sent_lines(source)

@@ -31,7 +31,7 @@ INIT = '''"""tfladder's notebook library: what the course's notebooks import.
 
 runtime (a quiet, reproducible start), seeds (the grading seed), data (synthetic data), checks
 (checks whose failures read well), spies (which APIs code called), wire (plain data between a
-kernel and its tests), probe (how tests run your code: `kernel.run`). The instructor's tools, the
+kernel and its tests), probe (how tests run your code: `probe.run`). The instructor's tools, the
 oracles and the hidden tests are not part of it.
 """
 

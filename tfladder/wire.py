@@ -79,7 +79,7 @@ class Array:
 
 class Opaque:
     """An object that is not plain data, described by its type; `handle` refers to it in the
-    kernel for the rest of the test (pass it as an input of a later `kernel.run`)."""
+    kernel for the rest of the test (pass it as an input of a later `probe.run`)."""
 
     __slots__ = ("type_name", "module", "bases", "handle", "callable", "note")
 
