@@ -15,6 +15,7 @@ them need accounts of their own (a JupyterHub).
 """
 
 import hashlib
+import inspect
 import json
 import os
 import secrets
@@ -23,7 +24,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tfladder import notebook_lib
+from tfladder import notebook_lib, zygote
 from tfladder.course import tool_env
 
 LOOPBACK = "127.0.0.1"
@@ -66,9 +67,11 @@ def new(root, port=8888, token=None):
 
 
 # The kernel's launcher (a file of the kernelspec): the whole package for notebooks in the
-# instructor's folder, the notebook library only for every other notebook. Its own folder (first on
-# sys.path, as for any script) is dropped; the environment's editable finder, which would map
-# `tfladder.*` to the repository, is removed, and the library goes first on the import path.
+# instructor's folder, the notebook library only for every other notebook, set up by the same
+# function that makes a forked grading kernel forget the grader (`zygote.forget_the_grader`: the
+# environment's editable finder, which maps `tfladder.*` to the repository, removed, the library
+# first on the import path). The script's own folder (first on sys.path, as for any script) is
+# dropped.
 LAUNCHER = '''"""A `make lab` kernel (written by tfladder.lab; do not edit). See tfladder/lab.py."""
 import os
 import sys
@@ -76,17 +79,18 @@ import sys
 instructor_folder, library = sys.argv[1], sys.argv[2]
 del sys.argv[1:3]
 del sys.path[0]
+
+
+FORGET_THE_GRADER
+
 here = os.path.realpath(os.getcwd())
 if not (here == instructor_folder or here.startswith(instructor_folder + os.sep)):
-    sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in getattr(f, "__module__", "").lower()]
-    sys.path_hooks[:] = [h for h in sys.path_hooks if "editable" not in getattr(h, "__module__", "").lower()]
-    sys.path[:] = [library] + [p for p in sys.path if "__editable__" not in p]
-    sys.path_importer_cache.clear()
     os.environ["PYTHONPATH"] = library
+    forget_the_grader()
 from ipykernel import kernelapp
 
 kernelapp.launch_new_instance()
-'''
+'''.replace("FORGET_THE_GRADER", inspect.getsource(zygote.forget_the_grader).rstrip() + "\n")
 
 
 def kernels_folder(lab):

@@ -131,10 +131,11 @@ def become_sandboxed(uid, limits):
         raise ZygoteError(f"the kernel did not drop its privileges: {wrong}")
 
 
-def _forget_the_grader():
+def forget_the_grader():
     """Drop what the zygote (a grader's process) imported of tfladder, and the environment's
     finder that maps `tfladder` to the repository: the kernel imports its tfladder afresh, from
-    the notebook library on its PYTHONPATH, as a kernel started from scratch would."""
+    the notebook library on its PYTHONPATH, as a kernel started from scratch would. (`make lab`'s
+    kernel launcher runs this same function for students' notebooks: `tfladder.lab`.)"""
     for name in [n for n in sys.modules if n == "tfladder" or n.startswith("tfladder.")]:
         del sys.modules[name]
     sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in getattr(f, "__module__", "").lower()]
@@ -155,7 +156,7 @@ def run_kernel(request):
     os.environ.update(request["env"])
     os.environ[PREIMPORTED_ENV] = "1"       # TensorFlow was imported here, quietly (tfladder.runtime)
     os.closerange(3, os.sysconf("SC_OPEN_MAX"))
-    _forget_the_grader()
+    forget_the_grader()
     if "numpy" in sys.modules:
         sys.modules["numpy"].random.seed()    # a fresh process would draw its own seed
     argv = list(request["argv"])
