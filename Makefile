@@ -47,7 +47,7 @@ $(STAMP): requirements.lock pyproject.toml | $(SANDBOX_TOOLS)
 	$(VENV)/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	@# The notebook library apart (what a graded kernel and a student get): .venv/tfladder-notebook.
 	@# Grading rebuilds it whenever one of its modules changed.
-	$(VENV)/bin/python -m tfladder.notebook_lib >/dev/null
+	$(VENV)/bin/python -m tfladder.course.notebook_lib >/dev/null
 	@touch $(STAMP)
 
 setup: $(STAMP) ## create .venv with the pinned environment

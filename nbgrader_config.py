@@ -10,7 +10,7 @@ from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 from nbgrader.converters import Autograde
 from nbgrader.preprocessors import ClearHiddenTests, Execute, GetGrades
 
-from tfladder.execute import JudgedExecute
+from tfladder.grading.execute import JudgedExecute
 
 c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
 

@@ -62,8 +62,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tfladder import course as ops  # noqa: E402
-from tfladder import fixtures, notebooks, sandbox, scores  # noqa: E402
+from tfladder.course import fixtures, notebooks, ops
+from tfladder.course.config import tool_env
+from tfladder.grading import scores
+from tfladder.sandbox import launcher
 
 ENV = {"TF_ENABLE_ONEDNN_OPTS": "0", "TFLADDER_GRADING_SEED": "2718"}
 
@@ -117,9 +119,9 @@ class Memory:
             while frontier:
                 tree |= frontier
                 frontier = {p for p, (ppid, _, _) in rows.items() if ppid in frontier} - tree
-            grader = sum(rows[p][2] for p in tree if p in rows and rows[p][1] < sandbox.FIRST_UID)
+            grader = sum(rows[p][2] for p in tree if p in rows and rows[p][1] < launcher.FIRST_UID)
             # every sandboxed process on the machine (ours are the only ones while this runs)
-            kernels = max((pss for _, uid, pss in rows.values() if uid >= sandbox.FIRST_UID), default=0)
+            kernels = max((pss for _, uid, pss in rows.values() if uid >= launcher.FIRST_UID), default=0)
             self.grader, self.kernel = max(self.grader, grader), max(self.kernel, kernels)
             time.sleep(0.2)
 
@@ -133,11 +135,13 @@ def timed(command, course, *, sample_memory=False, bindir=None):
     smaps_rollup of TensorFlow processes five times a second costs about a tenth of a core and
     stalls the processes read, which slowed `tfladder grade` (both cores busy) by about 10%.
     `bindir`: another environment's bin folder, first on PATH (its tools run the command)."""
-    env = ops.tool_env(ENV)
+    env = tool_env(ENV)
     if bindir is not None:
         env["PATH"] = f"{bindir}{os.pathsep}{env['PATH']}"
     started = time.monotonic()
-    process = subprocess.Popen(command, cwd=course, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        command, cwd=course, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     memory = Memory(process.pid) if sample_memory else None
     log = process.communicate()[0]
     if memory:
@@ -163,14 +167,17 @@ def judge_cost(course, assignments, students):
     """The judge's own cost per notebook of the last tfladder run, from its reports, for the class
     and per assignment (lines to print); None when the reports have no judge (a checkout from
     before the judge)."""
+
     def line(label, found):
         count = len(found)
         mean = {key: sum(stats[key] for stats in found) / count for key in found[0]}
         overhead = mean["probe_seconds"] - mean["kernel_seconds"]
-        return (f"{label} ({count} notebooks): {mean['requests']:.1f} requests, probe round trips "
-                f"{overhead:.3f} s beyond the kernel's own {mean['kernel_seconds']:.2f} s, the judge's own code "
-                f"{mean['judge_seconds']:.3f} s: {overhead + mean['judge_seconds']:.3f} s in all; "
-                f"{mean['bytes_sent'] / 1024:.0f} KiB sent, {mean['bytes_received'] / 1024:.0f} KiB received")
+        return (
+            f"{label} ({count} notebooks): {mean['requests']:.1f} requests, probe round trips "
+            f"{overhead:.3f} s beyond the kernel's own {mean['kernel_seconds']:.2f} s, the judge's own code "
+            f"{mean['judge_seconds']:.3f} s: {overhead + mean['judge_seconds']:.3f} s in all; "
+            f"{mean['bytes_sent'] / 1024:.0f} KiB sent, {mean['bytes_received'] / 1024:.0f} KiB received"
+        )
 
     per_assignment = {}
     for a in assignments:
@@ -192,8 +199,9 @@ def compare(checkout, assignments, students, jobs, rounds, work):
     courses = {}
     other_bin = Path(checkout).resolve() / ".venv" / "bin"
     if not (other_bin / "tfladder").exists():
-        raise SystemExit(f"{other_bin / 'tfladder'} does not exist: make an environment for {checkout} "
-                         "(see this script's docstring)")
+        raise SystemExit(
+            f"{other_bin / 'tfladder'} does not exist: make an environment for {checkout} (see this script's docstring)"
+        )
     for label, repo in (("this", REPO), ("other", Path(checkout).resolve())):
         courses[label] = build_course(work / f"compare-{label}", assignments, students, repo=repo)
     print(f"\nthis checkout ({REPO}) against {checkout}, the whole class in one command each, {rounds} rounds:")
@@ -203,25 +211,33 @@ def compare(checkout, assignments, students, jobs, rounds, work):
         order = ["this", "other"] if index % 2 == 0 else ["other", "this"]
         for label in order:
             course, roster = courses[label]
-            elapsed, _, code, log = grade_tfladder(course, assignments, jobs,
-                                                   bindir=None if label == "this" else other_bin)
+            elapsed, _, code, log = grade_tfladder(
+                course, assignments, jobs, bindir=None if label == "this" else other_bin
+            )
             if code not in (0, 1):
                 print(log[-3000:])
                 raise SystemExit(f"tfladder grade ({label}) failed (exit status {code})")
             seconds[label].append(elapsed)
             points[label] = {a: scores.cell_points(course, a, sorted(roster[a])) for a in assignments}
-        print(f"  round {index + 1}: this {seconds['this'][-1]:.1f} s, other {seconds['other'][-1]:.1f} s: "
-              f"this/other {seconds['this'][-1] / seconds['other'][-1]:.3f}")
+        print(
+            f"  round {index + 1}: this {seconds['this'][-1]:.1f} s, other {seconds['other'][-1]:.1f} s: "
+            f"this/other {seconds['this'][-1] / seconds['other'][-1]:.3f}"
+        )
     mean = {label: sum(values) / len(values) for label, values in seconds.items()}
     same = points["this"] == points["other"]
     for a in assignments:
         for s in sorted(courses["this"][1][a]):
             if points["this"][a][s] != points["other"][a][s]:
-                changed = {c: (points["other"][a][s].get(c), p) for c, p in points["this"][a][s].items()
-                           if points["other"][a][s].get(c) != p}
+                changed = {
+                    c: (points["other"][a][s].get(c), p)
+                    for c, p in points["this"][a][s].items()
+                    if points["other"][a][s].get(c) != p
+                }
                 print(f"  DIFFERENT {a} {s} ({courses['this'][1][a][s]}): (other, this) {changed}")
-    print(f"mean: this {mean['this']:.1f} s, other {mean['other']:.1f} s: this/other {mean['this'] / mean['other']:.3f} "
-          f"({(mean['this'] / mean['other'] - 1) * 100:+.1f}%); scores {'identical' if same else 'DIFFERENT'}")
+    print(
+        f"mean: this {mean['this']:.1f} s, other {mean['other']:.1f} s: this/other {mean['this'] / mean['other']:.3f} "
+        f"({(mean['this'] / mean['other'] - 1) * 100:+.1f}%); scores {'identical' if same else 'DIFFERENT'}"
+    )
     course, roster = courses["this"]
     cost = judge_cost(course, assignments, roster)
     if cost:
@@ -249,8 +265,10 @@ def whole_class(course, assignments, roster, jobs):
         for s in sorted(roster[a]):
             if points["serial"][a][s] != points["tfladder"][a][s]:
                 identical = False
-                print(f"  DIFFERENT {a} {s} ({roster[a][s]}): serial {points['serial'][a][s]} "
-                      f"tfladder {points['tfladder'][a][s]}")
+                print(
+                    f"  DIFFERENT {a} {s} ({roster[a][s]}): serial {points['serial'][a][s]} "
+                    f"tfladder {points['tfladder'][a][s]}"
+                )
     return seconds["serial"], seconds["tfladder"], identical
 
 
@@ -267,11 +285,13 @@ def floor_seconds(course, assignment, students):
             start, end = timing.get("iopub.execute_input"), timing.get("shell.execute_reply")
             if not (start and end):
                 continue
-            if not seen_setup:          # the setup cell imports TensorFlow
+            if not seen_setup:  # the setup cell imports TensorFlow
                 seen_setup = True
                 continue
-            total += (datetime.fromisoformat(end.replace("Z", "+00:00"))
-                      - datetime.fromisoformat(start.replace("Z", "+00:00"))).total_seconds()
+            total += (
+                datetime.fromisoformat(end.replace("Z", "+00:00"))
+                - datetime.fromisoformat(start.replace("Z", "+00:00"))
+            ).total_seconds()
         result[student] = total
     return result
 
@@ -292,8 +312,10 @@ def per_assignment(course, assignments, roster, jobs, cores):
     True if every score is identical."""
     identical = True
     totals = {"serial": 0.0, "tfladder": 0.0, "floor": 0.0, "notebooks": 0, "bound": 0.0}
-    print(f"\n{'assignment':<20} {'serial s':>9} {'tfladder s':>11} {'ratio':>6} {'floor s/nb':>11} "
-          f"{'serial s/nb':>12} {'tfladder s/nb':>14} {'kernel CPU bound s':>19}")
+    print(
+        f"\n{'assignment':<20} {'serial s':>9} {'tfladder s':>11} {'ratio':>6} {'floor s/nb':>11} "
+        f"{'serial s/nb':>12} {'tfladder s/nb':>14} {'kernel CPU bound s':>19}"
+    )
     for index, assignment in enumerate(assignments):
         students = sorted(roster[assignment])
         order = ["serial", "tfladder"] if index % 2 == 0 else ["tfladder", "serial"]
@@ -315,8 +337,10 @@ def per_assignment(course, assignments, roster, jobs, cores):
         if not same:
             for s in students:
                 if points["serial"][s] != points["tfladder"][s]:
-                    print(f"  DIFFERENT {s} ({roster[assignment][s]}): serial {points['serial'][s]} "
-                          f"tfladder {points['tfladder'][s]}")
+                    print(
+                        f"  DIFFERENT {s} ({roster[assignment][s]}): serial {points['serial'][s]} "
+                        f"tfladder {points['tfladder'][s]}"
+                    )
         n = len(students)
         floor = sum(floors.values()) / n
         totals["serial"] += seconds["serial"]
@@ -324,26 +348,36 @@ def per_assignment(course, assignments, roster, jobs, cores):
         totals["floor"] += sum(floors.values())
         totals["bound"] += bound
         totals["notebooks"] += n
-        print(f"{assignment:<20} {seconds['serial']:>9.1f} {seconds['tfladder']:>11.1f} "
-              f"{seconds['serial'] / seconds['tfladder']:>5.2f}x {floor:>11.2f} {seconds['serial'] / n:>12.2f} "
-              f"{seconds['tfladder'] / n:>14.2f} {bound:>19.1f}" + ("" if same else "  SCORES DIFFER"))
+        print(
+            f"{assignment:<20} {seconds['serial']:>9.1f} {seconds['tfladder']:>11.1f} "
+            f"{seconds['serial'] / seconds['tfladder']:>5.2f}x {floor:>11.2f} {seconds['serial'] / n:>12.2f} "
+            f"{seconds['tfladder'] / n:>14.2f} {bound:>19.1f}" + ("" if same else "  SCORES DIFFER")
+        )
     n = totals["notebooks"]
     floor = totals["floor"] / n
-    print(f"\n{'total':<20} {totals['serial']:>9.1f} {totals['tfladder']:>11.1f} "
-          f"{totals['serial'] / totals['tfladder']:>5.2f}x {floor:>11.2f} {totals['serial'] / n:>12.2f} "
-          f"{totals['tfladder'] / n:>14.2f} {totals['bound']:>19.1f}")
-    print(f"speed-up: {totals['serial'] / totals['tfladder']:.2f}x ({n} notebooks: serial nbgrader "
-          f"{totals['serial']:.0f} s, tfladder grade {totals['tfladder']:.0f} s)")
+    print(
+        f"\n{'total':<20} {totals['serial']:>9.1f} {totals['tfladder']:>11.1f} "
+        f"{totals['serial'] / totals['tfladder']:>5.2f}x {floor:>11.2f} {totals['serial'] / n:>12.2f} "
+        f"{totals['tfladder'] / n:>14.2f} {totals['bound']:>19.1f}"
+    )
+    print(
+        f"speed-up: {totals['serial'] / totals['tfladder']:.2f}x ({n} notebooks: serial nbgrader "
+        f"{totals['serial']:.0f} s, tfladder grade {totals['tfladder']:.0f} s)"
+    )
     if totals["bound"]:
-        print(f"kernel CPU bound: the sandboxed kernels used {totals['bound'] * cores:.0f} s of CPU, so tfladder "
-              f"grade needs at least {totals['bound']:.0f} s on {cores} cores with these kernels even if nothing "
-              f"else ran: at most {totals['serial'] / totals['bound']:.2f}x")
+        print(
+            f"kernel CPU bound: the sandboxed kernels used {totals['bound'] * cores:.0f} s of CPU, so tfladder "
+            f"grade needs at least {totals['bound']:.0f} s on {cores} cores with these kernels even if nothing "
+            f"else ran: at most {totals['serial'] / totals['bound']:.2f}x"
+        )
     else:
         print("kernel CPU bound: no sandbox usage records found in autograded/ (tfladder-run.json)")
-    print(f"per notebook: floor {floor:.2f} s (own execution once TensorFlow is imported); serial nbgrader "
-          f"{totals['serial'] / n:.2f} s (overhead {totals['serial'] / n - floor:.2f} s); tfladder grade "
-          f"{totals['tfladder'] / n:.2f} s of wall time, {totals['tfladder'] * jobs / n:.2f} s of a {jobs}-job slot "
-          f"(overhead {totals['tfladder'] * jobs / n - floor:.2f} s)")
+    print(
+        f"per notebook: floor {floor:.2f} s (own execution once TensorFlow is imported); serial nbgrader "
+        f"{totals['serial'] / n:.2f} s (overhead {totals['serial'] / n - floor:.2f} s); tfladder grade "
+        f"{totals['tfladder'] / n:.2f} s of wall time, {totals['tfladder'] * jobs / n:.2f} s of a {jobs}-job slot "
+        f"(overhead {totals['tfladder'] * jobs / n - floor:.2f} s)"
+    )
     print(f"scores: {'identical' if identical else 'DIFFERENT'} for every student and graded cell")
     return identical
 
@@ -358,22 +392,33 @@ def main(argv=None):
     parser.add_argument("--assignments", nargs="*", default=None)
     parser.add_argument("--jobs", type=int, default=None, help="tfladder grade --jobs (default: its own)")
     parser.add_argument("--memory-sizes", default="5,20", help="class sizes for the memory check (level 1)")
-    parser.add_argument("--class-only", action="store_true",
-                        help="only the whole class in one command each, not the per-assignment table")
-    parser.add_argument("--compare-with", metavar="CHECKOUT",
-                        help="another checkout of this repository: its tfladder grade against this one's, side by side")
+    parser.add_argument(
+        "--class-only",
+        action="store_true",
+        help="only the whole class in one command each, not the per-assignment table",
+    )
+    parser.add_argument(
+        "--compare-with",
+        metavar="CHECKOUT",
+        help="another checkout of this repository: its tfladder grade against this one's, side by side",
+    )
     parser.add_argument("--rounds", type=int, default=2, help="rounds of --compare-with (alternating who goes first)")
-    parser.add_argument("--judge-only", action="store_true",
-                        help="one tfladder grade of the class: the judge's cost per notebook, per assignment")
+    parser.add_argument(
+        "--judge-only",
+        action="store_true",
+        help="one tfladder grade of the class: the judge's cost per notebook, per assignment",
+    )
     args = parser.parse_args(argv)
-    from tfladder.grade import default_jobs
+    from tfladder.grading.grade import default_jobs
 
     jobs = args.jobs or default_jobs()
-    cores = min(jobs, os.cpu_count() or 1)      # what the kernel CPU bound divides by
+    cores = min(jobs, os.cpu_count() or 1)  # what the kernel CPU bound divides by
     assignments = args.assignments or ops.assignments(REPO)
     work = Path(tempfile.mkdtemp(prefix="tfladder-bench-"))
-    print(f"{args.students} students x {len(assignments)} assignments, tfladder grade --jobs {jobs}, "
-          f"{os.cpu_count()} CPUs; course in {work}")
+    print(
+        f"{args.students} students x {len(assignments)} assignments, tfladder grade --jobs {jobs}, "
+        f"{os.cpu_count()} CPUs; course in {work}"
+    )
     if args.compare_with:
         same = compare(args.compare_with, assignments, args.students, jobs, args.rounds, work)
         shutil.rmtree(work, ignore_errors=True)
@@ -395,9 +440,11 @@ def main(argv=None):
         serial, tfl, same = whole_class(course, assignments, roster, jobs)
         identical &= same
         n = sum(len(roster[a]) for a in assignments)
-        print(f"\nwhole class in one command each ({n} notebooks): serial `nbgrader autograde \"*\"` "
-              f"{serial:.1f} s, `tfladder grade` {tfl:.1f} s: {serial / tfl:.2f}x; scores "
-              f"{'identical' if same else 'DIFFERENT'}")
+        print(
+            f'\nwhole class in one command each ({n} notebooks): serial `nbgrader autograde "*"` '
+            f"{serial:.1f} s, `tfladder grade` {tfl:.1f} s: {serial / tfl:.2f}x; scores "
+            f"{'identical' if same else 'DIFFERENT'}"
+        )
     # Memory, in runs of their own (sampling slows what it samples): the grader's processes at
     # two class sizes, the largest sandboxed kernel, and serial nbgrader for comparison.
     sizes = [int(x) for x in args.memory_sizes.split(",") if x]
@@ -407,8 +454,10 @@ def main(argv=None):
         for size in sizes:
             small, _ = build_course(work / f"memory-{size}", [memory_assignment], size)
             elapsed, memory, code, _ = grade_tfladder(small, memory_assignment, jobs, sample_memory=True)
-            line = (f"  {size:>3} students: tfladder grade's processes {gib(memory.grader)} "
-                    f"(largest sandboxed kernel {gib(memory.kernel)}) in {elapsed:.0f} s")
+            line = (
+                f"  {size:>3} students: tfladder grade's processes {gib(memory.grader)} "
+                f"(largest sandboxed kernel {gib(memory.kernel)}) in {elapsed:.0f} s"
+            )
             if size == sizes[0]:
                 _, serial, _, _ = grade_serial(small, memory_assignment, sample_memory=True)
                 line += f"; serial nbgrader with its kernel {gib(serial.grader)}"

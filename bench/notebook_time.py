@@ -14,7 +14,8 @@ from pathlib import Path
 
 from nbclient import NotebookClient
 
-from tfladder import course, notebooks, runtime
+from tfladder import runtime
+from tfladder.course import notebooks, ops
 
 BUDGET_SECONDS = 15.0
 
@@ -42,19 +43,21 @@ def time_notebook(path):
             else:
                 rest += spent
                 per_cell.append((spent, notebooks.grade_id(cell) or f"cell {index}"))
-    return started - start, setup, rest, sorted(per_cell, reverse=True)[:int(os.environ.get("TOP", 3))]
+    return started - start, setup, rest, sorted(per_cell, reverse=True)[: int(os.environ.get("TOP", 3))]
 
 
 def main(argv):
     runtime.quiet()
-    root = course.find_root(Path(__file__).parent)
+    root = ops.find_root(Path(__file__).parent)
     worst = 0.0
-    for assignment in argv or course.assignments(root):
+    for assignment in argv or ops.assignments(root):
         path = root / "source" / assignment / f"{assignment}.ipynb"
         kernel, setup, rest, slowest = time_notebook(path)
         worst = max(worst, rest / BUDGET_SECONDS)
-        print(f"{assignment}: kernel start {kernel:.1f} s, setup cell (imports TensorFlow) {setup:.1f} s, "
-              f"everything after it {rest:.1f} s = {rest / BUDGET_SECONDS:.2f} of the {BUDGET_SECONDS:g} s budget")
+        print(
+            f"{assignment}: kernel start {kernel:.1f} s, setup cell (imports TensorFlow) {setup:.1f} s, "
+            f"everything after it {rest:.1f} s = {rest / BUDGET_SECONDS:.2f} of the {BUDGET_SECONDS:g} s budget"
+        )
         print("    slowest cells: " + ", ".join(f"{name} {s:.1f} s" for s, name in slowest))
     print(f"worst ratio to budget: {worst:.2f} ({'within' if worst <= 1 else 'OVER'} budget)")
     return 0 if worst <= 1 else 1

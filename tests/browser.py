@@ -13,18 +13,27 @@ from pathlib import Path
 
 from playwright.sync_api import expect
 
-from tfladder import lab
+from tfladder.cli import lab
 
 CHROMIUM = Path(os.environ.get("TFLADDER_CHROMIUM", "/usr/bin/chromium"))
 # Headless, as root, on a machine whose only network is loopback: no sandbox (root), and no
 # background connections (they are refused here, many at a time, and slow the start).
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--disable-quic",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--disable-quic",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
-SCREENSHOTS = Path(os.environ.get("TFLADDER_ARTIFACTS", Path(__file__).resolve().parents[1] / "build" / "test-artifacts")) / "browser"
+SCREENSHOTS = (
+    Path(os.environ.get("TFLADDER_ARTIFACTS", Path(__file__).resolve().parents[1] / "build" / "test-artifacts"))
+    / "browser"
+)
 VIEWPORT = {"width": 1400, "height": 900}
-KERNEL_START = 120_000   # ms: a kernel's start, TensorFlow's import and a notebook's run on 2 cores
+KERNEL_START = 120_000  # ms: a kernel's start, TensorFlow's import and a notebook's run on 2 cores
 PAGE_LOAD = 60_000
 
 
@@ -34,9 +43,11 @@ class BrowserUnavailable(RuntimeError):
 
 def launch(playwright, executable=CHROMIUM):
     """Debian's Chromium, headless, through Playwright; BrowserUnavailable with a fix if it fails."""
-    fix = ("The browser tests need Debian's Chromium and Playwright's Python client: run `make test` "
-           "as root (it runs `apt-get install chromium`), or `sudo apt-get install chromium`; "
-           "Playwright comes from requirements.lock.")
+    fix = (
+        "The browser tests need Debian's Chromium and Playwright's Python client: run `make test` "
+        "as root (it runs `apt-get install chromium`), or `sudo apt-get install chromium`; "
+        "Playwright comes from requirements.lock."
+    )
     if not Path(executable).exists():
         raise BrowserUnavailable(f"Chromium is not installed at {executable}. {fix}")
     try:
@@ -57,7 +68,7 @@ def jupyter_dirs(scratch):
     settings = scratch / "lab-settings"
     news = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     news.parent.mkdir(parents=True, exist_ok=True)
-    news.write_text('{"fetchNews": "false"}\n')   # no "get notified about Jupyter news?" pop-up
+    news.write_text('{"fetchNews": "false"}\n')  # no "get notified about Jupyter news?" pop-up
     env = {
         "JUPYTER_CONFIG_DIR": scratch / "config",
         "JUPYTER_RUNTIME_DIR": scratch / "runtime",
@@ -75,7 +86,7 @@ def get(url):
             return response.status, response.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode(errors="replace")
-    except urllib.error.URLError as error:   # nothing listening (yet)
+    except urllib.error.URLError as error:  # nothing listening (yet)
         return None, str(error.reason)
 
 

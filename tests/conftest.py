@@ -11,10 +11,11 @@ from tfladder import runtime
 
 runtime.quiet()  # before any test imports TensorFlow
 
-from tfladder import course, fixtures, notebooks, scores  # noqa: E402
+from tfladder.course import fixtures, notebooks, ops
+from tfladder.grading import scores
 
 REPO = Path(__file__).resolve().parents[1]
-ASSIGNMENTS = course.assignments(REPO)
+ASSIGNMENTS = ops.assignments(REPO)
 # How the session grades every fixture; test_determinism changes one setting at a time.
 BASELINE_ENV = {"TF_ENABLE_ONEDNN_OPTS": "0", "TFLADDER_THREADS": "2", "TFLADDER_GRADING_SEED": "2718"}
 
@@ -25,7 +26,7 @@ def make_course(root, assignments=ASSIGNMENTS):
     root.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "nbgrader_config.py", root)
     for a in assignments:
-        for part in ("source", "release", f"tests/fixtures"):
+        for part in ("source", "release", "tests/fixtures"):
             src = REPO / part / a
             if src.exists():
                 shutil.copytree(src, root / part / a)
@@ -45,8 +46,8 @@ class GradedCourse:
     """A temporary course in which every fixture of one assignment was graded."""
 
     root: Path
-    graded: dict          # fixture name -> Graded
-    done: object          # the finished `nbgrader autograde` process
+    graded: dict  # fixture name -> Graded
+    done: object  # the finished `nbgrader autograde` process
 
 
 def grade_fixtures(root, assignment, names=None, env=None):
@@ -55,8 +56,8 @@ def grade_fixtures(root, assignment, names=None, env=None):
     chosen = {n: found[n] for n in (names or found)}
     for fixture in chosen.values():
         fixtures.submit(fixture, root)
-    course.release(root, assignment, db=True)
-    done = course.autograde(root, assignment, env=env)
+    ops.release(root, assignment, db=True)
+    done = ops.autograde(root, assignment, env=env)
     points = scores.cell_points(root, assignment, list(chosen))
     graded = {}
     for name in chosen:

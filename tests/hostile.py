@@ -29,16 +29,19 @@ from pathlib import Path
 
 from nbformat.v4 import new_code_cell, new_output
 
-from tfladder import fixtures, judge, notebook_lib, notebooks
+from tfladder.course import fixtures, notebook_lib, notebooks
+from tfladder.grading import judge
 
 REPO = Path(__file__).resolve().parents[1]
 A = "01_low_level_ops"
 LEVELS = ("01_low_level_ops", "02_layers", "03_keras_models", "04_custom_training", "05_data_pipelines")
 REFERENCE_POINTS = 24
-FORGOT_BIAS = {"l1_linear_forward": """
+FORGOT_BIAS = {
+    "l1_linear_forward": """
 def linear_forward(X, w, b):
     return tf.matmul(tf.convert_to_tensor(X, dtype=tf.float32), w)
-"""}
+"""
+}
 FORGOT_BIAS_POINTS = 22
 # Losing the exercise whose solution cell kills the kernel (and the three tests after it).
 WITHOUT_TRAIN = REFERENCE_POINTS - 4
@@ -67,7 +70,7 @@ MISTAKES = {
 
 
 # Prints DENIED or ALLOWED for one forbidden action; defined in the hostile cell itself.
-ATTEMPT = '''
+ATTEMPT = """
 def _attempt(label, action):
     try:
         action()
@@ -75,7 +78,7 @@ def _attempt(label, action):
         print("DENIED", label, type(error).__name__)
     else:
         print("ALLOWED", label)
-'''
+"""
 
 
 @dataclass
@@ -108,8 +111,13 @@ def before(code, cell="l1_linear_forward"):
 
 # -- notebook edits ------------------------------------------------------------------------------
 def _tests(nb):
-    return [c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade")
-            and not c["metadata"]["nbgrader"].get("solution") and c.cell_type == "code"]
+    return [
+        c
+        for c in nb.cells
+        if c.get("metadata", {}).get("nbgrader", {}).get("grade")
+        and not c["metadata"]["nbgrader"].get("solution")
+        and c.cell_type == "code"
+    ]
 
 
 def edit_tests_to_print(nb):
@@ -147,10 +155,10 @@ def tag_tests_skip(nb):
 
 def prefill_outputs(nb):
     for cell in _tests(nb):
-        cell.outputs = [new_output("execute_result", data={"text/plain": str(cell.metadata.nbgrader["points"])},
-                                   execution_count=1)]
+        cell.outputs = [
+            new_output("execute_result", data={"text/plain": str(cell.metadata.nbgrader["points"])}, execution_count=1)
+        ]
         cell.execution_count = 1
-
 
 
 # -- attacks on the judge: harvesting, patching, transformers, exfiltration (every level) ---------
@@ -165,7 +173,7 @@ def _harvest(name):
     import importlib
 
     for module in ("tfladder.oracles", "tfladder.oracles.l1", "tfladder.oracles.l2", "tfladder.oracles.l3",
-                   "tfladder.oracles.l4", "tfladder.oracles.l5", "tfladder.standins", "tfladder.judge"):
+                   "tfladder.oracles.l4", "tfladder.oracles.l5", "tfladder.standins", "tfladder.grading.judge"):
         try:
             found = getattr(importlib.import_module(module), name, None)
         except Exception:
@@ -277,26 +285,56 @@ def _level_cases(level):
     found = fixture(mistake)
     prefix = f"l{int(level[:2])}"
     reference = total(fixture(f"{prefix}_reference"))
-    own = sum(v for cell, v in fixture(f"{prefix}_reference").points.items()
-              if cell.startswith(answer_id + "_") and isinstance(v, (int, float)))
+    own = sum(
+        v
+        for cell, v in fixture(f"{prefix}_reference").points.items()
+        if cell.startswith(answer_id + "_") and isinstance(v, (int, float))
+    )
     fallback = found.answers[answer_id]
     return [
-        Hostile(f"{prefix}_harvest", "harvesting",
-                f"{name} falls back on an honest mistake unless it can find the answer key or a reference",
-                assignment=level, answers={answer_id: HARVEST.format(fallback=fallback, name=name)},
-                points=total(found) - (1 if reads_code else 0)),
-        Hostile(f"{prefix}_guard", "guard",
-                "an honest mistake, then numpy's comparisons and internals, the notebook library's checks, "
-                "spies and data, __import__ and __builtins__ patched in a cell of its own",
-                assignment=level, answers={answer_id: fallback}, cells=[(answer_id, GUARD)], points=total(found)),
-        Hostile(f"{prefix}_exfiltrate", "feedback",
-                f"{name} fails with everything it can read that looks like the tests, to carry them into feedback",
-                assignment=level, answers={answer_id: EXFILTRATE.format(name=name)}, points=reference - own),
-        Hostile(f"{prefix}_forge_replies", "transformer",
-                "the blank release and an input transformer that answers every request of the tests itself",
-                assignment=level, base="release", cells=[("setup", FORGE.format(ipython="get_ipython"))], points=0),
-        Hostile(f"honest_{prefix}_reference", "honest", "the reference answers", assignment=level,
-                points=reference, flagged=False),
+        Hostile(
+            f"{prefix}_harvest",
+            "harvesting",
+            f"{name} falls back on an honest mistake unless it can find the answer key or a reference",
+            assignment=level,
+            answers={answer_id: HARVEST.format(fallback=fallback, name=name)},
+            points=total(found) - (1 if reads_code else 0),
+        ),
+        Hostile(
+            f"{prefix}_guard",
+            "guard",
+            "an honest mistake, then numpy's comparisons and internals, the notebook library's checks, "
+            "spies and data, __import__ and __builtins__ patched in a cell of its own",
+            assignment=level,
+            answers={answer_id: fallback},
+            cells=[(answer_id, GUARD)],
+            points=total(found),
+        ),
+        Hostile(
+            f"{prefix}_exfiltrate",
+            "feedback",
+            f"{name} fails with everything it can read that looks like the tests, to carry them into feedback",
+            assignment=level,
+            answers={answer_id: EXFILTRATE.format(name=name)},
+            points=reference - own,
+        ),
+        Hostile(
+            f"{prefix}_forge_replies",
+            "transformer",
+            "the blank release and an input transformer that answers every request of the tests itself",
+            assignment=level,
+            base="release",
+            cells=[("setup", FORGE.format(ipython="get_ipython"))],
+            points=0,
+        ),
+        Hostile(
+            f"honest_{prefix}_reference",
+            "honest",
+            "the reference answers",
+            assignment=level,
+            points=reference,
+            flagged=False,
+        ),
     ]
 
 
@@ -305,9 +343,30 @@ def _digest(line):
     return hashlib.sha256(line.strip().encode()).hexdigest()[:16]
 
 
-COURSE_TOKENS = ("mistake", "oracle", "linear_forward", "mse_loss", "gradients", "sgd_step", "train_",
-                 "_col(", "dense_", "mlp_", "running_", "stack_", "fit_linear", "two_input", "custom_fit",
-                 "one_step", "standardize", "batch_sizes", "unweighted", "iterations", "CNN_", "evaluate_")
+COURSE_TOKENS = (
+    "mistake",
+    "oracle",
+    "linear_forward",
+    "mse_loss",
+    "gradients",
+    "sgd_step",
+    "train_",
+    "_col(",
+    "dense_",
+    "mlp_",
+    "running_",
+    "stack_",
+    "fit_linear",
+    "two_input",
+    "custom_fit",
+    "one_step",
+    "standardize",
+    "batch_sizes",
+    "unweighted",
+    "iterations",
+    "CNN_",
+    "evaluate_",
+)
 
 
 def search_secrets():
@@ -462,39 +521,60 @@ _search("start")
 def searcher_cell():
     secrets = search_secrets()
     lengths = sorted({len(line) for line in secret_table()})
-    return (SEARCHER.replace("SECRET_DIGESTS", repr(json.dumps(sorted(secrets))))
-            .replace("SECRET_LENGTHS", repr(json.dumps(lengths))))
+    return SEARCHER.replace("SECRET_DIGESTS", repr(json.dumps(sorted(secrets)))).replace(
+        "SECRET_LENGTHS", repr(json.dumps(lengths))
+    )
 
 
 # The alternative answers (not the stand-ins' words), each searching when first called.
 SEARCHED_ANSWERS = {
     gid: answer + f"\n_searching({func!r})"
     for gid, func, answer in [
-        ("l1_linear_forward", "linear_forward",
-         "def linear_forward(X, w, b):\n    return tf.cast(X, tf.float32) @ w + b"),
-        ("l1_mse_loss", "mse_loss",
-         "def mse_loss(y_true, y_pred):\n    diff = tf.reshape(y_pred, [-1]) - tf.reshape(tf.cast(y_true, tf.float32), [-1])\n"
-         "    return tf.reduce_sum(diff * diff) / tf.cast(tf.size(diff), tf.float32)"),
-        ("l1_tape_gradients", "tape_gradients",
-         "def tape_gradients(X, y, w, b):\n    with tf.GradientTape(persistent=True) as g:\n"
-         "        loss = mse_loss(y, linear_forward(X, w, b))\n    return loss, g.gradient(loss, w), g.gradient(loss, b)"),
-        ("l1_analytic_gradients", "analytic_gradients",
-         "def analytic_gradients(X, y, w, b):\n    X = tf.cast(X, tf.float32)\n"
-         "    r = linear_forward(X, w, b) - tf.reshape(tf.cast(y, tf.float32), [-1, 1])\n"
-         "    count = tf.cast(tf.shape(r)[0], tf.float32)\n"
-         "    return 2.0 * tf.transpose(X) @ r / count, 2.0 * tf.reduce_sum(r, axis=0) / count"),
-        ("l1_sgd_step", "sgd_step",
-         "def sgd_step(X, y, w, b, lr):\n    loss, dw, db = tape_gradients(X, y, w, b)\n"
-         "    w.assign(w - lr * dw)\n    b.assign(b - lr * db)\n    return loss"),
-        ("l1_train", "train_linear_regression",
-         "def train_linear_regression(X, y, lr=0.1, steps=100):\n    X = tf.cast(X, tf.float32)\n"
-         "    w, b = tf.Variable(tf.zeros([X.shape[1], 1])), tf.Variable(tf.zeros([1]))\n"
-         "    return w, b, [float(sgd_step(X, y, w, b, lr)) for _ in range(steps)]"),
+        (
+            "l1_linear_forward",
+            "linear_forward",
+            "def linear_forward(X, w, b):\n    return tf.cast(X, tf.float32) @ w + b",
+        ),
+        (
+            "l1_mse_loss",
+            "mse_loss",
+            "def mse_loss(y_true, y_pred):\n    diff = tf.reshape(y_pred, [-1]) - tf.reshape(tf.cast(y_true, tf.float32), [-1])\n"
+            "    return tf.reduce_sum(diff * diff) / tf.cast(tf.size(diff), tf.float32)",
+        ),
+        (
+            "l1_tape_gradients",
+            "tape_gradients",
+            "def tape_gradients(X, y, w, b):\n    with tf.GradientTape(persistent=True) as g:\n"
+            "        loss = mse_loss(y, linear_forward(X, w, b))\n    return loss, g.gradient(loss, w), g.gradient(loss, b)",
+        ),
+        (
+            "l1_analytic_gradients",
+            "analytic_gradients",
+            "def analytic_gradients(X, y, w, b):\n    X = tf.cast(X, tf.float32)\n"
+            "    r = linear_forward(X, w, b) - tf.reshape(tf.cast(y, tf.float32), [-1, 1])\n"
+            "    count = tf.cast(tf.shape(r)[0], tf.float32)\n"
+            "    return 2.0 * tf.transpose(X) @ r / count, 2.0 * tf.reduce_sum(r, axis=0) / count",
+        ),
+        (
+            "l1_sgd_step",
+            "sgd_step",
+            "def sgd_step(X, y, w, b, lr):\n    loss, dw, db = tape_gradients(X, y, w, b)\n"
+            "    w.assign(w - lr * dw)\n    b.assign(b - lr * db)\n    return loss",
+        ),
+        (
+            "l1_train",
+            "train_linear_regression",
+            "def train_linear_regression(X, y, lr=0.1, steps=100):\n    X = tf.cast(X, tf.float32)\n"
+            "    w, b = tf.Variable(tf.zeros([X.shape[1], 1])), tf.Variable(tf.zeros([1]))\n"
+            "    return w, b, [float(sgd_step(X, y, w, b, lr)) for _ in range(steps)]",
+        ),
     ]
 }
 
 # Learns what it can of the grader through its own descriptors, and tries to use them.
-CHANNELS = ATTEMPT + """
+CHANNELS = (
+    ATTEMPT
+    + """
 import os, sys
 for fd in (1, 2):
     print("LEARNED", os.readlink(f"/proc/self/fd/{fd}"))
@@ -502,6 +582,7 @@ for fd in (1, 2):
 _attempt("write to PID 1's output", lambda: open("/proc/1/fd/1", "w").write("x"))
 print("LEARNED", sys.path, sys.prefix, os.getcwd(), dict(os.environ))
 """
+)
 
 
 def flip_test_flags(nb):
@@ -519,182 +600,436 @@ def case_list(course, grader_port):
     """Every hostile case; `course` is the course folder, `grader_port` a TCP port the grader listens on."""
     return [
         # -- time ---------------------------------------------------------------------------------
-        Hostile("t_infinite_loop", "time", "a busy loop after a correct answer; interrupted at the cell time-out",
-                answers=after("while True:\n    pass", "l1_sgd_step")),
-        Hostile("t_swallows_interrupts", "time",
-                "a loop that swallows KeyboardInterrupt: the kernel is given up, later exercises are lost",
-                answers=after("import time\n_end = time.time() + 60\nwhile time.time() < _end:\n"
-                              "    try:\n        time.sleep(0.01)\n    except KeyboardInterrupt:\n        pass",
-                              "l1_train"), points=WITHOUT_TRAIN),
-        Hostile("t_sleep_loop", "time", "a sleeping loop after a correct answer",
-                answers=after("import time\nfor _ in range(600):\n    time.sleep(0.1)", "l1_train")),
+        Hostile(
+            "t_infinite_loop",
+            "time",
+            "a busy loop after a correct answer; interrupted at the cell time-out",
+            answers=after("while True:\n    pass", "l1_sgd_step"),
+        ),
+        Hostile(
+            "t_swallows_interrupts",
+            "time",
+            "a loop that swallows KeyboardInterrupt: the kernel is given up, later exercises are lost",
+            answers=after(
+                "import time\n_end = time.time() + 60\nwhile time.time() < _end:\n"
+                "    try:\n        time.sleep(0.01)\n    except KeyboardInterrupt:\n        pass",
+                "l1_train",
+            ),
+            points=WITHOUT_TRAIN,
+        ),
+        Hostile(
+            "t_sleep_loop",
+            "time",
+            "a sleeping loop after a correct answer",
+            answers=after("import time\nfor _ in range(600):\n    time.sleep(0.1)", "l1_train"),
+        ),
         # -- memory, disk, output -----------------------------------------------------------------
-        Hostile("m_huge_allocation", "memory", "one allocation far beyond the memory limit",
-                answers=after("_huge = np.ones(10**12)")),
-        Hostile("m_slow_growth", "memory", "memory grows 256 MiB at a time until refused",
-                answers=after("_chunks = []\ntry:\n    for _ in range(64):\n"
-                              "        _chunks.append(np.ones(2**25))\nexcept MemoryError:\n"
-                              "    print('DENIED memory')\n_chunks.clear()"), denied=1),
-        Hostile("m_threads_allocating", "memory", "four threads allocate until refused",
-                answers=after("import threading\n_held = []\n"
-                              "def _grow():\n    try:\n        for _ in range(64):\n"
-                              "            _held.append(np.ones(2**25))\n    except MemoryError:\n        pass\n"
-                              "_threads = [threading.Thread(target=_grow) for _ in range(4)]\n"
-                              "[t.start() for t in _threads]; [t.join() for t in _threads]\n"
-                              "print('DENIED threads', len(_held) < 4 * 64)\n_held.clear()"), denied=1),
-        Hostile("m_fill_scratch", "disk", "writes files in /tmp until the scratch space is full",
-                answers=after("import os\n_block = b'x' * 2**20\ntry:\n    for _i in range(1024):\n"
-                              "        with open(f'/tmp/fill_{_i // 16}', 'ab') as _f:\n"
-                              "            _f.write(_block)\nexcept OSError:\n    print('DENIED disk')"), denied=1),
-        Hostile("m_output_flood", "output", "prints 20 MB",
-                answers=after("for _i in range(200_000):\n    print('x' * 100)")),
+        Hostile(
+            "m_huge_allocation",
+            "memory",
+            "one allocation far beyond the memory limit",
+            answers=after("_huge = np.ones(10**12)"),
+        ),
+        Hostile(
+            "m_slow_growth",
+            "memory",
+            "memory grows 256 MiB at a time until refused",
+            answers=after(
+                "_chunks = []\ntry:\n    for _ in range(64):\n"
+                "        _chunks.append(np.ones(2**25))\nexcept MemoryError:\n"
+                "    print('DENIED memory')\n_chunks.clear()"
+            ),
+            denied=1,
+        ),
+        Hostile(
+            "m_threads_allocating",
+            "memory",
+            "four threads allocate until refused",
+            answers=after(
+                "import threading\n_held = []\n"
+                "def _grow():\n    try:\n        for _ in range(64):\n"
+                "            _held.append(np.ones(2**25))\n    except MemoryError:\n        pass\n"
+                "_threads = [threading.Thread(target=_grow) for _ in range(4)]\n"
+                "[t.start() for t in _threads]; [t.join() for t in _threads]\n"
+                "print('DENIED threads', len(_held) < 4 * 64)\n_held.clear()"
+            ),
+            denied=1,
+        ),
+        Hostile(
+            "m_fill_scratch",
+            "disk",
+            "writes files in /tmp until the scratch space is full",
+            answers=after(
+                "import os\n_block = b'x' * 2**20\ntry:\n    for _i in range(1024):\n"
+                "        with open(f'/tmp/fill_{_i // 16}', 'ab') as _f:\n"
+                "            _f.write(_block)\nexcept OSError:\n    print('DENIED disk')"
+            ),
+            denied=1,
+        ),
+        Hostile(
+            "m_output_flood", "output", "prints 20 MB", answers=after("for _i in range(200_000):\n    print('x' * 100)")
+        ),
         # -- processes ----------------------------------------------------------------------------
-        Hostile("p_fork_bomb", "processes", "forks until refused, then reaps its children",
-                answers=after("import os, time\n_kids = []\ntry:\n    for _ in range(2000):\n"
-                              "        _pid = os.fork()\n        if _pid == 0:\n"
-                              "            time.sleep(2)\n            os._exit(0)\n        _kids.append(_pid)\n"
-                              "except OSError:\n    print('DENIED fork', len(_kids))\n"
-                              "for _pid in _kids:\n    os.waitpid(_pid, 0)"), denied=1),
-        Hostile("p_detached_daemon", "processes", "leaves a detached process behind",
-                answers=after("import subprocess\nsubprocess.Popen(['sleep', '300'], start_new_session=True, "
-                              "stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)")),
-        Hostile("p_kill_parent", "processes", "kills its parent process",
-                answers=after(ATTEMPT + "import os, signal\n"
-                              "_attempt('kill parent', lambda: os.kill(os.getppid(), signal.SIGKILL))"), denied=1),
-        Hostile("p_kill_everything", "processes", "signals every process it may (the grader, other kernels)",
-                answers=after(ATTEMPT + "import os, signal\n"
-                              "_attempt('kill every process', lambda: os.kill(-1, signal.SIGKILL))"), denied=1),
+        Hostile(
+            "p_fork_bomb",
+            "processes",
+            "forks until refused, then reaps its children",
+            answers=after(
+                "import os, time\n_kids = []\ntry:\n    for _ in range(2000):\n"
+                "        _pid = os.fork()\n        if _pid == 0:\n"
+                "            time.sleep(2)\n            os._exit(0)\n        _kids.append(_pid)\n"
+                "except OSError:\n    print('DENIED fork', len(_kids))\n"
+                "for _pid in _kids:\n    os.waitpid(_pid, 0)"
+            ),
+            denied=1,
+        ),
+        Hostile(
+            "p_detached_daemon",
+            "processes",
+            "leaves a detached process behind",
+            answers=after(
+                "import subprocess\nsubprocess.Popen(['sleep', '300'], start_new_session=True, "
+                "stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)"
+            ),
+        ),
+        Hostile(
+            "p_kill_parent",
+            "processes",
+            "kills its parent process",
+            answers=after(
+                ATTEMPT + "import os, signal\n_attempt('kill parent', lambda: os.kill(os.getppid(), signal.SIGKILL))"
+            ),
+            denied=1,
+        ),
+        Hostile(
+            "p_kill_everything",
+            "processes",
+            "signals every process it may (the grader, other kernels)",
+            answers=after(
+                ATTEMPT + "import os, signal\n_attempt('kill every process', lambda: os.kill(-1, signal.SIGKILL))"
+            ),
+            denied=1,
+        ),
         # -- network ------------------------------------------------------------------------------
-        Hostile("n_network", "network", "an outbound connection, a DNS lookup, a port on the grading host",
-                answers=after(ATTEMPT + "import socket\n"
-                              "_attempt('outbound', lambda: socket.create_connection(('1.1.1.1', 53), timeout=3))\n"
-                              "_attempt('dns', lambda: socket.getaddrinfo('pypi.org', 443))\n"
-                              f"_attempt('grader port', lambda: socket.create_connection(('127.0.0.1', {grader_port}), "
-                              "timeout=3))"), denied=3),
+        Hostile(
+            "n_network",
+            "network",
+            "an outbound connection, a DNS lookup, a port on the grading host",
+            answers=after(
+                ATTEMPT + "import socket\n"
+                "_attempt('outbound', lambda: socket.create_connection(('1.1.1.1', 53), timeout=3))\n"
+                "_attempt('dns', lambda: socket.getaddrinfo('pypi.org', 443))\n"
+                f"_attempt('grader port', lambda: socket.create_connection(('127.0.0.1', {grader_port}), "
+                "timeout=3))"
+            ),
+            denied=3,
+        ),
         # -- files --------------------------------------------------------------------------------
-        Hostile("f_read_course", "files", "reads source/ and the gradebook by absolute and relative paths",
-                answers=after(ATTEMPT + "import os\n"
-                              f"_attempt('source absolute', lambda: open('{course}/source/01_low_level_ops/"
-                              "01_low_level_ops.ipynb').read())\n"
-                              f"_attempt('gradebook absolute', lambda: open('{course}/gradebook.db', 'rb').read())\n"
-                              "_attempt('source relative', lambda: open('../source/01_low_level_ops/"
-                              "01_low_level_ops.ipynb').read())\n"
-                              "_attempt('source two up', lambda: open('../../source/01_low_level_ops/"
-                              "01_low_level_ops.ipynb').read())\n"
-                              f"_attempt('other students', lambda: os.listdir('{course}/submitted'))"), denied=5),
-        Hostile("f_write_outside", "files", "writes the gradebook, startup files, .pth files, the course",
-                answers=after(ATTEMPT + "import os, site, sys\n"
-                              f"_attempt('gradebook', lambda: open('{course}/gradebook.db', 'ab').write(b'x'))\n"
-                              f"_attempt('course', lambda: open('{course}/planted.txt', 'w').write('x'))\n"
-                              "_attempt('pth', lambda: open(site.getsitepackages()[0] + '/zz_planted.pth', 'w')"
-                              ".write('import os'))\n"
-                              "_attempt('startup', lambda: open('/root/.ipython/profile_default/startup/"
-                              "00-planted.py', 'w').write('checks = None'))\n"
-                              "_attempt('usr', lambda: open('/usr/lib/planted.txt', 'w').write('x'))\n"
-                              "_attempt('etc', lambda: open('/etc/passwd', 'a').write('x'))\n"
-                              "_attempt('submission copy', lambda: open('/tmp/submission/planted.txt', 'w')"
-                              ".write('x'))"), denied=7),
-        Hostile("f_shadow_modules", "files", "submits modules that shadow numpy and the kernel launcher",
-                answers=after("import os\nprint('FILES', sorted(os.listdir('.')))"),
-                files={"numpy.py": "raise SystemExit('shadowed')\n",
-                       "ipykernel_launcher.py": "raise SystemExit('shadowed')\n",
-                       "sitecustomize.py": "import os; os._exit(3)\n", "planted.pth": "import os; os._exit(4)\n",
-                       ".ipython/profile_default/startup/00.py": "checks = None\n",
-                       "helper/__init__.py": "x = 1\n", "data.csv": "1,2\n"}),
+        Hostile(
+            "f_read_course",
+            "files",
+            "reads source/ and the gradebook by absolute and relative paths",
+            answers=after(
+                ATTEMPT + "import os\n"
+                f"_attempt('source absolute', lambda: open('{course}/source/01_low_level_ops/"
+                "01_low_level_ops.ipynb').read())\n"
+                f"_attempt('gradebook absolute', lambda: open('{course}/gradebook.db', 'rb').read())\n"
+                "_attempt('source relative', lambda: open('../source/01_low_level_ops/"
+                "01_low_level_ops.ipynb').read())\n"
+                "_attempt('source two up', lambda: open('../../source/01_low_level_ops/"
+                "01_low_level_ops.ipynb').read())\n"
+                f"_attempt('other students', lambda: os.listdir('{course}/submitted'))"
+            ),
+            denied=5,
+        ),
+        Hostile(
+            "f_write_outside",
+            "files",
+            "writes the gradebook, startup files, .pth files, the course",
+            answers=after(
+                ATTEMPT + "import os, site, sys\n"
+                f"_attempt('gradebook', lambda: open('{course}/gradebook.db', 'ab').write(b'x'))\n"
+                f"_attempt('course', lambda: open('{course}/planted.txt', 'w').write('x'))\n"
+                "_attempt('pth', lambda: open(site.getsitepackages()[0] + '/zz_planted.pth', 'w')"
+                ".write('import os'))\n"
+                "_attempt('startup', lambda: open('/root/.ipython/profile_default/startup/"
+                "00-planted.py', 'w').write('checks = None'))\n"
+                "_attempt('usr', lambda: open('/usr/lib/planted.txt', 'w').write('x'))\n"
+                "_attempt('etc', lambda: open('/etc/passwd', 'a').write('x'))\n"
+                "_attempt('submission copy', lambda: open('/tmp/submission/planted.txt', 'w')"
+                ".write('x'))"
+            ),
+            denied=7,
+        ),
+        Hostile(
+            "f_shadow_modules",
+            "files",
+            "submits modules that shadow numpy and the kernel launcher",
+            answers=after("import os\nprint('FILES', sorted(os.listdir('.')))"),
+            files={
+                "numpy.py": "raise SystemExit('shadowed')\n",
+                "ipykernel_launcher.py": "raise SystemExit('shadowed')\n",
+                "sitecustomize.py": "import os; os._exit(3)\n",
+                "planted.pth": "import os; os._exit(4)\n",
+                ".ipython/profile_default/startup/00.py": "checks = None\n",
+                "helper/__init__.py": "x = 1\n",
+                "data.csv": "1,2\n",
+            },
+        ),
         # -- test tampering -----------------------------------------------------------------------
-        Hostile("x_edit_tests", "tampering", "every test cell replaced by a print", base="release",
-                edit=edit_tests_to_print, points=0),
-        Hostile("x_delete_tests", "tampering", "every test cell deleted", base="release",
-                edit=delete_tests, points=0),
-        Hostile("x_points_and_locks", "tampering", "test cells unlocked and worth 100 points each",
-                answers=FORGOT_BIAS, edit=raise_points_and_unlock, points=FORGOT_BIAS_POINTS),
-        Hostile("x_tests_to_markdown", "tampering", "test cells turned into markdown", base="release",
-                edit=tests_to_markdown, points=0),
-        Hostile("x_duplicate_ids", "tampering", "a test cell duplicated (two cells with one grade id)",
-                base="release", edit=duplicate_a_test, points=0),
-        Hostile("x_skip_tags", "tampering", "skip-execution and raises-exception tags on test cells",
-                base="release", edit=tag_tests_skip, points=0),
-        Hostile("x_prefilled_outputs", "tampering", "test cells submitted with full-mark outputs",
-                base="release", edit=prefill_outputs, points=0),
-        Hostile("x_patch_checks", "tampering", "a wrong answer, and the check functions patched to pass",
-                answers={"l1_linear_forward": FORGOT_BIAS["l1_linear_forward"]
-                         + "\nchecks.close = lambda *a, **k: None\nchecks.fail = lambda *a, **k: None"},
-                points=FORGOT_BIAS_POINTS),
-        Hostile("x_patch_numpy", "tampering", "a wrong answer, and numpy's comparisons patched to agree",
-                answers={"l1_linear_forward": FORGOT_BIAS["l1_linear_forward"]
-                         + "\nnp.allclose = lambda *a, **k: True\nnp.isclose = lambda a, b, **k: np.ones_like(a, bool)"
-                         "\nnp.testing.assert_allclose = lambda *a, **k: None"},
-                points=FORGOT_BIAS_POINTS),
-        Hostile("x_rebind_checks", "tampering", "a wrong answer, and `checks` rebound to an object that accepts all",
-                answers={"l1_linear_forward": FORGOT_BIAS["l1_linear_forward"]
-                         + "\nclass _Anything:\n    def __getattr__(self, name):\n"
-                         "        return lambda *a, **k: None\nchecks = _Anything()"},
-                points=FORGOT_BIAS_POINTS),
-        Hostile("x_lying_objects", "tampering", "mse_loss returns an object equal to everything",
-                answers={"l1_mse_loss": "class _Liar(float):\n    def __eq__(self, other):\n        return True\n"
-                         "    def __array__(self, *a, **k):\n        raise TypeError('no')\n"
-                         "def mse_loss(y_true, y_pred):\n    return _Liar(0.0)"},
-                points=REFERENCE_POINTS - 4),
-        Hostile("x_input_transformer", "tampering", "an input transformer that blanks every later cell",
-                base="release", answers={"l1_linear_forward":
-                                         "get_ipython().input_transformers_post.append(lambda lines: ['pass\\n'])"},
-                points=0),
-        Hostile("x_custom_exception_handler", "tampering", "a custom exception handler that swallows errors",
-                base="release", answers={"l1_linear_forward":
-                                         "get_ipython().set_custom_exc((BaseException,), lambda *a, **k: None)"},
-                points=0),
-        Hostile("x_no_tracebacks", "tampering", "traceback display switched off", base="release",
-                answers={"l1_linear_forward": "get_ipython().showtraceback = lambda *a, **k: None"}, points=0),
-        Hostile("x_display_before_failing", "tampering",
-                "answers that display a full-mark number and then fail", base="release",
-                answers={"l1_linear_forward": "def linear_forward(X, w, b):\n"
-                         "    get_ipython().displayhook(4.0)\n    raise AssertionError('wrong')"},
-                points=0),
-        Hostile("x_forge_grader_log", "tampering",
-                "prints, to the kernel process's own stdout, nbgrader's failure line for honest_reference",
-                answers=after("import os, sys\nos.write(sys.stdout.fileno(), b'[AutogradeApp | ERROR] There was "
-                              "an error processing assignment: /course/submitted/honest_reference/01_low_level_ops\\n')")),
-        Hostile("x_exit", "tampering", "os._exit in the last exercise: earlier points stay",
-                answers=before("import os\nos._exit(0)", "l1_train"), points=WITHOUT_TRAIN),
+        Hostile(
+            "x_edit_tests",
+            "tampering",
+            "every test cell replaced by a print",
+            base="release",
+            edit=edit_tests_to_print,
+            points=0,
+        ),
+        Hostile("x_delete_tests", "tampering", "every test cell deleted", base="release", edit=delete_tests, points=0),
+        Hostile(
+            "x_points_and_locks",
+            "tampering",
+            "test cells unlocked and worth 100 points each",
+            answers=FORGOT_BIAS,
+            edit=raise_points_and_unlock,
+            points=FORGOT_BIAS_POINTS,
+        ),
+        Hostile(
+            "x_tests_to_markdown",
+            "tampering",
+            "test cells turned into markdown",
+            base="release",
+            edit=tests_to_markdown,
+            points=0,
+        ),
+        Hostile(
+            "x_duplicate_ids",
+            "tampering",
+            "a test cell duplicated (two cells with one grade id)",
+            base="release",
+            edit=duplicate_a_test,
+            points=0,
+        ),
+        Hostile(
+            "x_skip_tags",
+            "tampering",
+            "skip-execution and raises-exception tags on test cells",
+            base="release",
+            edit=tag_tests_skip,
+            points=0,
+        ),
+        Hostile(
+            "x_prefilled_outputs",
+            "tampering",
+            "test cells submitted with full-mark outputs",
+            base="release",
+            edit=prefill_outputs,
+            points=0,
+        ),
+        Hostile(
+            "x_patch_checks",
+            "tampering",
+            "a wrong answer, and the check functions patched to pass",
+            answers={
+                "l1_linear_forward": FORGOT_BIAS["l1_linear_forward"]
+                + "\nchecks.close = lambda *a, **k: None\nchecks.fail = lambda *a, **k: None"
+            },
+            points=FORGOT_BIAS_POINTS,
+        ),
+        Hostile(
+            "x_patch_numpy",
+            "tampering",
+            "a wrong answer, and numpy's comparisons patched to agree",
+            answers={
+                "l1_linear_forward": FORGOT_BIAS["l1_linear_forward"]
+                + "\nnp.allclose = lambda *a, **k: True\nnp.isclose = lambda a, b, **k: np.ones_like(a, bool)"
+                "\nnp.testing.assert_allclose = lambda *a, **k: None"
+            },
+            points=FORGOT_BIAS_POINTS,
+        ),
+        Hostile(
+            "x_rebind_checks",
+            "tampering",
+            "a wrong answer, and `checks` rebound to an object that accepts all",
+            answers={
+                "l1_linear_forward": FORGOT_BIAS["l1_linear_forward"]
+                + "\nclass _Anything:\n    def __getattr__(self, name):\n"
+                "        return lambda *a, **k: None\nchecks = _Anything()"
+            },
+            points=FORGOT_BIAS_POINTS,
+        ),
+        Hostile(
+            "x_lying_objects",
+            "tampering",
+            "mse_loss returns an object equal to everything",
+            answers={
+                "l1_mse_loss": "class _Liar(float):\n    def __eq__(self, other):\n        return True\n"
+                "    def __array__(self, *a, **k):\n        raise TypeError('no')\n"
+                "def mse_loss(y_true, y_pred):\n    return _Liar(0.0)"
+            },
+            points=REFERENCE_POINTS - 4,
+        ),
+        Hostile(
+            "x_input_transformer",
+            "tampering",
+            "an input transformer that blanks every later cell",
+            base="release",
+            answers={"l1_linear_forward": "get_ipython().input_transformers_post.append(lambda lines: ['pass\\n'])"},
+            points=0,
+        ),
+        Hostile(
+            "x_custom_exception_handler",
+            "tampering",
+            "a custom exception handler that swallows errors",
+            base="release",
+            answers={"l1_linear_forward": "get_ipython().set_custom_exc((BaseException,), lambda *a, **k: None)"},
+            points=0,
+        ),
+        Hostile(
+            "x_no_tracebacks",
+            "tampering",
+            "traceback display switched off",
+            base="release",
+            answers={"l1_linear_forward": "get_ipython().showtraceback = lambda *a, **k: None"},
+            points=0,
+        ),
+        Hostile(
+            "x_display_before_failing",
+            "tampering",
+            "answers that display a full-mark number and then fail",
+            base="release",
+            answers={
+                "l1_linear_forward": "def linear_forward(X, w, b):\n"
+                "    get_ipython().displayhook(4.0)\n    raise AssertionError('wrong')"
+            },
+            points=0,
+        ),
+        Hostile(
+            "x_forge_grader_log",
+            "tampering",
+            "prints, to the kernel process's own stdout, nbgrader's failure line for honest_reference",
+            answers=after(
+                "import os, sys\nos.write(sys.stdout.fileno(), b'[AutogradeApp | ERROR] There was "
+                "an error processing assignment: /course/submitted/honest_reference/01_low_level_ops\\n')"
+            ),
+        ),
+        Hostile(
+            "x_exit",
+            "tampering",
+            "os._exit in the last exercise: earlier points stay",
+            answers=before("import os\nos._exit(0)", "l1_train"),
+            points=WITHOUT_TRAIN,
+        ),
         # -- malformed input ----------------------------------------------------------------------
         Hostile("bad_json", "malformed", "not JSON", raw=b'{"cells": [', points=0, failed="not a valid notebook"),
-        Hostile("bad_nbformat", "malformed", "nbformat 3", points=0, failed="nbformat 3",
-                raw=json.dumps({"nbformat": 3, "nbformat_minor": 0, "metadata": {}, "worksheets": []}).encode()),
-        Hostile("bad_utf8", "malformed", "Latin-1 bytes", raw='{"cells": "caf\xe9"}'.encode("latin-1"),
-                points=0, failed="not UTF-8"),
+        Hostile(
+            "bad_nbformat",
+            "malformed",
+            "nbformat 3",
+            points=0,
+            failed="nbformat 3",
+            raw=json.dumps({"nbformat": 3, "nbformat_minor": 0, "metadata": {}, "worksheets": []}).encode(),
+        ),
+        Hostile(
+            "bad_utf8",
+            "malformed",
+            "Latin-1 bytes",
+            raw='{"cells": "caf\xe9"}'.encode("latin-1"),
+            points=0,
+            failed="not UTF-8",
+        ),
         Hostile("bad_empty", "malformed", "a zero-byte file", raw=b"", points=0, failed="is empty"),
-        Hostile("bad_missing", "malformed", "no notebook at all, only a text file", raw=None,
-                filename="", files={"notes.txt": "I forgot\n"}, points=0, failed="no 01_low_level_ops.ipynb"),
-        Hostile("bad_other_assignment", "malformed", "the notebook of level 2", raw="level 2",
-                points=0, failed="not a notebook of 01_low_level_ops"),
+        Hostile(
+            "bad_missing",
+            "malformed",
+            "no notebook at all, only a text file",
+            raw=None,
+            filename="",
+            files={"notes.txt": "I forgot\n"},
+            points=0,
+            failed="no 01_low_level_ops.ipynb",
+        ),
+        Hostile(
+            "bad_other_assignment",
+            "malformed",
+            "the notebook of level 2",
+            raw="level 2",
+            points=0,
+            failed="not a notebook of 01_low_level_ops",
+        ),
         Hostile("bad_renamed", "malformed", "the reference answers, renamed", filename="my_solution.ipynb"),
         # -- tampered cells: restored, and nothing honest is lost --------------------------------
-        Hostile("x_flags_flipped_honest", "tampering", "an honest notebook whose test cells say they are answers",
-                answers=FORGOT_BIAS, edit=flip_test_flags, points=FORGOT_BIAS_POINTS),
-        Hostile("x_tests_markdown_honest", "tampering", "an honest notebook whose test cells became markdown",
-                answers=FORGOT_BIAS, edit=tests_to_markdown, points=FORGOT_BIAS_POINTS),
-        Hostile("x_foreign_nbgrader_cell", "tampering", "an honest notebook with a cell of nbgrader metadata and no id",
-                answers=FORGOT_BIAS, edit=add_foreign_nbgrader_cell, points=FORGOT_BIAS_POINTS),
+        Hostile(
+            "x_flags_flipped_honest",
+            "tampering",
+            "an honest notebook whose test cells say they are answers",
+            answers=FORGOT_BIAS,
+            edit=flip_test_flags,
+            points=FORGOT_BIAS_POINTS,
+        ),
+        Hostile(
+            "x_tests_markdown_honest",
+            "tampering",
+            "an honest notebook whose test cells became markdown",
+            answers=FORGOT_BIAS,
+            edit=tests_to_markdown,
+            points=FORGOT_BIAS_POINTS,
+        ),
+        Hostile(
+            "x_foreign_nbgrader_cell",
+            "tampering",
+            "an honest notebook with a cell of nbgrader metadata and no id",
+            answers=FORGOT_BIAS,
+            edit=add_foreign_nbgrader_cell,
+            points=FORGOT_BIAS_POINTS,
+        ),
         # -- input transformers that see every request of the tests --------------------------------
-        Hostile("x_transformer_keeps_markers", "transformer",
-                "an input transformer keeps marker lines and lines naming tfladder, drops the rest",
-                base="release", cells=[("setup", KEEP_MARKERS)], points=0),
-        Hostile("x_transformer_fullwidth", "transformer",
-                "the forging transformer, registered through get_ｉｐｙｔｈｏｎ (fullwidth letters)",
-                base="release", cells=[("setup", FORGE.format(ipython="get_ｉｐｙｔｈｏｎ"))], points=0),
+        Hostile(
+            "x_transformer_keeps_markers",
+            "transformer",
+            "an input transformer keeps marker lines and lines naming tfladder, drops the rest",
+            base="release",
+            cells=[("setup", KEEP_MARKERS)],
+            points=0,
+        ),
+        Hostile(
+            "x_transformer_fullwidth",
+            "transformer",
+            "the forging transformer, registered through get_ｉｐｙｔｈｏｎ (fullwidth letters)",
+            base="release",
+            cells=[("setup", FORGE.format(ipython="get_ｉｐｙｔｈｏｎ"))],
+            points=0,
+        ),
         # -- what a kernel can reach while it is graded ----------------------------------------------
-        Hostile("x_searcher", "harvesting",
-                "searches In, its names, every object gc tracks, the modules and the files it can read, "
-                "at the start, in every exercise and at the end, for any line the grader keeps to itself",
-                answers=SEARCHED_ANSWERS,
-                cells=[("setup", searcher_cell()),
-                       (None, '_search("end")\nprint("SEARCH", json.dumps({"found": _FOUND, "phases": _DONE}))')]),
-        Hostile("c_channels", "channels", "learns what it can through its descriptors and moves their offsets",
-                answers=after(CHANNELS), denied=3, flagged=False),
+        Hostile(
+            "x_searcher",
+            "harvesting",
+            "searches In, its names, every object gc tracks, the modules and the files it can read, "
+            "at the start, in every exercise and at the end, for any line the grader keeps to itself",
+            answers=SEARCHED_ANSWERS,
+            cells=[
+                ("setup", searcher_cell()),
+                (None, '_search("end")\nprint("SEARCH", json.dumps({"found": _FOUND, "phases": _DONE}))'),
+            ],
+        ),
+        Hostile(
+            "c_channels",
+            "channels",
+            "learns what it can through its descriptors and moves their offsets",
+            answers=after(CHANNELS),
+            denied=3,
+            flagged=False,
+        ),
         # -- honest work in the same batch keeps its exact score ----------------------------------
         Hostile("honest_reference", "honest", "the reference answers", flagged=False),
-        Hostile("honest_forgot_bias", "honest", "forgot the bias", answers=FORGOT_BIAS,
-                points=FORGOT_BIAS_POINTS, flagged=False),
+        Hostile(
+            "honest_forgot_bias",
+            "honest",
+            "forgot the bias",
+            answers=FORGOT_BIAS,
+            points=FORGOT_BIAS_POINTS,
+            flagged=False,
+        ),
         # -- the attacks on the judge, on every level --------------------------------------------
         *[case for level in LEVELS for case in _level_cases(level) if case.name != "honest_l1_reference"],
     ]

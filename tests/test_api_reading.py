@@ -3,8 +3,9 @@
 import pytest
 from nbformat.v4 import new_code_cell
 
-from tfladder import api_reading, spies
+from tfladder import spies
 from tfladder.checks import CheckFailed
+from tfladder.grading import api_reading
 
 
 def reading(*sources):
@@ -50,7 +51,9 @@ def test_is_an_earlier_answer_that_is_stood_in_for_not_read():
 
 
 def test_are_magics_and_unparseable_cells_no_obstacle():
-    assert uses("fit", "f", "%matplotlib inline\ndef f(m, X, y):\n    return m.fit(X, y)", "this is not python(") is True
+    assert (
+        uses("fit", "f", "%matplotlib inline\ndef f(m, X, y):\n    return m.fit(X, y)", "this is not python(") is True
+    )
 
 
 class Flags(list):
@@ -76,11 +79,11 @@ def test_do_trace_and_reading_agreeing_decide_without_a_flag():
 
 def test_does_a_kernel_that_hides_its_calls_lose_the_point_and_get_flagged():
     keras = "def f(y, p):\n    return tf.keras.losses.MSE(y, p)"
-    liar, flags = seen(set(), keras)                    # the trace says no Keras, the code says Keras
+    liar, flags = seen(set(), keras)  # the trace says no Keras, the code says Keras
     with pytest.raises(CheckFailed, match="f used Keras"):
         liar.forbid("keras", "f", "by hand")
     assert flags and "could not be confirmed" in flags[0]
-    claims, flags = seen({"keras"}, "def f(y, p):\n    return y")   # a trace the code cannot explain
+    claims, flags = seen({"keras"}, "def f(y, p):\n    return y")  # a trace the code cannot explain
     with pytest.raises(CheckFailed):
         claims.forbid("keras", "f", "by hand")
     assert flags
@@ -92,8 +95,9 @@ def test_does_a_kernel_that_hides_its_calls_lose_the_point_and_get_flagged():
 
 def test_does_require_need_both_the_trace_and_the_code():
     code = "def f():\n    with tf.GradientTape() as t:\n        pass"
-    trace_says = api_reading.Seen(spies.Trace(direct=[spies.Call("tensorflow", "GradientTape.__enter__")]),
-                                  reading(code), flag=Flags().append)
+    trace_says = api_reading.Seen(
+        spies.Trace(direct=[spies.Call("tensorflow", "GradientTape.__enter__")]), reading(code), flag=Flags().append
+    )
     trace_says.require("tape", "f", "use a tape")
     code_only, flags = seen(set(), code)
     with pytest.raises(CheckFailed, match="f should use a tape, but it never called tf.GradientTape"):
@@ -107,7 +111,7 @@ def test_does_a_notebook_run_on_its_own_read_its_functions_too():
     import tensorflow as tf
 
     cell = "def helper(y, p):\n    return tf.keras.losses.MSE(y, p)\ndef f(y, p):\n    return helper(y, p)\n"
-    name = "<ipython-input-7-test>"           # where IPython keeps a cell's source
+    name = "<ipython-input-7-test>"  # where IPython keeps a cell's source
     linecache.cache[name] = (len(cell), None, cell.splitlines(keepends=True), name)
     namespace = {"tf": tf}
     exec(compile(cell, name, "exec"), namespace)

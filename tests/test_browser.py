@@ -9,21 +9,21 @@ import html
 import re
 from contextlib import closing
 
-import pytest
-from playwright.sync_api import expect, sync_playwright
-
 import browser
+import pytest
 from browser import KERNEL_START, PAGE_LOAD, Shots
 from conftest import ASSIGNMENTS, make_course
-from tfladder import demo, lab, notebooks, scores
+from playwright.sync_api import expect, sync_playwright
+
+from tfladder.cli import demo, lab
+from tfladder.course import notebooks
+from tfladder.grading import scores
 
 pytestmark = pytest.mark.slow
 
 LEVEL1 = "01_low_level_ops"
 ANSWER = (
-    "def linear_forward(X, w, b):\n"
-    "    X = tf.convert_to_tensor(X, dtype=tf.float32)\n"
-    "    return tf.matmul(X, w) + b\n"
+    "def linear_forward(X, w, b):\n    X = tf.convert_to_tensor(X, dtype=tf.float32)\n    return tf.matmul(X, w) + b\n"
 )
 
 
@@ -67,8 +67,11 @@ def test_is_the_lab_on_loopback_only_and_behind_its_token(student_lab):
     status, _ = browser.get(student_lab.url("/api/contents").split("?")[0])
     assert status == 403, "the server answered without its token"
     assert browser.get(student_lab.url("/api/contents"))[0] == 200
-    listening = [line.split()[1] for line in open("/proc/net/tcp").read().splitlines()[1:]
-                 if line.split()[3] == "0A" and line.split()[1].endswith(f":{student_lab.port:04X}")]
+    listening = [
+        line.split()[1]
+        for line in open("/proc/net/tcp").read().splitlines()[1:]
+        if line.split()[3] == "0A" and line.split()[1].endswith(f":{student_lab.port:04X}")
+    ]
     assert listening == ["0100007F:%04X" % student_lab.port], f"listening on {listening}, not only 127.0.0.1"
 
 
@@ -101,11 +104,11 @@ def test_can_a_student_run_answer_and_validate_level_1(student_lab, page):
     # write a correct answer, run it and its visible test: the test passes
     answer = browser.code_cell(page, "def linear_forward(X, w, b):")
     browser.replace_source(page, answer, ANSWER)
-    page.keyboard.press("Shift+Enter")   # run the answer; the test cell below is selected
-    page.keyboard.press("Shift+Enter")   # run the visible test
+    page.keyboard.press("Shift+Enter")  # run the answer; the test cell below is selected
+    page.keyboard.press("Shift+Enter")  # run the visible test
     browser.wait_until_run(page)
     assert browser.outputs(test) == ["linear_forward: interface OK\n"]
-    expect(test.locator(".jp-InputPrompt")).to_have_text(re.compile(r"\[\d+\]:"))   # it ran
+    expect(test.locator(".jp-InputPrompt")).to_have_text(re.compile(r"\[\d+\]:"))  # it ran
     shots.take("visible_test_passes", focus=test)
 
     # save, and nbgrader's Validate button: exercise 1 passes, the first failure is exercise 2
@@ -148,7 +151,7 @@ def test_can_an_instructor_see_the_class_and_grade_a_written_answer(instructor_l
     for student in demo.DEMO_CLASS:
         expect(formgrader.locator("tr", has_text=student)).to_be_visible()
     perfect = formgrader.locator("tr", has_text="demo_perfect")
-    expect(perfect).to_contain_text("Reference, Demo")   # demo students have names
+    expect(perfect).to_contain_text("Reference, Demo")  # demo students have names
     expect(perfect).to_contain_text(f"{before:g} / 26")
     expect(perfect).to_contain_text("needs manual grading")
     shots.take("level1_submissions")
@@ -159,7 +162,7 @@ def test_can_an_instructor_see_the_class_and_grade_a_written_answer(instructor_l
     formgrader.get_by_role("link", name=LEVEL1).click()
     expect(formgrader.get_by_role("link", name="Submission #3")).to_be_visible()
     formgrader.get_by_role("button", name="Show All Names").click()
-    formgrader.get_by_role("link", name="Reference, Demo").click()   # demo_perfect's name
+    formgrader.get_by_role("link", name="Reference, Demo").click()  # demo_perfect's name
     written = formgrader.locator("input.score[id='l1_explain_rebinding']")
     expect(written).to_be_visible()
     expect(formgrader.locator("body")).to_contain_text("does not change the Variable")
@@ -173,7 +176,7 @@ def test_can_an_instructor_see_the_class_and_grade_a_written_answer(instructor_l
             break
         page.wait_for_timeout(200)
     assert total(root, LEVEL1, "demo_perfect") == before + 2
-    formgrader.get_by_role("link", name="Manual Grading").first.click()   # the breadcrumb
+    formgrader.get_by_role("link", name="Manual Grading").first.click()  # the breadcrumb
     formgrader.get_by_role("link", name="Manage Assignments").click()
     formgrader.locator(f"a[href='/formgrader/manage_submissions/{LEVEL1}']").click()
     perfect = formgrader.locator("tr", has_text="demo_perfect")
@@ -183,7 +186,7 @@ def test_can_an_instructor_see_the_class_and_grade_a_written_answer(instructor_l
 
 
 def test_does_the_printed_formgrader_address_open_formgrader(instructor_lab, page):
-    page.goto(instructor_lab.url(lab.FORMGRADER_PAGE))   # the instructors' address `make lab` prints
+    page.goto(instructor_lab.url(lab.FORMGRADER_PAGE))  # the instructors' address `make lab` prints
     expect(page.locator("body")).to_contain_text("Manage Assignments")
     page.click(f"a[href='/formgrader/manage_submissions/{LEVEL1}']")
     expect(page.locator("tr", has_text="demo_typical")).to_contain_text("needs manual grading")

@@ -11,7 +11,8 @@ import tensorflow as tf
 
 from tfladder import checks, probe, wire
 from tfladder.checks import CheckFailed
-from tfladder.oracles import OP, l1 as oracle
+from tfladder.oracles import OP
+from tfladder.oracles import l1 as oracle
 
 
 def kernel(**student):
@@ -56,8 +57,9 @@ def test_does_a_float64_crash_come_with_the_cast_hint_and_the_students_line():
         return tf.matmul(X, w) + b
 
     with pytest.raises(CheckFailed) as failure:
-        kernel(linear_forward=linear_forward).run("linear_forward(X, tf.Variable(tf.ones((2, 1))), tf.Variable([0.0]))",
-                                                  X=np.ones((3, 2)))
+        kernel(linear_forward=linear_forward).run(
+            "linear_forward(X, tf.Variable(tf.ones((2, 1))), tf.Variable([0.0]))", X=np.ones((3, 2))
+        )
     text = str(failure.value)
     assert "linear_forward raised InvalidArgumentError" in text
     assert "tf.convert_to_tensor(X, dtype=tf.float32)" in text
@@ -78,7 +80,7 @@ def test_are_warnings_and_prints_kept_out_of_the_cell_and_reported(capfd):
         import sys
         import warnings
 
-        warnings.warn("harmless", UserWarning)
+        warnings.warn("harmless", UserWarning, stacklevel=2)
         print("to stderr", file=sys.stderr)
         print("to stdout")
         return 3
@@ -91,8 +93,10 @@ def test_are_warnings_and_prints_kept_out_of_the_cell_and_reported(capfd):
 
 def test_does_what_comes_back_keep_its_kind():
     k = kernel()
-    got = k.run("(tf.constant([[1.0]]), tf.Variable([2.0]), np.float32(3), np.ones(2), 4.0, 5, [True], "
-                "{'a': None}, tf.keras.layers.Dense(1))")
+    got = k.run(
+        "(tf.constant([[1.0]]), tf.Variable([2.0]), np.float32(3), np.ones(2), 4.0, 5, [True], "
+        "{'a': None}, tf.keras.layers.Dense(1))"
+    )
     tensor, variable, scalar, array, number, count, flags, mapping, layer = got
     assert (tensor.kind, tensor.dtype, tensor.shape, tensor.type_name) == ("tensor", "float32", (1, 1), "EagerTensor")
     assert variable.kind == "variable" and variable.trainable is True
@@ -107,8 +111,13 @@ def test_does_a_wrong_value_name_the_matching_mistake_and_the_largest_error():
     y_pred = np.array([[1.5], [2.0], [2.0]])
     broadcast = list(oracle.mse_loss_mistakes(y_true, y_pred).values())[0]
     with pytest.raises(CheckFailed) as failure:
-        checks.close(broadcast, oracle.mse_loss(y_true, y_pred), "mse_loss", tol=OP,
-                     mistakes=oracle.mse_loss_mistakes(y_true, y_pred))
+        checks.close(
+            broadcast,
+            oracle.mse_loss(y_true, y_pred),
+            "mse_loss",
+            tol=OP,
+            mistakes=oracle.mse_loss_mistakes(y_true, y_pred),
+        )
     text = str(failure.value)
     assert "expected 0.416667, got 0.75" in text and "broadcast" in text
 
@@ -187,7 +196,7 @@ def test_is_the_none_gradient_hint_given_only_where_a_gradient_may_be_none():
 def test_does_an_object_check_name_what_arrived():
     got = kernel().run("tf.keras.Sequential([tf.keras.Input((2,)), tf.keras.layers.Dense(1)])")
     assert checks.instance(got, "Sequential", "build_mlp should return a Sequential") is got
-    checks.instance(got, "Model", "a Model")                         # a base class counts
+    checks.instance(got, "Model", "a Model")  # a base class counts
     with pytest.raises(CheckFailed, match="^build_mlp should return a Sequential, not NoneType.$"):
         checks.instance(None, "Sequential", "build_mlp should return a Sequential")
     with pytest.raises(CheckFailed, match="not Dense"):

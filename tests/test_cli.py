@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from tfladder import cli
+from tfladder.cli import main
 
 COMMANDS = ["release", "autograde", "grade", "check", "solutions", "feedback", "report", "export", "demo", "lab"]
 
@@ -13,21 +13,19 @@ COMMANDS = ["release", "autograde", "grade", "check", "solutions", "feedback", "
 @pytest.mark.parametrize("command", COMMANDS)
 def test_does_every_command_have_help_with_an_example(command, capsys):
     with pytest.raises(SystemExit) as done:
-        cli.main([command, "--help"])
+        main.main([command, "--help"])
     assert done.value.code == 0
     text = capsys.readouterr().out
     assert "Example:" in text and f"tfladder {command}" in text
 
 
 def test_are_all_commands_listed():
-    parser = cli.build_parser()
+    parser = main.build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
     assert sorted(sub.choices) == sorted(COMMANDS)
 
 
 def test_does_running_outside_a_course_say_where_to_run(tmp_path):
-    done = subprocess.run(
-        [sys.executable, "-m", "tfladder.cli", "release"], cwd=tmp_path, capture_output=True, text=True
-    )
+    done = subprocess.run([sys.executable, "-m", "tfladder", "release"], cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 2
     assert "is not inside a tfladder course" in done.stderr and "Traceback" not in done.stderr

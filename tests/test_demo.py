@@ -3,9 +3,10 @@
 import csv
 
 import pytest
-
 from conftest import ASSIGNMENTS, make_course
-from tfladder import demo, fixtures, notebooks
+
+from tfladder.cli import demo
+from tfladder.course import fixtures, notebooks
 
 pytestmark = pytest.mark.slow
 

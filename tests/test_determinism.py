@@ -6,7 +6,6 @@ temporary course with settings changed; all gradings share two workers, one per 
 """
 
 import pytest
-
 from conftest import ASSIGNMENTS, VARIANTS
 
 pytestmark = pytest.mark.slow

@@ -7,9 +7,10 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ASSIGNMENTS, REPO
-from tfladder import feedback, fixtures, notebooks, report, solutions
+
+from tfladder.course import fixtures, notebooks
+from tfladder.reports import feedback, report, solutions
 
 pytestmark = pytest.mark.slow
 LEVEL1 = ASSIGNMENTS[0]
@@ -62,8 +63,9 @@ def test_does_the_report_show_plots_common_failures_and_grades(level1, tmp_path)
 
 
 def _check(path, *extra):
-    return subprocess.run([sys.executable, "-m", "tfladder.cli", "check", str(path), *extra],
-                          cwd=REPO, capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "tfladder", "check", str(path), *extra], cwd=REPO, capture_output=True, text=True
+    )
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +96,7 @@ def test_does_check_name_a_mistake_and_exit_non_zero(fixture_notebooks):
 
 def test_does_check_score_the_blank_release_zero_without_crashing(fixture_notebooks):
     done = _check(fixture_notebooks["l1_blank"])
-    assert done.returncode == 1 and "0 / 26 autograded points" in done.stdout   # the blank written answer scores 0 too
+    assert done.returncode == 1 and "0 / 26 autograded points" in done.stdout  # the blank written answer scores 0 too
     assert "not written yet" in done.stdout and "Traceback" not in done.stderr
 
 
@@ -118,19 +120,19 @@ def test_does_nbgraders_own_feedback_show_no_hidden_test(level1, tmp_path):
     course's config."""
     import shutil
 
-    from tfladder import course
+    from tfladder.course import ops
 
     root = tmp_path / "course"
     shutil.copytree(level1.root, root, ignore=shutil.ignore_patterns("feedback"))
-    course.nbgrader(root, "generate_feedback", LEVEL1, "--force")
+    ops.nbgrader(root, "generate_feedback", LEVEL1, "--force")
     pages = sorted((root / "feedback").glob(f"*/{LEVEL1}/{LEVEL1}.html"))
     assert len(pages) == len(level1.graded)
     secret = hidden_lines(LEVEL1)
     for page in pages:
         student = page.parts[-3]
         graded = notebooks.read(root / "autograded" / student / LEVEL1 / f"{LEVEL1}.ipynb")
-        own = "\n".join(c.source for c in graded.cells if notebooks.is_solution(c))   # a student may write a line
-        text = visible_text(page.read_text())                                          # the tests also hold
+        own = "\n".join(c.source for c in graded.cells if notebooks.is_solution(c))  # a student may write a line
+        text = visible_text(page.read_text())  # the tests also hold
         assert not [line for line in secret if line in text and line not in own], page
     forgot = visible_text((root / "feedback" / "l1_forgot_mean" / LEVEL1 / f"{LEVEL1}.html").read_text())
     assert "forgot the mean" in forgot, "the judge's message is on the page"

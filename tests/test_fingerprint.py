@@ -2,14 +2,16 @@
 
 import nbformat
 
-from tfladder import parallel
+from tfladder.grading import replay
 
 
 def notebook_and_folder(tmp_path):
-    nb = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_markdown_cell("# intro"),
-        nbformat.v4.new_code_cell("x = 1", metadata={"nbgrader": {"grade": True, "grade_id": "t1", "points": 2}}),
-    ])
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_markdown_cell("# intro"),
+            nbformat.v4.new_code_cell("x = 1", metadata={"nbgrader": {"grade": True, "grade_id": "t1", "points": 2}}),
+        ]
+    )
     folder = tmp_path / "run"
     folder.mkdir()
     (folder / "data.csv").write_text("1,2\n")
@@ -18,15 +20,15 @@ def notebook_and_folder(tmp_path):
 
 def test_is_the_fingerprint_blind_to_outputs_and_counts(tmp_path):
     nb, folder = notebook_and_folder(tmp_path)
-    before = parallel.fingerprint(nb, folder)
+    before = replay.fingerprint(nb, folder)
     nb.cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="1\n")]
     nb.cells[1].execution_count = 7
-    assert parallel.fingerprint(nb, folder) == before
+    assert replay.fingerprint(nb, folder) == before
 
 
 def test_does_the_fingerprint_see_code_metadata_tags_and_files(tmp_path):
     nb, folder = notebook_and_folder(tmp_path)
-    before = parallel.fingerprint(nb, folder)
+    before = replay.fingerprint(nb, folder)
     changes = [
         lambda: setattr(nb.cells[1], "source", "x = 2"),
         lambda: nb.cells[1].metadata["nbgrader"].update(points=3),
@@ -38,14 +40,14 @@ def test_does_the_fingerprint_see_code_metadata_tags_and_files(tmp_path):
     seen = {before}
     for change in changes:
         change()
-        now = parallel.fingerprint(nb, folder)
+        now = replay.fingerprint(nb, folder)
         assert now not in seen
         seen.add(now)
 
 
 def test_does_the_fingerprint_ignore_files_the_kernel_never_gets(tmp_path):
     nb, folder = notebook_and_folder(tmp_path)
-    before = parallel.fingerprint(nb, folder)
-    (folder / "numpy.py").write_text("raise SystemExit\n")     # kept away from every kernel
+    before = replay.fingerprint(nb, folder)
+    (folder / "numpy.py").write_text("raise SystemExit\n")  # kept away from every kernel
     (folder / "other.ipynb").write_text("{}")
-    assert parallel.fingerprint(nb, folder) == before
+    assert replay.fingerprint(nb, folder) == before

@@ -1,10 +1,10 @@
 """Are the fixture submissions well-formed, and do they cover every exercise?"""
 
 import pytest
-
 from conftest import ASSIGNMENTS, REPO
 from contract import MANUAL_IDS, SOLUTION_IDS
-from tfladder import course, fixtures, notebooks
+
+from tfladder.course import fixtures, notebooks, ops
 
 ALL = [(a, name) for a in ASSIGNMENTS for name in fixtures.load_all(REPO, a)]
 
@@ -18,7 +18,7 @@ def test_does_the_fixture_list_every_graded_cell(assignment, name):
     fixture = fixtures.load_all(REPO, assignment)[name]
     graded = notebooks.graded_points(_source(assignment))
     assert fixture.assignment == assignment
-    assert name.startswith(course.level_prefix(assignment) + "_"), "fixture names start with the level prefix"
+    assert name.startswith(ops.level_prefix(assignment) + "_"), "fixture names start with the level prefix"
     assert set(fixture.points) == set(graded), (
         f"{name} must list exactly the graded cells: missing {sorted(set(graded) - set(fixture.points))}, "
         f"unknown {sorted(set(fixture.points) - set(graded))}"
@@ -51,7 +51,7 @@ def test_does_the_fixture_build_into_a_notebook(assignment, name):
 def test_does_every_exercise_have_a_reference_a_blank_an_alternative_and_a_mistake(assignment):
     found = fixtures.load_all(REPO, assignment)
     graded = notebooks.graded_points(_source(assignment))
-    prefix = course.level_prefix(assignment)
+    prefix = ops.level_prefix(assignment)
     assert f"{prefix}_reference" in found and f"{prefix}_blank" in found
     full = {c: "manual" if c in MANUAL_IDS else p for c, p in graded.items()}
     assert found[f"{prefix}_reference"].points == full, "the reference earns every point"

@@ -9,10 +9,11 @@ import sys
 from contextlib import closing
 
 import pytest
-
 from conftest import BASELINE_ENV, make_course
-from tfladder import course as ops
-from tfladder import fixtures, scores
+
+from tfladder.course import fixtures, ops
+from tfladder.course.config import tool_env
+from tfladder.grading import scores
 
 pytestmark = pytest.mark.slow
 SUBMITTED = ("01_low_level_ops", "02_layers")
@@ -20,8 +21,14 @@ UNSUBMITTED = "03_keras_models"
 
 
 def tfladder(course, *args):
-    return subprocess.run([sys.executable, "-m", "tfladder.cli", *args], cwd=course, capture_output=True, text=True,
-                          env=ops.tool_env(BASELINE_ENV), timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", "tfladder", *args],
+        cwd=course,
+        capture_output=True,
+        text=True,
+        env=tool_env(BASELINE_ENV),
+        timeout=900,
+    )
 
 
 @pytest.fixture(scope="module")

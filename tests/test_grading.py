@@ -5,9 +5,9 @@ Each assignment's fixtures are submitted as students of a temporary course and g
 """
 
 import pytest
-
 from conftest import ASSIGNMENTS, REPO
-from tfladder import course, fixtures
+
+from tfladder.course import fixtures, ops
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +25,7 @@ def start_every_assignment(grading_runs):
 def test_does_autograde_grade_every_fixture(graded_fixtures, assignment):
     run = graded_fixtures(assignment)
     log = run.done.stdout
-    assert run.done.returncode == 0 and not course.failed_students(run.root, assignment, log), log[-3000:]
+    assert run.done.returncode == 0 and not ops.failed_students(run.root, assignment, log), log[-3000:]
     assert all(g.points is not None for g in run.graded.values())
 
 

@@ -19,20 +19,29 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-
 from conftest import BASELINE_ENV, REPO, make_course
-from hostile import A, LEVELS, case_list, search_secrets
-from tfladder import feedback, fixtures, grade, judge, notebooks, report, sandbox, scores
+from hostile import LEVELS, A, case_list, search_secrets
+
+from tfladder.course import fixtures, notebooks
+from tfladder.grading import grade, judge, scores
+from tfladder.reports import feedback, report
+from tfladder.sandbox import launcher
 
 pytestmark = pytest.mark.slow
 # Short limits keep the batch quick; the per-cell time-out is set in the course's config.
-LIMITS = {"TFLADDER_SANDBOX_MEMORY_BYTES": str(6 << 30), "TFLADDER_SANDBOX_CPU_SECONDS": "300",
-          "TFLADDER_SANDBOX_SCRATCH_BYTES": str(64 << 20), "TFLADDER_SANDBOX_WALL_SECONDS": "240"}
+LIMITS = {
+    "TFLADDER_SANDBOX_MEMORY_BYTES": str(6 << 30),
+    "TFLADDER_SANDBOX_CPU_SECONDS": "300",
+    "TFLADDER_SANDBOX_SCRATCH_BYTES": str(64 << 20),
+    "TFLADDER_SANDBOX_WALL_SECONDS": "240",
+}
 CELL_TIMEOUT = 20
 HOST_STARTUP = Path("/root/.ipython/profile_default/startup/00-planted.py")
 ALL = case_list(Path("/course"), 0)
-MODES = {"parallel": {"jobs": 2, "prefork": True, "levels": LEVELS},
-         "serial": {"jobs": 1, "prefork": False, "levels": (A,)}}
+MODES = {
+    "parallel": {"jobs": 2, "prefork": True, "levels": LEVELS},
+    "serial": {"jobs": 1, "prefork": False, "levels": (A,)},
+}
 RUNS = [(mode, case.name) for mode, how in MODES.items() for case in ALL if case.assignment in how["levels"]]
 
 
@@ -84,15 +93,20 @@ def build(case, course):
         return
     source_nb = notebooks.read(course / "source" / level / f"{level}.ipynb")
     originals = notebooks.cells_by_id(source_nb)
-    answers = {gid: code.replace("{reference}", notebooks.reference_answer(originals[gid]))
-               for gid, code in case.answers.items()}
+    answers = {
+        gid: code.replace("{reference}", notebooks.reference_answer(originals[gid]))
+        for gid, code in case.answers.items()
+    }
     fixture = fixtures.Fixture(name=case.name, assignment=level, about=case.about, base=case.base, answers=answers)
     nb = fixtures.build(fixture, notebooks.read(course / "release" / level / f"{level}.ipynb"), source_nb)
     for after_id, text in case.cells:
         from nbformat.v4 import new_code_cell
 
-        at = len(nb.cells) if after_id is None else 1 + next(
-            i for i, c in enumerate(nb.cells) if notebooks.grade_id(c) == after_id)
+        at = (
+            len(nb.cells)
+            if after_id is None
+            else 1 + next(i for i, c in enumerate(nb.cells) if notebooks.grade_id(c) == after_id)
+        )
         nb.cells.insert(at, new_code_cell(text))
     if case.edit:
         case.edit(nb)
@@ -100,8 +114,11 @@ def build(case, course):
 
 
 def digest(folder):
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(Path(folder).rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(Path(folder).rglob("*"))
+        if p.is_file()
+    }
 
 
 def sandbox_processes():
@@ -112,7 +129,7 @@ def sandbox_processes():
             uid = int(next(line for line in status.read_text().splitlines() if line.startswith("Uid:")).split()[1])
         except (OSError, StopIteration, ValueError):
             continue
-        if uid >= sandbox.FIRST_UID:
+        if uid >= launcher.FIRST_UID:
             found.append((status.parent.name, uid))
     return found
 
@@ -159,8 +176,14 @@ def _grade(mode, tmp_path_factory):
     before = {part: digest(course / part) for part in ("source", "release", "submitted")}
     assert not sandbox_processes(), "sandbox processes were running before the batch"
     try:
-        summaries = grade.grade_many(course, list(how["levels"]), env={**BASELINE_ENV, **LIMITS},
-                                     show_progress=False, jobs=how["jobs"], prefork=how["prefork"])
+        summaries = grade.grade_many(
+            course,
+            list(how["levels"]),
+            env={**BASELINE_ENV, **LIMITS},
+            show_progress=False,
+            jobs=how["jobs"],
+            prefork=how["prefork"],
+        )
     finally:
         listener.close()
     after = {part: digest(course / part) for part in ("source", "release", "submitted")}
@@ -183,8 +206,11 @@ def batch(request):
 
 
 def runs(predicate=lambda case: True):
-    return [pytest.param(mode, name, id=f"{mode}-{name}") for mode, name in RUNS
-            if predicate(next(c for c in ALL if c.name == name))]
+    return [
+        pytest.param(mode, name, id=f"{mode}-{name}")
+        for mode, name in RUNS
+        if predicate(next(c for c in ALL if c.name == name))
+    ]
 
 
 @pytest.mark.parametrize("batch,name", runs(), indirect=["batch"])
@@ -222,7 +248,9 @@ def test_was_every_forbidden_action_denied(batch, name):
 def test_do_honest_submissions_keep_their_exact_scores_unflagged(batch, name):
     level = batch.cases[name].assignment
     prefix = f"l{int(level[:2])}"
-    fixture = {"honest_reference": "l1_reference", "honest_forgot_bias": "l1_forgot_bias"}.get(name, f"{prefix}_reference")
+    fixture = {"honest_reference": "l1_reference", "honest_forgot_bias": "l1_forgot_bias"}.get(
+        name, f"{prefix}_reference"
+    )
     expected = fixtures.load(REPO / "tests" / "fixtures" / level / f"{fixture}.toml").points
     assert batch.points[name] == expected
     assert grade.read_report(batch.course, level, name, "tfladder-run.json")["flags"] == []
@@ -236,12 +264,14 @@ def test_does_the_summary_count_every_submission(batch):
         failed = {n for n, c in cases.items() if c.failed}
         flagged = {n for n, c in cases.items() if c.flagged}
         assert set(summary.failed) == failed and set(summary.flagged) == flagged
-        assert summary.line() == f"{level}: {len(cases)} graded, {len(failed)} failed, {len(flagged)} flagged for review"
+        assert (
+            summary.line() == f"{level}: {len(cases)} graded, {len(failed)} failed, {len(flagged)} flagged for review"
+        )
 
 
 @pytest.mark.parametrize("batch", list(MODES), indirect=True)
 def test_did_the_workers_execute_every_submission_of_the_parallel_batch(batch):
-    for level, summary in batch.summaries.items():
+    for summary in batch.summaries.values():
         expected = {n: "worker" for n in summary.submissions} if batch.mode == "parallel" else {}
         assert summary.executed_by == expected
         assert summary.notes == []
@@ -295,11 +325,25 @@ def test_does_a_kernel_that_searches_everything_find_nothing_the_grader_keeps(ba
     before its own exercise was judged."""
     printed = batch.output("x_searcher")
     result = json.loads(re.search(r"^SEARCH (.*)$", printed, re.M).group(1))
-    order = ["start", "linear_forward", "mse_loss", "tape_gradients", "analytic_gradients", "sgd_step",
-             "train_linear_regression", "end"]
+    order = [
+        "start",
+        "linear_forward",
+        "mse_loss",
+        "tape_gradients",
+        "analytic_gradients",
+        "sgd_step",
+        "train_linear_regression",
+        "end",
+    ]
     assert result["phases"] == order, "the searcher ran at every stage of grading"
-    exercises = {"l1_linear_forward": 1, "l1_mse_loss": 2, "l1_tape_gradients": 3, "l1_analytic_gradients": 4,
-                 "l1_sgd_step": 5, "l1_train": 6}
+    exercises = {
+        "l1_linear_forward": 1,
+        "l1_mse_loss": 2,
+        "l1_tape_gradients": 3,
+        "l1_analytic_gradients": 4,
+        "l1_sgd_step": 5,
+        "l1_train": 6,
+    }
     secrets = search_secrets()
     wrong = []
     for digest_, where, phase in result["found"]:
@@ -333,5 +377,6 @@ def test_does_no_feedback_page_or_report_quote_the_hidden_tests(batch):
     text = html.unescape(index.read_text())
     for level in batch.summaries:
         source = notebooks.read(batch.course / "source" / level / f"{level}.ipynb")
-        assert not [line for line in judge.secret_lines(c.source for c in source.cells if notebooks.is_test(c))
-                    if line in text]
+        assert not [
+            line for line in judge.secret_lines(c.source for c in source.cells if notebooks.is_test(c)) if line in text
+        ]

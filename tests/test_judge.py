@@ -15,15 +15,22 @@ import pytest
 import tensorflow as tf
 from nbformat.v4 import new_code_cell, new_notebook
 
-from tfladder import judge, probe, wire
+from tfladder import probe, wire
 from tfladder.checks import CheckFailed
+from tfladder.grading import judge
 
 
 def cell(source, gid=None, *, test=False, solution=False, points=1):
     made = new_code_cell(source)
     if gid:
-        made.metadata["nbgrader"] = {"grade_id": gid, "grade": test, "solution": solution, "locked": test,
-                                     "points": points if test else 0, "schema_version": 3}
+        made.metadata["nbgrader"] = {
+            "grade_id": gid,
+            "grade": test,
+            "solution": solution,
+            "locked": test,
+            "points": points if test else 0,
+            "schema_version": 3,
+        }
     return made
 
 
@@ -51,8 +58,9 @@ def run(student_code, tests, **kwargs):
     kernel, flags = Kernel(student_code), []
     nb = notebook(student_code, tests)
     j = judge.Judge(nb, tests, kernel.send, flag=flags.append, **kwargs)
-    outputs = {gid: j.test(gid, index) for index, gid in ((i, judge_id(c)) for i, c in enumerate(nb.cells))
-               if gid in tests}
+    outputs = {
+        gid: j.test(gid, index) for index, gid in ((i, judge_id(c)) for i, c in enumerate(nb.cells)) if gid in tests
+    }
     return outputs, flags, kernel
 
 
@@ -65,14 +73,14 @@ def failure(outputs):
     return errors[0]["evalue"] if errors else None
 
 
-VALUES = '''
+VALUES = """
 ### BEGIN HIDDEN TESTS
 expected = 4.0 * np.arange(3.0) ** 2
 got = probe.run("square(2 * x)", x=np.arange(3.0))
 checks.close(got, expected, "square(2x)", tol=(1e-6, 1e-6))
 print("values OK")
 ### END HIDDEN TESTS
-'''
+"""
 
 
 def test_does_a_passing_test_print_and_a_failing_one_raise_in_the_students_words():
@@ -97,10 +105,14 @@ def test_does_a_test_that_breaks_say_so_without_blaming_the_student():
 
 
 def test_is_a_message_that_quotes_the_hidden_tests_withheld():
-    leak = ("def square(x):\n    raise ValueError('expected = 4.0 * np.arange(3.0) ** 2 "
-            "checks.close(got, expected, \"square(2x)\", tol=(1e-6, 1e-6))')")
+    leak = (
+        "def square(x):\n    raise ValueError('expected = 4.0 * np.arange(3.0) ** 2 "
+        'checks.close(got, expected, "square(2x)", tol=(1e-6, 1e-6))\')'
+    )
     outputs, flags, _ = run(leak, {"ex_square_values": VALUES})
-    assert "withheld" in failure(outputs["ex_square_values"]) and "np.arange" not in failure(outputs["ex_square_values"])
+    assert "withheld" in failure(outputs["ex_square_values"]) and "np.arange" not in failure(
+        outputs["ex_square_values"]
+    )
     assert any("quoted the hidden tests" in f for f in flags)
 
 
@@ -114,22 +126,25 @@ def test_is_a_lost_kernel_not_swallowed_by_a_tests_own_except():
         j.test("ex_square_values", 1)
 
 
-STANDIN = '''
+STANDIN = """
 ### BEGIN HIDDEN TESTS
 probe.register_standin("square", "def square(x):\\n    return x * x\\n")
 ### END HIDDEN TESTS
-'''
+"""
 
 
 def test_is_a_stand_in_sent_only_after_its_exercise_was_judged():
-    tests = {"ex_square_values": STANDIN, "ex_square_api": "probe.isolate('square')",
-             "ex_cube_values": "probe.isolate('square')\nprint(probe.run('square(3)'))"}
+    tests = {
+        "ex_square_values": STANDIN,
+        "ex_square_api": "probe.isolate('square')",
+        "ex_cube_values": "probe.isolate('square')\nprint(probe.run('square(3)'))",
+    }
     kernel, flags = Kernel("def square(x):\n    return -1"), []
     nb = notebook("", tests)
     nb.cells.insert(3, cell("def cube(x):\n    return x * square(x)", "ex_cube", solution=True))
     j = judge.Judge(nb, tests, kernel.send, flag=flags.append)
     j.test("ex_square_values", 1)
-    early = j.test("ex_square_api", 2)          # the same exercise: refused
+    early = j.test("ex_square_api", 2)  # the same exercise: refused
     assert "could not judge" in failure(early) and "not available to ex_square_api" in flags[0]
     late = j.test("ex_cube_values", 4)
     assert late[0]["text"] == "9\n", "a later exercise runs with the stand-in in place"
@@ -160,12 +175,12 @@ def test_does_a_kernel_that_answers_nonsense_fail_only_that_test():
 
 def test_does_an_answer_left_as_released_earn_nothing_whatever_the_kernel_says():
     forged = {"value": wire.encode(np.zeros(3))}
-    stub = "def square(x):\n    \"\"\"x squared.\"\"\"\n    # YOUR CODE HERE\n    raise NotImplementedError()"
+    stub = 'def square(x):\n    """x squared."""\n    # YOUR CODE HERE\n    raise NotImplementedError()'
     nb = notebook("", {"ex_square_values": VALUES})
     nb.cells[0].source = stub
     j = judge.Judge(nb, {"ex_square_values": VALUES}, lambda request: forged, stubs={"ex_square": stub})
     assert failure(j.test("ex_square_values", 1)).startswith("square is not written yet")
-    nb.cells.insert(1, cell("def square(x):\n    return x * x"))             # answered in a cell of one's own
+    nb.cells.insert(1, cell("def square(x):\n    return x * x"))  # answered in a cell of one's own
     j = judge.Judge(nb, {"ex_square_values": VALUES}, lambda request: forged, stubs={"ex_square": stub})
     assert "has the wrong values" in failure(j.test("ex_square_values", 2)), "then the kernel is asked"
     nb.cells[0].source = nb.cells[1].source = "get_ipython().input_transformers_post.append(forger)"

@@ -8,7 +8,7 @@ from queue import Empty
 
 import pytest
 
-from tfladder import kernel_manager
+from tfladder.sandbox import kernel_manager
 
 
 class Channel:
@@ -42,8 +42,9 @@ class Kernel(kernel_manager.SandboxKernelClient):
         msg_id = f"request-{len(self.requests) + 1}"
         self.requests.append(msg_id)
         parent = {"msg_id": msg_id}
-        self.shell.messages.append({"msg_type": "kernel_info_reply", "parent_header": parent,
-                                    "content": {"protocol_version": "5.3"}})
+        self.shell.messages.append(
+            {"msg_type": "kernel_info_reply", "parent_header": parent, "content": {"protocol_version": "5.3"}}
+        )
         if len(self.requests) >= self.iopub_connects_at:
             self.iopub.messages += [status(state, parent) for state in ("busy", "idle")]
         return msg_id
@@ -79,7 +80,7 @@ def test_does_another_requests_idle_status_not_count_as_ready():
 
 def test_is_a_kernel_that_never_answers_reported():
     client = Kernel()
-    client.kernel_info = lambda: "request"        # asks, but nothing ever comes back
+    client.kernel_info = lambda: "request"  # asks, but nothing ever comes back
     with pytest.raises(RuntimeError, match="didn't respond"):
         asyncio.run(client.wait_for_ready(timeout=0))
 
@@ -96,15 +97,25 @@ def loaded_after(imports, *modules):
 
 def test_does_the_sandbox_launcher_start_without_jupyter_client():
     # The launcher starts once per notebook, on the way to its first cell.
-    assert loaded_after("tfladder.sandbox, tfladder.zygote",
-                        "jupyter_client", "traitlets", "zmq", "nbformat", "numpy") == []
+    assert (
+        loaded_after(
+            "tfladder.sandbox.launcher, tfladder.sandbox.zygote",
+            "jupyter_client",
+            "traitlets",
+            "zmq",
+            "nbformat",
+            "numpy",
+        )
+        == []
+    )
 
 
 def test_does_importing_nbformat_build_no_iri_parsers():
     # jsonschema imports rfc3987-syntax when installed, which builds ~35 Lark parsers (1.1 s of CPU)
     # in every process that imports nbformat: the grader, each worker, nbgrader. make setup removes it.
-    assert loaded_after("nbformat", "rfc3987_syntax", "lark") == [], \
+    assert loaded_after("nbformat", "rfc3987_syntax", "lark") == [], (
         "run make setup again (it uninstalls rfc3987-syntax)"
+    )
 
 
 # -- the zygote's readiness, once per grading run ------------------------------------------------------
@@ -115,19 +126,19 @@ class FailingZygote:
         self.waits = 0
 
     def wait_ready(self):
-        from tfladder import zygote
+        from tfladder.sandbox import zygote
 
         self.waits += 1
         raise zygote.ZygoteError("its imports failed")
 
 
 def test_is_a_zygote_that_cannot_fork_waited_for_once_and_its_reason_kept_for_every_assignment():
-    from tfladder import grade
+    from tfladder.grading import grade
 
     run = grade._Run(None, use_sandbox=True, slot=0, env=None, jobs=2, worker_env={})
     run.forks, run.socket_path = FailingZygote(), FailingZygote.socket_path
-    for _ in range(3):                  # once per notebook queued, over two assignments
+    for _ in range(3):  # once per notebook queued, over two assignments
         run.wait_for_zygote()
     assert run.forks.waits == 1
-    assert run.socket_path == ""        # nbgrader's own kernels then start from scratch
+    assert run.socket_path == ""  # nbgrader's own kernels then start from scratch
     assert "could not fork kernels: its imports failed" in run.zygote_failed

@@ -4,11 +4,12 @@ the browser tests fail clearly without a browser?"""
 import json
 import os
 
+import browser
 import pytest
 from playwright.sync_api import sync_playwright
 
-import browser
-from tfladder import lab, notebook_lib
+from tfladder.cli import lab
+from tfladder.course import notebook_lib
 
 
 def options(server):
@@ -68,8 +69,10 @@ def run_in_lab_kernel(server, cwd, code):
         client.wait_for_ready(timeout=60)
         printed = []
         reply = client.execute_interactive(
-            code, timeout=60,
-            output_hook=lambda m: printed.append(m["content"].get("text", "")) if m["msg_type"] == "stream" else None)
+            code,
+            timeout=60,
+            output_hook=lambda m: printed.append(m["content"].get("text", "")) if m["msg_type"] == "stream" else None,
+        )
         assert reply["content"]["status"] == "ok", reply["content"]
         client.stop_channels()
         return "".join(printed)
@@ -89,8 +92,11 @@ WHICH_TFLADDER = (
 @pytest.mark.slow
 def test_do_lab_kernels_give_students_the_notebook_library_and_the_instructor_the_package(tmp_path):
     server = lab.new(tmp_path, token="t")
-    student, copy, instructor = (tmp_path / "release" / "01_low_level_ops", tmp_path / "elsewhere",
-                                 tmp_path / "source" / "01_low_level_ops")
+    student, copy, instructor = (
+        tmp_path / "release" / "01_low_level_ops",
+        tmp_path / "elsewhere",
+        tmp_path / "source" / "01_low_level_ops",
+    )
     for folder in (student, copy, instructor):
         folder.mkdir(parents=True)
     library = str(notebook_lib.build())
@@ -106,5 +112,8 @@ def test_do_lab_kernels_give_students_the_notebook_library_and_the_instructor_th
 def test_does_the_lab_serve_its_own_python3_kernel(tmp_path):
     server = lab.new(tmp_path, token="t")
     spec = json.loads((lab.kernels_folder(server) / "kernels" / "python3" / "kernel.json").read_text())
-    assert spec["argv"][1:4] == ["{resource_dir}/launch.py", str(tmp_path.resolve() / "source"),
-                                 str(notebook_lib.build())]
+    assert spec["argv"][1:4] == [
+        "{resource_dir}/launch.py",
+        str(tmp_path.resolve() / "source"),
+        str(notebook_lib.build()),
+    ]

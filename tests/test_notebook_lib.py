@@ -7,12 +7,22 @@ import sys
 import sysconfig
 
 import pytest
-
 from conftest import REPO
-from tfladder import notebook_lib
 
-GRADER_SIDE = ("nbformat", "nbgrader", "nbclient", "jupyter_client", "tfladder.oracles", "tfladder.judge",
-               "tfladder.execute", "tfladder.grade", "tfladder.api_reading", "tfladder.course")
+from tfladder.course import notebook_lib
+
+GRADER_SIDE = (
+    "nbformat",
+    "nbgrader",
+    "nbclient",
+    "jupyter_client",
+    "tfladder.oracles",
+    "tfladder.grading.judge",
+    "tfladder.grading.execute",
+    "tfladder.grading.grade",
+    "tfladder.grading.api_reading",
+    "tfladder.course.ops",
+)
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +32,9 @@ def built(tmp_path_factory):
 
 def test_does_the_library_hold_only_the_notebook_modules(built):
     files = sorted(str(p.relative_to(built)) for p in built.rglob("*") if p.is_file())
-    assert files == sorted([".digest", "pyproject.toml", "tfladder/__init__.py",
-                            *(f"tfladder/{m}.py" for m in notebook_lib.MODULES)])
+    assert files == sorted(
+        [".digest", "pyproject.toml", "tfladder/__init__.py", *(f"tfladder/{m}.py" for m in notebook_lib.MODULES)]
+    )
     assert not any("oracle" in f for f in files)
 
 
@@ -33,7 +44,7 @@ def test_do_the_notebook_modules_import_only_each_other_and_outside_packages():
         imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
         imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
         ours = {m for m in imported if m.startswith("tfladder")}
-        allowed = {"tfladder", *(f"tfladder.{m}" for m in notebook_lib.MODULES), "tfladder.api_reading"}
+        allowed = {"tfladder", *(f"tfladder.{m}" for m in notebook_lib.MODULES), "tfladder.grading.api_reading"}
         assert ours <= allowed, f"tfladder/{name}.py imports {sorted(ours - allowed)}"
 
 
@@ -54,7 +65,7 @@ for name in {list(GRADER_SIDE)!r}:
         found[name] = "missing"
 print(json.dumps({{"file": sys.modules["tfladder"].__file__, "found": found, "loaded": loaded}}))
 """
-    done = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True)   # -S: no .pth files
+    done = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True)  # -S: no .pth files
     assert done.returncode == 0, done.stderr
     seen = json.loads(done.stdout)
     assert seen["file"].startswith(str(built))
@@ -80,8 +91,23 @@ def test_is_the_library_rebuilt_when_a_module_changes(built, monkeypatch):
 @pytest.mark.slow
 def test_does_pip_install_the_library_for_a_student(built, tmp_path):
     target = tmp_path / "site"
-    done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                           "--target", str(target), str(built)], capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(built),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in (target / "tfladder").glob("*.py")) == sorted(
-        ["__init__.py", *(f"{m}.py" for m in notebook_lib.MODULES)])
+        ["__init__.py", *(f"{m}.py" for m in notebook_lib.MODULES)]
+    )

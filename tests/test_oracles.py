@@ -60,4 +60,4 @@ def test_does_training_reach_the_least_squares_solution(case):
     w, b, losses = l1.train_linear_regression(X, y, lr=0.1, steps=2000)
     solution, *_ = np.linalg.lstsq(np.hstack([X, np.ones((9, 1))]), y, rcond=None)
     assert np.allclose(w, solution[:3], atol=1e-6) and np.allclose(b, solution[3], atol=1e-6)
-    assert losses[0] == pytest.approx(np.mean(y ** 2)) and losses[-1] < losses[0]
+    assert losses[0] == pytest.approx(np.mean(y**2)) and losses[-1] < losses[0]

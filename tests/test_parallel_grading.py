@@ -14,9 +14,11 @@ from contextlib import closing
 
 import nbformat
 import pytest
-
 from conftest import BASELINE_ENV, make_course
-from tfladder import execute, fixtures, grade, notebooks, parallel, scores
+
+from tfladder.course import fixtures, notebooks
+from tfladder.grading import execute, grade, scores
+from tfladder.grading.replay import fingerprint
 
 pytestmark = pytest.mark.slow
 LEVELS = ("01_low_level_ops", "05_data_pipelines")
@@ -32,8 +34,11 @@ def gradebook_snapshot(course, assignment, students):
             snapshot[student] = {
                 "grades": {g.name: (g.auto_score, g.needs_manual_grade, g.max_score) for g in sub.grades},
                 "flagged": sub.flagged,
-                "failures": {notebooks.grade_id(c): notebooks.failure_text(c) for c in graded.cells
-                             if notebooks.grade_id(c) and notebooks.is_test(c)},
+                "failures": {
+                    notebooks.grade_id(c): notebooks.failure_text(c)
+                    for c in graded.cells
+                    if notebooks.grade_id(c) and notebooks.is_test(c)
+                },
                 "flags": grade.read_report(course, assignment, student)["flags"],
             }
     return snapshot
@@ -55,10 +60,14 @@ def parallel_run(tmp_path_factory):
     (course / "source" / BROKEN / f"{BROKEN}.ipynb").write_text('{"not": "a notebook"}')
     (course / "submitted" / "someone" / BROKEN).mkdir(parents=True)
     (course / "submitted" / "someone" / BROKEN / f"{BROKEN}.ipynb").write_text("{}")
-    summaries = grade.grade_many(course, [LEVELS[0], BROKEN, LEVELS[1]], env=BASELINE_ENV, show_progress=False,
-                                 jobs=2, prefork=True)
-    runs = {s.assignment: (s, gradebook_snapshot(course, s.assignment, sorted(found[s.assignment])),
-                           found[s.assignment]) for s in summaries if s.assignment in LEVELS}
+    summaries = grade.grade_many(
+        course, [LEVELS[0], BROKEN, LEVELS[1]], env=BASELINE_ENV, show_progress=False, jobs=2, prefork=True
+    )
+    runs = {
+        s.assignment: (s, gradebook_snapshot(course, s.assignment, sorted(found[s.assignment])), found[s.assignment])
+        for s in summaries
+        if s.assignment in LEVELS
+    }
     return runs, summaries[1]
 
 
@@ -70,8 +79,10 @@ def two_gradings(request, tmp_path_factory, parallel_run):
     for fixture in found.values():
         fixtures.submit(fixture, course)
     summary = grade.grade(course, assignment, env=BASELINE_ENV, show_progress=False, jobs=1, prefork=False)
-    return {"serial": (summary, gradebook_snapshot(course, assignment, sorted(found)), found),
-            "parallel": parallel_run[0][assignment]}
+    return {
+        "serial": (summary, gradebook_snapshot(course, assignment, sorted(found)), found),
+        "parallel": parallel_run[0][assignment],
+    }
 
 
 def test_do_parallel_and_serial_grading_record_the_same_gradebook(two_gradings):
@@ -84,8 +95,9 @@ def test_do_parallel_and_serial_grading_record_the_same_gradebook(two_gradings):
 def test_does_every_fixture_keep_its_expected_points_in_parallel(two_gradings):
     _, snapshot, found = two_gradings["parallel"]
     for name, fixture in found.items():
-        got = {gid: score for gid, (score, manual, _) in snapshot[name]["grades"].items()
-               if not (manual and score is None)}
+        got = {
+            gid: score for gid, (score, manual, _) in snapshot[name]["grades"].items() if not (manual and score is None)
+        }
         expected = {gid: p for gid, p in fixture.points.items() if p != scores.MANUAL}
         assert {g: got.get(g) for g in expected} == expected, name
 
@@ -103,7 +115,7 @@ def test_is_an_assignment_that_cannot_be_released_reported_while_the_others_are_
     assert "generate_assignment" in broken.error and BROKEN in broken.error
     assert broken.submissions == {}
     assert sorted(runs) == sorted(LEVELS)
-    for summary, snapshot, found in runs.values():
+    for summary, _snapshot, found in runs.values():
         assert summary.error == "" and sorted(summary.graded) == sorted(found)
 
 
@@ -131,8 +143,12 @@ def json_report(folder):
 def worker_result(nb, folder, fingerprint):
     done = nbformat.from_dict(nb)
     done.cells[0].outputs = [nbformat.v4.new_output("stream", name="stdout", text="from the worker\n")]
-    return {"student": "s", "fingerprint": fingerprint, "notebook": nbformat.writes(done),
-            "report": {"flags": [], "usage": {}}}
+    return {
+        "student": "s",
+        "fingerprint": fingerprint,
+        "notebook": nbformat.writes(done),
+        "report": {"flags": [], "usage": {}},
+    }
 
 
 def test_does_the_grader_take_a_matching_worker_result(tmp_path):
@@ -141,7 +157,7 @@ def test_does_the_grader_take_a_matching_worker_result(tmp_path):
     nb, folder = one_cell_course(tmp_path)
     results = tmp_path / "results"
     results.mkdir()
-    (results / "s.json").write_text(json.dumps(worker_result(nb, folder, parallel.fingerprint(nb, folder))))
+    (results / "s.json").write_text(json.dumps(worker_result(nb, folder, fingerprint(nb, folder))))
     report = replay(nb, folder, results)
     assert report["executed_by"] == "worker"
     assert nb.cells[0].outputs[0]["text"] == "from the worker\n"

@@ -4,10 +4,10 @@ import re
 import shutil
 
 import pytest
-
 from conftest import ASSIGNMENTS, REPO
 from contract import MANUAL_IDS, SOLUTION_IDS
-from tfladder import course, notebooks
+
+from tfladder.course import notebooks, ops
 
 FIX = "run `make release` and commit release/"
 
@@ -23,7 +23,7 @@ def regenerated(tmp_path_factory):
     shutil.copy(REPO / "nbgrader_config.py", root)
     shutil.copytree(REPO / "source", root / "source")
     for assignment in ASSIGNMENTS:
-        course.release(root, assignment, db=False)
+        ops.release(root, assignment, db=False)
     return root
 
 
@@ -56,7 +56,9 @@ def test_would_a_stale_release_be_caught():
 def test_are_notebooks_free_of_outputs(kind, assignment):
     nb = _nb(kind, assignment)
     dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
-    assert not dirty, f"{kind}/{assignment} has outputs in cells {dirty}: clear them (Kernel > Restart and Clear Outputs)"
+    assert not dirty, (
+        f"{kind}/{assignment} has outputs in cells {dirty}: clear them (Kernel > Restart and Clear Outputs)"
+    )
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
@@ -71,7 +73,9 @@ def test_would_a_leaked_solution_or_hidden_test_be_caught():
     solution = next(c for c in source.cells if notebooks.is_solution(c) and c.cell_type == "code")
     hidden = next(c for c in source.cells if notebooks.BEGIN_HIDDEN in c.source)
     release.cells[5].source += "\n" + notebooks.reference_answer(solution)
-    release.cells[6].source += "\n" + "\n".join(notebooks.region_lines(hidden.source, notebooks.BEGIN_HIDDEN, notebooks.END_HIDDEN))
+    release.cells[6].source += "\n" + "\n".join(
+        notebooks.region_lines(hidden.source, notebooks.BEGIN_HIDDEN, notebooks.END_HIDDEN)
+    )
     found = notebooks.leaks(source, release)
     assert any(f.startswith(notebooks.grade_id(solution)) for f in found)
     assert any(f.startswith(notebooks.grade_id(hidden)) for f in found)
@@ -145,7 +149,7 @@ def test_does_every_code_exercise_have_interface_values_and_api_tests(assignment
             assert f"{sid}_{part}" in tests, f"{sid} has no {part} test"
         cells = notebooks.cells_by_id(nb)
 
-        def shown(part):
+        def shown(part, cells=cells, sid=sid):
             cell = cells[f"{sid}_{part}"]
             hidden = set(notebooks.region_lines(cell.source, notebooks.BEGIN_HIDDEN, notebooks.END_HIDDEN))
             return "\n".join(line for line in cell.source.splitlines() if line not in hidden)

@@ -4,16 +4,17 @@ import json
 import sqlite3
 
 import pytest
-
 from conftest import BASELINE_ENV, make_course
-from tfladder import course, fixtures, grade, notebooks, release_stamp, scores
+
+from tfladder.course import fixtures, notebooks, ops, release_stamp
+from tfladder.grading import grade, scores
 
 A = "01_low_level_ops"
 
 
 def _released(tmp_path):
     root = make_course(tmp_path / "course", [A])
-    course.release(root, A, db=True)
+    ops.release(root, A, db=True)
     return root
 
 
@@ -64,7 +65,7 @@ def test_is_an_unchanged_assignment_left_as_it_is(tmp_path):
     root = _released(tmp_path)
     before = _release_nb(root).stat().st_mtime_ns
     assert release_stamp.is_current(root, A)
-    assert course.release_unless_current(root, A) is False
+    assert ops.release_unless_current(root, A) is False
     assert _release_nb(root).stat().st_mtime_ns == before, "the release was written again"
 
 
@@ -84,7 +85,7 @@ def test_is_the_release_regenerated_after(tmp_path, change):
     expected_points = _points_in_gradebook(root)
     CHANGES[change](root)
     assert not release_stamp.is_current(root, A)
-    assert course.release_unless_current(root, A) is True
+    assert ops.release_unless_current(root, A) is True
     assert release_stamp.is_current(root, A), "the regeneration did not leave a current stamp"
     if change == "a hidden test edited in source/":
         assert "assert True" in _gradebook_sources(root), "the gradebook does not hold the edited test"
@@ -103,8 +104,9 @@ def test_does_grading_use_a_hidden_test_edited_since_the_last_release(tmp_path):
     nb = notebooks.read(_source_nb(root))
     cell = next(c for c in nb.cells if notebooks.is_test(c) and "BEGIN HIDDEN TESTS" in c.source)
     edited = notebooks.grade_id(cell)
-    cell.source = cell.source.replace("### END HIDDEN TESTS",
-                                      'assert False, "a test added after the release"\n### END HIDDEN TESTS')
+    cell.source = cell.source.replace(
+        "### END HIDDEN TESTS", 'assert False, "a test added after the release"\n### END HIDDEN TESTS'
+    )
     notebooks.write(nb, _source_nb(root))
     grade.grade(root, A, env=BASELINE_ENV, show_progress=False)
     points = scores.cell_points(root, A, ["alice"])["alice"]

@@ -5,16 +5,22 @@ The fast tests here build results by hand; test_feedback_pages.py grades real no
 
 import io
 
-from tfladder import feedback, report, results
-from tfladder.progress import Progress
+from tfladder.grading import results
+from tfladder.grading.progress import Progress
+from tfladder.reports import feedback, report
 
 
 def _result():
     r = results.NotebookResult(assignment="01_low_level_ops", student="ada", seed=99)
     r.cells = [
         results.CellResult("l1_mse_loss_interface", "l1_mse_loss", 1.0, 1.0),
-        results.CellResult("l1_mse_loss_values", "l1_mse_loss", 0.0, 2.0,
-                           "mse_loss has the wrong value.\nThis matches a known mistake: forgot the mean"),
+        results.CellResult(
+            "l1_mse_loss_values",
+            "l1_mse_loss",
+            0.0,
+            2.0,
+            "mse_loss has the wrong value.\nThis matches a known mistake: forgot the mean",
+        ),
         results.CellResult("l1_explain_rebinding", "l1_explain_rebinding", results.MANUAL, 2.0),
     ]
     return r
@@ -65,7 +71,9 @@ def test_is_a_named_mistake_the_gist_of_a_message():
 
 def test_does_the_solutions_notebook_keep_answers_and_drop_hidden_tests():
     from conftest import ASSIGNMENTS, REPO
-    from tfladder import notebooks, solutions
+
+    from tfladder.course import notebooks
+    from tfladder.reports import solutions
 
     for assignment in ASSIGNMENTS:
         source = notebooks.read(REPO / "source" / assignment / f"{assignment}.ipynb")

@@ -7,9 +7,10 @@ import time
 from dataclasses import asdict, replace
 
 import pytest
-
 from conftest import REPO
-from tfladder import notebook_lib, sandbox
+
+from tfladder.course import notebook_lib
+from tfladder.sandbox import launcher
 
 PROBE = r"""
 import json, os, socket
@@ -32,15 +33,27 @@ print(json.dumps({
 
 @pytest.fixture
 def kernel_dir():
-    folder = sandbox.prepare_kernel_dir(sandbox.uid_for(7))
+    folder = launcher.prepare_kernel_dir(launcher.uid_for(7))
     yield folder
-    sandbox.remove_kernel_dir(folder)
+    launcher.remove_kernel_dir(folder)
 
 
 def run(kernel_dir, command, limits, timeout=60, stdout=None):
-    args = [sys.executable, "-m", "tfladder.sandbox", "--uid", str(sandbox.uid_for(7)), "--kernel-dir",
-            str(kernel_dir), "--limits", json.dumps(asdict(limits)), "--notebook-lib", str(notebook_lib.build()),
-            "--", *command]
+    args = [
+        sys.executable,
+        "-m",
+        "tfladder.sandbox.launcher",
+        "--uid",
+        str(launcher.uid_for(7)),
+        "--kernel-dir",
+        str(kernel_dir),
+        "--limits",
+        json.dumps(asdict(limits)),
+        "--notebook-lib",
+        str(notebook_lib.build()),
+        "--",
+        *command,
+    ]
     if stdout is not None:
         return subprocess.run(args, stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=timeout)
     return subprocess.run(args, capture_output=True, text=True, timeout=timeout)
@@ -65,7 +78,7 @@ print(json.dumps({
     "tfladder": __import__("tfladder").__file__,
     "probe": importable("tfladder.probe"),
     "oracles": importable("tfladder.oracles"),
-    "grader": importable("tfladder.judge") or importable("tfladder.grade"),
+    "grader": importable("tfladder.grading.judge") or importable("tfladder.grading.grade"),
     "package_on_disk": os.path.exists(%(package)r),
     "streams": sorted({fds.get(fd, "closed").split(":")[0] for fd in (0, 1, 2)}),
     "files_held": sorted(target for fd, target in fds.items() if target.startswith("/") and fd > 2),
@@ -74,42 +87,53 @@ print(json.dumps({
 
 
 def test_does_code_run_as_another_uid_without_network_course_or_host_processes(kernel_dir):
-    done = run(kernel_dir, [sys.executable, "-P", "-c", PROBE % {"course": str(REPO / "source")}], sandbox.Limits())
+    done = run(kernel_dir, [sys.executable, "-P", "-c", PROBE % {"course": str(REPO / "source")}], launcher.Limits())
     seen = json.loads(done.stdout)
-    assert seen == {"uid": sandbox.uid_for(7), "network": False, "course": False, "write_usr": False,
-                    "write_tmp": True, "processes": seen["processes"]}
+    assert seen == {
+        "uid": launcher.uid_for(7),
+        "network": False,
+        "course": False,
+        "write_usr": False,
+        "write_tmp": True,
+        "processes": seen["processes"],
+    }
     assert seen["processes"] <= 3, "host processes are visible"
 
 
 def test_is_the_answer_key_out_of_a_graded_kernels_reach(kernel_dir, tmp_path):
-    with open(tmp_path / "log", "w") as log:      # the launcher's stdout: a worker's log, shared
-        run(kernel_dir, [sys.executable, "-P", "-c", REACH % {"package": str(REPO / "tfladder")}],
-            sandbox.Limits(), stdout=log)
+    with open(tmp_path / "log", "w") as log:  # the launcher's stdout: a worker's log, shared
+        run(
+            kernel_dir,
+            [sys.executable, "-P", "-c", REACH % {"package": str(REPO / "tfladder")}],
+            launcher.Limits(),
+            stdout=log,
+        )
     seen = json.loads((tmp_path / "log").read_text())
-    assert seen["tfladder"] == f"{sandbox.NOTEBOOK_MOUNT}/tfladder/__init__.py" and seen["probe"]
+    assert seen["tfladder"] == f"{launcher.NOTEBOOK_MOUNT}/tfladder/__init__.py" and seen["probe"]
     assert not seen["oracles"] and not seen["grader"] and not seen["package_on_disk"]
     assert seen["streams"] == ["/dev/null", "pipe"] and not any("log" in f for f in seen["files_held"]), seen
 
 
 def test_does_the_wall_clock_stop_a_notebook_and_say_so(kernel_dir):
     start = time.monotonic()
-    done = run(kernel_dir, ["/bin/sleep", "60"], replace(sandbox.Limits(), wall_seconds=2))
+    done = run(kernel_dir, ["/bin/sleep", "60"], replace(launcher.Limits(), wall_seconds=2))
     assert time.monotonic() - start < 20
     assert done.returncode == 137 and "ran longer than 2 s" in done.stderr
-    usage = sandbox.read_usage(kernel_dir)
+    usage = launcher.read_usage(kernel_dir)
     assert usage["wall_clock_exceeded"] is True
-    assert sandbox.limits_hit(usage, replace(sandbox.Limits(), wall_seconds=2)) == [
-        "the notebook ran longer than 2 s and was stopped"]
+    assert launcher.limits_hit(usage, replace(launcher.Limits(), wall_seconds=2)) == [
+        "the notebook ran longer than 2 s and was stopped"
+    ]
 
 
 def test_is_a_full_scratch_space_measured_from_outside(kernel_dir):
-    limits = sandbox.Limits()
-    chunks = int(limits.scratch_bytes * 0.95) // (16 << 20)     # files of 16 MiB, under the file size limit
+    limits = launcher.Limits()
+    chunks = int(limits.scratch_bytes * 0.95) // (16 << 20)  # files of 16 MiB, under the file size limit
     fill = f"for i in range({chunks}):\n    open(f'/tmp/big{{i}}', 'wb').write(bytes(16 << 20))"
     run(kernel_dir, [sys.executable, "-P", "-c", fill], limits)
-    usage = sandbox.read_usage(kernel_dir)
+    usage = launcher.read_usage(kernel_dir)
     assert usage["scratch_used_bytes"] >= 0.9 * limits.scratch_bytes
-    assert any("scratch space" in r for r in sandbox.limits_hit(usage, limits))
+    assert any("scratch space" in r for r in launcher.limits_hit(usage, limits))
 
 
 # -- kernels forked from the zygote -------------------------------------------------------------------
@@ -141,34 +165,51 @@ print(json.dumps({
 
 @pytest.fixture(scope="module")
 def forks():
-    from tfladder import zygote
+    from tfladder.sandbox import zygote
 
-    with zygote.Zygote.start(sandbox.sandbox_env(__import__("os").environ)) as started:
+    with zygote.Zygote.start(launcher.sandbox_env(__import__("os").environ)) as started:
         yield started
 
 
 def run_forked(kernel_dir, command, limits, forks, timeout=60):
-    args = [sys.executable, "-m", "tfladder.sandbox", "--uid", str(sandbox.uid_for(7)), "--kernel-dir",
-            str(kernel_dir), "--limits", json.dumps(asdict(limits)), "--notebook-lib", str(notebook_lib.build()),
-            "--zygote", forks.socket_path, "--", *command]
+    args = [
+        sys.executable,
+        "-m",
+        "tfladder.sandbox.launcher",
+        "--uid",
+        str(launcher.uid_for(7)),
+        "--kernel-dir",
+        str(kernel_dir),
+        "--limits",
+        json.dumps(asdict(limits)),
+        "--notebook-lib",
+        str(notebook_lib.build()),
+        "--zygote",
+        forks.socket_path,
+        "--",
+        *command,
+    ]
     return subprocess.run(args, capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.mark.slow
 def test_does_a_forked_kernel_hold_like_a_plain_one(kernel_dir, forks):
     probe = [sys.executable, "-P", "-c", PROBE % {"course": str(REPO / "source")}]
-    plain = json.loads(run(kernel_dir, probe, sandbox.Limits()).stdout)
-    forked = json.loads(run_forked(kernel_dir, probe, sandbox.Limits(), forks).stdout)
+    plain = json.loads(run(kernel_dir, probe, launcher.Limits()).stdout)
+    forked = json.loads(run_forked(kernel_dir, probe, launcher.Limits(), forks).stdout)
     del plain["processes"], forked["processes"]
-    assert forked == plain == {"uid": sandbox.uid_for(7), "network": False, "course": False,
-                               "write_usr": False, "write_tmp": True}
+    assert (
+        forked
+        == plain
+        == {"uid": launcher.uid_for(7), "network": False, "course": False, "write_usr": False, "write_tmp": True}
+    )
 
 
 @pytest.mark.slow
 def test_does_a_forked_kernel_reach_no_more_than_a_plain_one(kernel_dir, forks):
     command = [sys.executable, "-P", "-c", REACH % {"package": str(REPO / "tfladder")}]
-    plain = json.loads(run(kernel_dir, command, sandbox.Limits()).stdout)
-    forked = json.loads(run_forked(kernel_dir, command, sandbox.Limits(), forks).stdout)
+    plain = json.loads(run(kernel_dir, command, launcher.Limits()).stdout)
+    forked = json.loads(run_forked(kernel_dir, command, launcher.Limits(), forks).stdout)
     assert forked == plain
     assert not plain["oracles"] and not plain["grader"] and plain["streams"] == ["/dev/null", "pipe"]
 
@@ -176,8 +217,8 @@ def test_does_a_forked_kernel_reach_no_more_than_a_plain_one(kernel_dir, forks):
 @pytest.mark.slow
 def test_does_a_forked_kernel_see_the_same_neighbours_and_privileges(kernel_dir, forks):
     command = [sys.executable, "-P", "-c", NEIGHBOURS]
-    plain = json.loads(run(kernel_dir, command, sandbox.Limits()).stdout)
-    forked = json.loads(run_forked(kernel_dir, command, sandbox.Limits(), forks).stdout)
+    plain = json.loads(run(kernel_dir, command, launcher.Limits()).stdout)
+    forked = json.loads(run_forked(kernel_dir, command, launcher.Limits(), forks).stdout)
     assert forked == plain
     assert plain["ppid"] == 1 and plain["others"] == []
     assert plain["kill_parent"] == "PermissionError" and plain["kill_all"] == "ProcessLookupError"
@@ -186,9 +227,11 @@ def test_does_a_forked_kernel_see_the_same_neighbours_and_privileges(kernel_dir,
 
 @pytest.mark.slow
 def test_does_a_forked_kernel_have_tensorflow_imported_and_its_own_exit_status(kernel_dir, forks):
-    code = ("import sys; print('tensorflow' in sys.modules, 'numpy' in sys.modules); "
-            "import tensorflow as tf; print(float(tf.reduce_sum(tf.ones((2, 3))))); sys.exit(3)")
-    done = run_forked(kernel_dir, [sys.executable, "-P", "-c", code], sandbox.Limits(), forks)
+    code = (
+        "import sys; print('tensorflow' in sys.modules, 'numpy' in sys.modules); "
+        "import tensorflow as tf; print(float(tf.reduce_sum(tf.ones((2, 3))))); sys.exit(3)"
+    )
+    done = run_forked(kernel_dir, [sys.executable, "-P", "-c", code], launcher.Limits(), forks)
     assert done.returncode == 3
     assert done.stdout.split() == ["True", "True", "6.0"]
 
@@ -196,20 +239,31 @@ def test_does_a_forked_kernel_have_tensorflow_imported_and_its_own_exit_status(k
 @pytest.mark.slow
 def test_does_the_wall_clock_stop_a_forked_kernel(kernel_dir, forks):
     start = time.monotonic()
-    done = run_forked(kernel_dir, [sys.executable, "-P", "-c", "import time; time.sleep(60)"],
-                      replace(sandbox.Limits(), wall_seconds=2), forks)
+    done = run_forked(
+        kernel_dir,
+        [sys.executable, "-P", "-c", "import time; time.sleep(60)"],
+        replace(launcher.Limits(), wall_seconds=2),
+        forks,
+    )
     assert time.monotonic() - start < 20
     assert done.returncode == 137 and "ran longer than 2 s" in done.stderr
-    assert sandbox.read_usage(kernel_dir)["wall_clock_exceeded"] is True
+    assert launcher.read_usage(kernel_dir)["wall_clock_exceeded"] is True
 
 
 @pytest.mark.slow
 def test_does_the_zygote_refuse_a_process_that_is_not_the_kernels_sandbox(forks):
     import os
 
-    from tfladder import zygote
+    from tfladder.sandbox import zygote
 
-    with zygote.request_kernel(forks.socket_path, holder_pid=os.getpid(), token="not-this-one", uid=sandbox.uid_for(7),
-                               limits=asdict(sandbox.Limits()), env={}, argv=["-c", "print('escaped')"]) as conn:
+    with zygote.request_kernel(
+        forks.socket_path,
+        holder_pid=os.getpid(),
+        token="not-this-one",
+        uid=launcher.uid_for(7),
+        limits=asdict(launcher.Limits()),
+        env={},
+        argv=["-c", "print('escaped')"],
+    ) as conn:
         answer = json.loads(zygote.read_line(conn.fileno(), 30))
     assert "is not this kernel's sandbox" in answer["error"]

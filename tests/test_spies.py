@@ -56,8 +56,11 @@ def test_are_calls_from_the_tests_code_and_from_stand_ins_not_charged_to_the_stu
     notebook = {"tf": tf, "np": np, "grad": lambda: None}
     exec("def student():\n    return grad()   # an earlier exercise, stood in for while this test runs\n", notebook)
     k = probe.Probe(notebook)
-    k.register_standin("grad", "def grad():\n    v = tf.Variable(2.0)\n    with tf.GradientTape() as tape:\n"
-                               "        y = v * v\n    return tape.gradient(y, v)\n")
+    k.register_standin(
+        "grad",
+        "def grad():\n    v = tf.Variable(2.0)\n    with tf.GradientTape() as tape:\n"
+        "        y = v * v\n    return tape.gradient(y, v)\n",
+    )
     k.isolate("grad")
     value, seen = k.trace("with tf.GradientTape() as tape:\n    pass\nstudent()")
     assert float(value.array) == 4.0, "the stand-in ran"
@@ -70,5 +73,6 @@ def test_does_a_trace_travel_as_plain_data_and_back():
         tf.keras.layers.Dense(2)(tf.ones((1, 3)))
     again = spies.Trace.from_plain(seen.plain())
     assert again.count("dense_call") == seen.count("dense_call") == 1 and again.used("keras")
-    assert spies.Trace.from_plain({"direct": [["keras", 1], "junk", ["a", "b", "c"]], "counts": {"x": "9"}}).plain() \
-        == {"direct": [["keras", "1"]], "counts": {}}
+    assert spies.Trace.from_plain(
+        {"direct": [["keras", 1], "junk", ["a", "b", "c"]], "counts": {"x": "9"}}
+    ).plain() == {"direct": [["keras", "1"]], "counts": {}}

@@ -1,13 +1,15 @@
 """tfladder: an autograded course kit that climbs TensorFlow's API levels.
 
-The notebook library, what the course's notebooks import and all a graded kernel gets
-(`tfladder.notebook_lib` builds it apart): runtime, seeds, data, checks, spies, wire, probe.
-None of it knows an answer.
+Two audiences, two sets of rules (docs/architecture.md draws the tree):
 
-The instructor's side: oracles (the answer key), judge (test cells run outside the kernel),
-api_reading, execute, authoring, restore, tamper, notebooks, fixtures, course, grade, parallel,
-zygote, sandbox, kernel_manager, scores, results, selfcheck, solutions, feedback, report,
-progress, demo, cli. See README.md, Layout.
+- the notebook library, at the top of the package: runtime, seeds, data, checks, spies, wire,
+  probe. It is what the course's notebooks import and all a graded kernel gets
+  (`tfladder.course.notebook_lib` builds it apart). None of it knows an answer, and none of it
+  imports the instructor's side, nbformat or nbgrader (tests/test_layout.py);
+- the instructor's side, in subpackages named for their jobs: oracles (the answer key), course
+  (the course on disk and nbgrader's commands), sandbox (where a graded kernel runs), grading
+  (the kernel computes, the grader judges), reports (feedback, report, solutions), cli (the
+  `tfladder` command, `python -m tfladder`).
 """
 
 __version__ = "0.1.0"

@@ -37,8 +37,7 @@ EXCEPTION_HINTS = [
     ),
     (
         r"Incompatible shapes|Matrix size-incompatible|Dimensions must be equal|shapes .* not aligned",
-        "The shapes do not fit together: print the .shape of each operand. X is (n, d), w is "
-        "(d, 1) and b is (1,).",
+        "The shapes do not fit together: print the .shape of each operand. X is (n, d), w is (d, 1) and b is (1,).",
     ),
     (
         r"has no attribute 'reset_states'",
@@ -74,8 +73,10 @@ def exception_hint(text):
     return ""
 
 
-NOT_DEFINED = ("{name} is not defined. Run the cell that defines it; if that cell raises "
-               "NotImplementedError, the exercise is not written yet.")
+NOT_DEFINED = (
+    "{name} is not defined. Run the cell that defines it; if that cell raises "
+    "NotImplementedError, the exercise is not written yet."
+)
 
 
 def student_error(error, name=None):
@@ -94,8 +95,10 @@ def student_error(error, name=None):
         culprit = error.get("culprit")
         if culprit and culprit not in (label, error.get("entry")) and not label.startswith(f"{culprit}("):
             return f"{label} calls {culprit}, which is not written yet (it still raises NotImplementedError)."
-        return (f"{label} is not written yet: it still raises NotImplementedError. Replace "
-                "`raise NotImplementedError()` with your code.")
+        return (
+            f"{label} is not written yet: it still raises NotImplementedError. Replace "
+            "`raise NotImplementedError()` with your code."
+        )
     if error.get("type") == "KeyboardInterrupt":
         return f"{label} was interrupted: it ran longer than the time limit of a test."
     kind, message = error.get("type", "Exception"), error.get("message", "")
@@ -113,8 +116,10 @@ def student_error(error, name=None):
 def no_progress_bar(text, who):
     """Fail if `text` (what the student's code printed) holds a Keras progress bar."""
     if "/step" in text or "\u2501" in text or "ETA:" in text:
-        fail(f"{who} printed a Keras progress bar; pass verbose=0 to fit/evaluate/predict in code that "
-             "graders and other programs run.")
+        fail(
+            f"{who} printed a Keras progress bar; pass verbose=0 to fit/evaluate/predict in code that "
+            "graders and other programs run."
+        )
 
 
 def _describe(value):
@@ -153,8 +158,10 @@ def check_dtype(value, expected, name):
     if got != expected:
         hint = ""
         if got == "float64" and expected == "float32":
-            hint = (" Inputs may arrive as numpy float64: convert them with "
-                    "tf.convert_to_tensor(x, dtype=tf.float32) or tf.cast(x, tf.float32).")
+            hint = (
+                " Inputs may arrive as numpy float64: convert them with "
+                "tf.convert_to_tensor(x, dtype=tf.float32) or tf.cast(x, tf.float32)."
+            )
         fail(f"{name} should have dtype {expected}, but it is {got}.{hint}")
 
 
@@ -169,15 +176,21 @@ def shape(value, expected, name):
 
 
 def _fmt_shape(s):
-    return "()" if len(s) == 0 else "(" + ", ".join("n" if d is None else str(d) for d in s) + (",)" if len(s) == 1 else ")")
+    return (
+        "()"
+        if len(s) == 0
+        else "(" + ", ".join("n" if d is None else str(d) for d in s) + (",)" if len(s) == 1 else ")")
+    )
 
 
 def _shape_hint(got, expected):
     if len(expected) == 0 and len(got) > 0:
         return " A scalar was expected: reduce over every axis (tf.reduce_mean(...) with no axis)."
     if len(got) == 2 and got[0] == got[1] and got[0] not in (None, 1) and expected[:1] in ((got[0],), (None,)):
-        return (" An (n, n) result means a vector of shape (n,) was broadcast against a column "
-                "(n, 1): reshape them to the same shape first.")
+        return (
+            " An (n, n) result means a vector of shape (n,) was broadcast against a column "
+            "(n, 1): reshape them to the same shape first."
+        )
     if len(expected) == 2 and expected[1] == 1 and len(got) == 1:
         return " A column (n, 1) was expected, but this is a flat vector (n,): reshape with (-1, 1)."
     if len(expected) == 1 and len(got) == 2 and 1 in got:
@@ -233,15 +246,20 @@ def close(actual, expected, name, *, tol, mistakes=None, note=None, ignore_shape
     rel_err = abs_err / np.maximum(np.abs(want), np.finfo(np.float64).tiny)
     lines = [f"{name} has the wrong value{'s' if want.size > 1 else ''}."]
     if want.ndim == 0:
-        lines.append(f"  expected {want.item():.6g}, got {got.item():.6g} "
-                     f"(abs error {abs_err.item():.3g}, rel error {rel_err.item():.3g})")
+        lines.append(
+            f"  expected {want.item():.6g}, got {got.item():.6g} "
+            f"(abs error {abs_err.item():.3g}, rel error {rel_err.item():.3g})"
+        )
     else:
         index = np.unravel_index(int(np.argmax(abs_err)), abs_err.shape)
         at = tuple(int(i) for i in index)
-        lines.append(f"  max abs error {abs_err[index]:.3g} at index {at}: "
-                     f"expected {want[index]:.6g}, got {got[index]:.6g}")
-        lines.append(f"  max rel error {rel_err.max():.3g}; "
-                     f"{int((~np.isclose(got, want, rtol=rtol, atol=atol)).sum())} of {want.size} entries off")
+        lines.append(
+            f"  max abs error {abs_err[index]:.3g} at index {at}: expected {want[index]:.6g}, got {got[index]:.6g}"
+        )
+        lines.append(
+            f"  max rel error {rel_err.max():.3g}; "
+            f"{int((~np.isclose(got, want, rtol=rtol, atol=atol)).sum())} of {want.size} entries off"
+        )
     lines.append(f"  tolerance: rtol {rtol:g}, atol {atol:g}")
     label = matching_mistake(got, mistakes or {}, tol=tol)
     if label:
@@ -280,8 +298,10 @@ def scalar_float_list(values, length, name):
     that(len(values) == length, f"{name} should have {length} entries (one per step), but it has {len(values)}.")
     wrong = [type_name(v) for v in values if type(v) is not float]
     if wrong:
-        fail(f"{name} should hold plain Python floats, but it holds {wrong[0]}. Convert each loss "
-             "with float(loss) before appending it.")
+        fail(
+            f"{name} should hold plain Python floats, but it holds {wrong[0]}. Convert each loss "
+            "with float(loss) before appending it."
+        )
 
 
 def instance(value, kind, what):
@@ -307,8 +327,10 @@ def paired_permutation(xs, ys, X, y, name):
     xs, ys = to_numpy(xs, name), to_numpy(ys, name)
     X, y = np.asarray(X, np.float64), np.asarray(y, np.float64)
     if len(xs) != len(X):
-        fail(f"{name} holds {len(xs)} examples, but the data has {len(X)}: every example should appear "
-             "exactly once per epoch.")
+        fail(
+            f"{name} holds {len(xs)} examples, but the data has {len(X)}: every example should appear "
+            "exactly once per epoch."
+        )
     key = lambda a: np.round(np.asarray(a, np.float64).ravel(), 5).tobytes()  # noqa: E731
     pairs = {}
     for row, label in zip(X, y):
@@ -316,9 +338,13 @@ def paired_permutation(xs, ys, X, y, name):
     for row, label in zip(xs, ys):
         labels = pairs.get(key(row))
         if not labels:
-            fail(f"{name} holds a feature row that is not in the data (or appears too often): were the "
-                 "features changed, or examples repeated?")
+            fail(
+                f"{name} holds a feature row that is not in the data (or appears too often): were the "
+                "features changed, or examples repeated?"
+            )
         if key(label) not in labels:
-            fail(f"{name} pairs a feature row with the wrong label: shuffle (x, y) pairs together, e.g. "
-                 "Dataset.from_tensor_slices((X, y)).shuffle(...), never x and y separately.")
+            fail(
+                f"{name} pairs a feature row with the wrong label: shuffle (x, y) pairs together, e.g. "
+                "Dataset.from_tensor_slices((X, y)).shuffle(...), never x and y separately."
+            )
         labels.remove(key(label))

@@ -11,10 +11,10 @@ import numpy as np
 
 
 class LinearData(NamedTuple):
-    X: np.ndarray       # (n, d)
-    y: np.ndarray       # (n, 1)
-    w: np.ndarray       # (d, 1) true weights
-    b: np.ndarray       # (1,) true bias
+    X: np.ndarray  # (n, d)
+    y: np.ndarray  # (n, 1)
+    w: np.ndarray  # (d, 1) true weights
+    b: np.ndarray  # (1,) true bias
 
 
 def linear_regression(n=200, d=3, *, noise=0.1, seed=0, dtype="float32", w=None, b=None):
@@ -32,8 +32,16 @@ def linear_regression(n=200, d=3, *, noise=0.1, seed=0, dtype="float32", w=None,
 # Seven segments: a (top), b (top right), c (bottom right), d (bottom), e (bottom left),
 # f (top left), g (middle).
 SEGMENTS = {
-    0: "abcdef", 1: "bc", 2: "abdeg", 3: "abcdg", 4: "bcfg",
-    5: "acdfg", 6: "acdefg", 7: "abc", 8: "abcdefg", 9: "abcdfg",
+    0: "abcdef",
+    1: "bc",
+    2: "abdeg",
+    3: "abcdg",
+    4: "bcfg",
+    5: "acdfg",
+    6: "acdefg",
+    7: "abc",
+    8: "abcdefg",
+    9: "abcdfg",
 }
 IMAGE_SIZE = 28
 NUM_CLASSES = 10

@@ -11,7 +11,7 @@ back as plain data (`tfladder.wire`): arrays, numbers, strings, lists, tuples an
 its first line and the student's line it came from; `tfladder.checks.student_error` words it.
 
 When a notebook is graded, test cells run in a trusted judge outside the kernel
-(`tfladder.judge`) and `probe` sends each request into the student's kernel (`serve`). In a
+(`tfladder.grading.judge`) and `probe` sends each request into the student's kernel (`serve`). In a
 notebook of your own, the setup cell's `probe = Probe(globals())` answers requests right there.
 Both go through `answer()`, so a test sees the same data either way.
 
@@ -73,9 +73,8 @@ def serve(payload):
     namespace = shell.user_ns if shell is not None else sys.modules["__main__"].__dict__
     try:
         reply = answer(unpack(payload), namespace)
-    except Exception as error:   # noqa: BLE001 - a malformed request: say so, in plain data
-        reply = {"v": 1, "error": {"type": type(error).__name__, "message": str(error)[:MAX_MESSAGE],
-                                   "grader": True}}
+    except Exception as error:  # noqa: BLE001 - a malformed request: say so, in plain data
+        reply = {"v": 1, "error": {"type": type(error).__name__, "message": str(error)[:MAX_MESSAGE], "grader": True}}
     publish_display_data({wire.MIME: json.dumps(reply)})
 
 
@@ -87,16 +86,21 @@ def answer(request, namespace):
     reply = {"v": 1}
     inputs = {str(k): wire.decode_input(v, _handles) for k, v in request.get("inputs", {}).items()}
     standins = _compile_standins(request.get("standins", []))
-    body, last = _compile(request["code"])          # the test's own code: an error here is the course's
+    body, last = _compile(request["code"])  # the test's own code: an error here is the course's
     saved = {name: namespace.get(name, _MISSING) for name in standins}
     namespace.update(standins)
     printed = io.StringIO()
     try:
         scope = _scope(namespace, inputs)
-        counts = {label: eval(compile(expr, PROBE_FILE, "eval"), scope)   # noqa: S307
-                  for label, expr in request.get("count", {}).items()}
-        with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed), \
-                warnings.catch_warnings(record=True):
+        counts = {
+            label: eval(compile(expr, PROBE_FILE, "eval"), scope)  # noqa: S307
+            for label, expr in request.get("count", {}).items()
+        }
+        with (
+            contextlib.redirect_stdout(printed),
+            contextlib.redirect_stderr(printed),
+            warnings.catch_warnings(record=True),
+        ):
             warnings.simplefilter("always")
             if request.get("trace"):
                 with spies.watch(count=counts) as seen:
@@ -105,7 +109,7 @@ def answer(request, namespace):
             else:
                 value = _run(body, last, scope)
             reply["value"] = wire.encode(value, _handles)
-    except BaseException as error:   # noqa: BLE001 - whatever the student's code raised, as data
+    except BaseException as error:  # noqa: BLE001 - whatever the student's code raised, as data
         reply.pop("value", None)
         reply["error"] = _error_record(error)
     finally:
@@ -131,8 +135,8 @@ def _compile(code):
 
 
 def _run(body, last, scope):
-    exec(body, scope)   # noqa: S102 - the test's own code, in the student's kernel
-    return eval(last, scope) if last is not None else None   # noqa: S307
+    exec(body, scope)  # noqa: S102 - the test's own code, in the student's kernel
+    return eval(last, scope) if last is not None else None  # noqa: S307
 
 
 def _scope(namespace, inputs):
@@ -159,7 +163,7 @@ def _compile_standins(pairs):
             import tensorflow as tf
 
             scope = {"__builtins__": builtins, "__name__": "__main__", "tf": tf, "np": np}
-            exec(compile(source, STANDIN_FILE.format(name=name), "exec"), scope)   # noqa: S102
+            exec(compile(source, STANDIN_FILE.format(name=name), "exec"), scope)  # noqa: S102
             _standin_cache[key] = scope[name]
         found[name] = _standin_cache[key]
     return found
@@ -219,7 +223,7 @@ def stages(dataset):
         if kind == "Shuffle":
             try:
                 item["buffer_size"] = int(stage._buffer_size)
-            except Exception:   # noqa: BLE001
+            except Exception:  # noqa: BLE001
                 item["buffer_size"] = None
         found.append(item)
     return found
@@ -251,7 +255,7 @@ def describe(model):
         found["layers"] = [_layer(layer) for layer in layers]
     try:
         found["params"] = int(model.count_params())
-    except Exception:   # noqa: BLE001 - not built yet
+    except Exception:  # noqa: BLE001 - not built yet
         found["params"] = None
     found["weights"] = [tuple(int(d) for d in w.shape) for w in getattr(model, "weights", [])]
     found["trainable"] = len(getattr(model, "trainable_weights", []))
@@ -261,7 +265,7 @@ def describe(model):
         found["optimizer"] = type(optimizer).__name__
         try:
             found["iterations"] = int(optimizer.iterations)
-        except Exception:   # noqa: BLE001
+        except Exception:  # noqa: BLE001
             found["iterations"] = None
     loss = getattr(model, "loss", None)
     if loss is not None:
@@ -271,14 +275,22 @@ def describe(model):
 
 def _layer(layer):
     activation = getattr(layer, "activation", None)
-    return {"type": type(layer).__name__, "name": str(getattr(layer, "name", "")),
-            "units": getattr(layer, "units", None),
-            "activation": getattr(activation, "__name__", None) if activation is not None else None,
-            "weights": [tuple(int(d) for d in w.shape) for w in getattr(layer, "weights", [])]}
+    return {
+        "type": type(layer).__name__,
+        "name": str(getattr(layer, "name", "")),
+        "units": getattr(layer, "units", None),
+        "activation": getattr(activation, "__name__", None) if activation is not None else None,
+        "weights": [tuple(int(d) for d in w.shape) for w in getattr(layer, "weights", [])],
+    }
 
 
-HELPERS = {"gradients": gradients, "stages": stages, "contains_stage": contains_stage, "take": take,
-           "describe": describe}
+HELPERS = {
+    "gradients": gradients,
+    "stages": stages,
+    "contains_stage": contains_stage,
+    "take": take,
+    "describe": describe,
+}
 
 
 # -- the tests' side ---------------------------------------------------------------------------------------
@@ -311,8 +323,10 @@ class Client:
         of the student's versions (earlier exercises, graded by their own tests)."""
         missing = [n for n in names if n not in self._standins]
         if missing:
-            raise RuntimeError(f"no stand-in registered for {', '.join(missing)}: the test that registers it "
-                               "did not run (a grading problem, not the student's).")
+            raise RuntimeError(
+                f"no stand-in registered for {', '.join(missing)}: the test that registers it "
+                "did not run (a grading problem, not the student's)."
+            )
         self._isolated = tuple(names)
 
     def run(self, code, *, name=None, **inputs):
@@ -331,9 +345,15 @@ class Client:
         return self._request(code, name, inputs, trace=True, count=count)
 
     def _request(self, code, name, inputs, *, trace, count):
-        request = {"v": 1, "code": code, "inputs": {k: wire.encode_input(v) for k, v in inputs.items()},
-                   "trace": trace, "count": dict(count or {}), "forget": self._forget,
-                   "standins": [[n, self._standins[n]] for n in self._isolated]}
+        request = {
+            "v": 1,
+            "code": code,
+            "inputs": {k: wire.encode_input(v) for k, v in inputs.items()},
+            "trace": trace,
+            "count": dict(count or {}),
+            "forget": self._forget,
+            "standins": [[n, self._standins[n]] for n in self._isolated],
+        }
         reply = self._exchange(request)
         self._forget = False
         self.printed = str(reply.get("stdout", ""))[-MAX_PRINTED:]
@@ -352,8 +372,9 @@ class Client:
 
     def _failed(self, error, name):
         if error.get("grader"):
-            raise RuntimeError(f"the kernel could not answer the test's request: {error.get('type')}: "
-                               f"{error.get('message')}")
+            raise RuntimeError(
+                f"the kernel could not answer the test's request: {error.get('type')}: {error.get('message')}"
+            )
         raise CheckFailed(student_error(error, name))
 
     def _exchange(self, request):
@@ -375,7 +396,7 @@ class Probe(Client):
         self._namespace = namespace
         try:
             from IPython import get_ipython
-        except ImportError:   # pragma: no cover - IPython is part of the environment
+        except ImportError:  # pragma: no cover - IPython is part of the environment
             return
         shell = get_ipython()
         if shell is not None:
@@ -387,10 +408,11 @@ class Probe(Client):
 
     def _seen(self, trace):
         try:
-            from tfladder.api_reading import LocalSource, Seen
+            from tfladder.grading.api_reading import LocalSource, Seen
         except ImportError:
-            raise RuntimeError("API-level tests run when your notebook is graded (their code is not "
-                               "part of the notebook library)") from None
+            raise RuntimeError(
+                "API-level tests run when your notebook is graded (their code is not part of the notebook library)"
+            ) from None
         return Seen(trace, LocalSource(self._namespace), isolated=self._isolated)
 
     def __repr__(self):

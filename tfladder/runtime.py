@@ -23,7 +23,7 @@ QUIET_ENV = {
 }
 
 THREADS_ENV = "TFLADDER_THREADS"
-# Set in a kernel forked from `tfladder.zygote`, which imported TensorFlow after quiet(): the
+# Set in a kernel forked from `tfladder.sandbox.zygote`, which imported TensorFlow after quiet(): the
 # import already happened the quiet way, so there is nothing to warn about.
 PREIMPORTED_ENV = "TFLADDER_TF_PREIMPORTED"
 

@@ -6,7 +6,7 @@ methods from anywhere (a Dense layer's `call`, an optimizer's `apply`, `Model.fi
 `sys.setprofile`, so it sees calls whatever name the student imported them under. The probe
 (`tfladder.probe`) runs it in the student's kernel when a test asks `kernel.trace(...)` and sends
 the `Trace` back as plain data; the judge weighs it against its own reading of the student's
-source (`tfladder.api_reading`), because a kernel can report anything about itself.
+source (`tfladder.grading.api_reading`), because a kernel can report anything about itself.
 
 Code the tests send (`<tfladder-probe>`) and stand-ins (`<tfladder-standin ...>`) are not
 student code: calls made from them are not recorded.
@@ -69,7 +69,7 @@ def _package_of(filename):
     at = filename.rfind(marker)
     if at < 0:
         return ""
-    return filename[at + len(marker):].split(os.sep, 1)[0].removesuffix(".py")
+    return filename[at + len(marker) :].split(os.sep, 1)[0].removesuffix(".py")
 
 
 # What each kind of API use looks like, as predicates on a direct call from student code.
@@ -82,9 +82,7 @@ def _is_keras(call):
 
 
 def _is_optimizer(call):
-    return call.package == "keras" and (
-        "Optimizer" in call.name or call.name.split(".")[0] in _OPTIMIZER_CLASSES
-    )
+    return call.package == "keras" and ("Optimizer" in call.name or call.name.split(".")[0] in _OPTIMIZER_CLASSES)
 
 
 def _is_numpy(call):
@@ -92,9 +90,21 @@ def _is_numpy(call):
 
 
 _OPTIMIZER_CLASSES = {
-    "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "Nadam", "Ftrl", "Lion",
-    "Lamb", "Muon", "LossScaleOptimizer",
+    "SGD",
+    "Adam",
+    "AdamW",
+    "RMSprop",
+    "Adagrad",
+    "Adadelta",
+    "Adamax",
+    "Nadam",
+    "Ftrl",
+    "Lion",
+    "Lamb",
+    "Muon",
+    "LossScaleOptimizer",
 }
+
 
 def _named(package, *names):
     return lambda call: call.package == package and call.name in names
@@ -144,10 +154,11 @@ class Trace:
     def from_plain(cls, data):
         """A Trace from plain data (what a kernel sent: strings and ints only are kept)."""
         data = data if isinstance(data, dict) else {}
-        direct = [Call(str(p)[:100], str(n)[:200]) for p, n in
-                  (c for c in data.get("direct", [])[:2000] if isinstance(c, (list, tuple)) and len(c) == 2)]
-        counts = {str(k)[:100]: int(v) for k, v in dict(data.get("counts", {})).items()
-                  if type(v) is int and v >= 0}
+        direct = [
+            Call(str(p)[:100], str(n)[:200])
+            for p, n in (c for c in data.get("direct", [])[:2000] if isinstance(c, (list, tuple)) and len(c) == 2)
+        ]
+        counts = {str(k)[:100]: int(v) for k, v in dict(data.get("counts", {})).items() if type(v) is int and v >= 0}
         return cls(direct=direct, counts=counts)
 
 
@@ -208,11 +219,7 @@ def watch(*, count=None):
             for label in watched.get(code, ()):
                 seen.counts[label] = seen.counts.get(label, 0) + 1
             caller = frame.f_back
-            if (
-                caller is not None
-                and is_user_file(caller.f_code.co_filename)
-                and not is_user_file(code.co_filename)
-            ):
+            if caller is not None and is_user_file(caller.f_code.co_filename) and not is_user_file(code.co_filename):
                 seen.direct.append(_callee(frame))
         elif event == "c_call":
             if is_user_file(frame.f_code.co_filename):

@@ -19,11 +19,11 @@ import sys
 
 import numpy as np
 
-MIME = "application/x-tfladder-probe"   # a reply: a JSON string, published as display data
+MIME = "application/x-tfladder-probe"  # a reply: a JSON string, published as display data
 MAX_DEPTH = 8
-MAX_ITEMS = 2000                 # per list, tuple or dict
-MAX_STRING = 20_000              # characters of one string
-MAX_ARRAY_BYTES = 256 << 20      # all arrays of one reply together
+MAX_ITEMS = 2000  # per list, tuple or dict
+MAX_STRING = 20_000  # characters of one string
+MAX_ARRAY_BYTES = 256 << 20  # all arrays of one reply together
 ARRAY_KINDS = ("tensor", "variable", "ndarray", "npscalar")
 
 
@@ -138,9 +138,15 @@ def _opaque(value, handles, note=""):
         handle = len(handles) + 1
         handles[handle] = value
     bases = [_qualname(base) for base in getattr(cls, "__mro__", ())[1:40] if base is not object]
-    return {"t": "object", "type": cls.__qualname__.rsplit("<locals>.", 1)[-1],
-            "module": getattr(cls, "__module__", "") or "",
-            "bases": bases, "handle": handle, "callable": callable(value), "note": note}
+    return {
+        "t": "object",
+        "type": cls.__qualname__.rsplit("<locals>.", 1)[-1],
+        "module": getattr(cls, "__module__", "") or "",
+        "bases": bases,
+        "handle": handle,
+        "callable": callable(value),
+        "note": note,
+    }
 
 
 def _array_kind(value):
@@ -164,7 +170,7 @@ def _array_kind(value):
 def _encode_array(value, kind, budget, handles):
     try:
         array = np.asarray(value.numpy() if kind in ("tensor", "variable") else value)
-    except Exception as error:   # noqa: BLE001 - a symbolic tensor, a deleted variable, ...
+    except Exception as error:  # noqa: BLE001 - a symbolic tensor, a deleted variable, ...
         return _opaque(value, handles, note=f"its values could not be read ({type(error).__name__})")
     if array.dtype.kind not in "biufc":
         return _opaque(value, handles, note=f"an array of {array.dtype}, not numbers")
@@ -198,11 +204,17 @@ def encode(value, handles=None, *, _depth=0, _budget=None):
         return _opaque(value, handles, note="nested too deeply")
     if isinstance(value, (list, tuple)):
         items = [encode(v, handles, _depth=_depth + 1, _budget=budget) for v in list(value)[:MAX_ITEMS]]
-        return {"t": "tuple" if isinstance(value, tuple) else "list", "items": items,
-                "type": type(value).__name__, "cut": len(value) > MAX_ITEMS}
+        return {
+            "t": "tuple" if isinstance(value, tuple) else "list",
+            "items": items,
+            "type": type(value).__name__,
+            "cut": len(value) > MAX_ITEMS,
+        }
     if isinstance(value, dict):
-        pairs = [[encode(k, None, _depth=_depth + 1, _budget=budget), encode(v, handles, _depth=_depth + 1, _budget=budget)]
-                 for k, v in list(value.items())[:MAX_ITEMS]]
+        pairs = [
+            [encode(k, None, _depth=_depth + 1, _budget=budget), encode(v, handles, _depth=_depth + 1, _budget=budget)]
+            for k, v in list(value.items())[:MAX_ITEMS]
+        ]
         return {"t": "dict", "items": pairs, "type": type(value).__name__, "cut": len(value) > MAX_ITEMS}
     return _opaque(value, handles)
 
@@ -241,10 +253,15 @@ def encode_input(value, _depth=0):
             raise WireError(f"inputs must be numbers, not arrays of {value.dtype}")
         return {"t": "array", "kind": "ndarray", "type": "ndarray", "npy": _npy(np.asarray(value))}
     if isinstance(value, (list, tuple)):
-        return {"t": "tuple" if isinstance(value, tuple) else "list",
-                "items": [encode_input(v, _depth + 1) for v in value]}
+        return {
+            "t": "tuple" if isinstance(value, tuple) else "list",
+            "items": [encode_input(v, _depth + 1) for v in value],
+        }
     if isinstance(value, dict):
-        return {"t": "dict", "items": [[encode_input(k, _depth + 1), encode_input(v, _depth + 1)] for k, v in value.items()]}
+        return {
+            "t": "dict",
+            "items": [[encode_input(k, _depth + 1), encode_input(v, _depth + 1)] for k, v in value.items()],
+        }
     node = encode(value)
     if node["t"] == "object":
         raise WireError(f"inputs must be plain data, not {type(value).__name__}")
@@ -272,8 +289,12 @@ def decode(node, _depth=0):
     if t == "array":
         kind = node.get("kind")
         trainable = node.get("trainable")
-        return Array(kind, str(node.get("type", kind))[:80], _from_npy(node.get("npy", "")),
-                     trainable=None if trainable is None else bool(trainable))
+        return Array(
+            kind,
+            str(node.get("type", kind))[:80],
+            _from_npy(node.get("npy", "")),
+            trainable=None if trainable is None else bool(trainable),
+        )
     if t in ("list", "tuple"):
         items = [decode(v, _depth + 1) for v in node.get("items", [])]
         return tuple(items) if t == "tuple" else items
@@ -287,8 +308,12 @@ def decode(node, _depth=0):
         return found
     if t == "object":
         handle = node.get("handle")
-        return Opaque(str(node.get("type", "object"))[:120], str(node.get("module", ""))[:200],
-                      [str(b)[:200] for b in node.get("bases", [])[:40]],
-                      handle if type(handle) is int else None, bool(node.get("callable")),
-                      str(node.get("note", ""))[:200])
+        return Opaque(
+            str(node.get("type", "object"))[:120],
+            str(node.get("module", ""))[:200],
+            [str(b)[:200] for b in node.get("bases", [])[:40]],
+            handle if type(handle) is int else None,
+            bool(node.get("callable")),
+            str(node.get("note", ""))[:200],
+        )
     return _scalar(node)

@@ -31,12 +31,12 @@ def mse_loss_mistakes(y_true, y_pred):
     flat = np.asarray(y_true, dtype=np.float64).reshape(-1)
     return {
         "y_true of shape (n,) was broadcast against y_pred of shape (n, 1) into an (n, n) "
-        "matrix before the mean: reshape y_true to (n, 1) (or y_pred to (n,)) first":
-            float(np.mean((_col(y_pred) - flat[None, :]) ** 2)),
-        "forgot the mean: the squared errors are summed instead of averaged": float(np.sum(r ** 2)),
-        "halved the loss (mean(r**2) / 2, as in some textbooks); Keras' MSE has no 1/2":
-            float(np.mean(r ** 2) / 2),
-        "took a square root: this is the RMSE, not the MSE": float(np.sqrt(np.mean(r ** 2))),
+        "matrix before the mean: reshape y_true to (n, 1) (or y_pred to (n,)) first": float(
+            np.mean((_col(y_pred) - flat[None, :]) ** 2)
+        ),
+        "forgot the mean: the squared errors are summed instead of averaged": float(np.sum(r**2)),
+        "halved the loss (mean(r**2) / 2, as in some textbooks); Keras' MSE has no 1/2": float(np.mean(r**2) / 2),
+        "took a square root: this is the RMSE, not the MSE": float(np.sqrt(np.mean(r**2))),
         "used absolute errors (MAE) instead of squared errors": float(np.mean(np.abs(r))),
     }
 
@@ -81,8 +81,9 @@ def sgd_step_mistakes(X, y, w, b, lr):
     b0 = np.asarray(b, dtype=np.float64).reshape(1)
     return {
         "loss": {
-            "returned the loss after the update; return the loss computed before it":
-                mse_loss(y, linear_forward(X, w_new, b_new)),
+            "returned the loss after the update; return the loss computed before it": mse_loss(
+                y, linear_forward(X, w_new, b_new)
+            ),
         },
         "w": {
             "the variables did not change: `w = w - lr * dw` rebinds the name to a new tensor and "
@@ -112,6 +113,7 @@ def train_linear_regression(X, y, lr=0.1, steps=100):
 def train_mistakes(X, y, lr=0.1, steps=100):
     _, _, losses = train_linear_regression(X, y, lr, steps + 1)
     return {
-        "recorded the loss after each step instead of before it (losses[0] must be the loss at "
-        "zero weights)": losses[1:],
+        "recorded the loss after each step instead of before it (losses[0] must be the loss at zero weights)": losses[
+            1:
+        ],
     }

@@ -31,8 +31,9 @@ def dense_forward_mistakes(x, kernel, bias, activation=None):
     kernel = np.asarray(kernel, dtype=np.float64)
     bias = np.asarray(bias, dtype=np.float64).reshape(1, -1)
     found = {
-        "the bias was not applied: set both weights with layer.set_weights([kernel, bias])":
-            activate(x @ kernel, activation),
+        "the bias was not applied: set both weights with layer.set_weights([kernel, bias])": activate(
+            x @ kernel, activation
+        ),
     }
     if activation not in (None, "linear"):
         found["the activation was not applied: pass activation=activation to Dense"] = x @ kernel + bias
@@ -66,13 +67,15 @@ def running_totals_mistakes(batches):
     batches = [np.asarray(b, dtype=np.float64) for b in batches]
     right = running_totals(batches)
     return {
-        "the state does not persist: each call returned only its own batch's column sums":
-            [b.sum(axis=0) for b in batches],
-        "the column means were added instead of the column sums":
-            running_totals([b.mean(axis=0, keepdims=True) for b in batches]),
+        "the state does not persist: each call returned only its own batch's column sums": [
+            b.sum(axis=0) for b in batches
+        ],
+        "the column means were added instead of the column sums": running_totals(
+            [b.mean(axis=0, keepdims=True) for b in batches]
+        ),
         "call returned the variable itself, so every value returned earlier changed with later "
-        "calls: return a copy (tf.identity(self.total) or tf.convert_to_tensor(self.total))":
-            [right[-1]] * len(batches),
+        "calls: return a copy (tf.identity(self.total) or tf.convert_to_tensor(self.total))": [right[-1]]
+        * len(batches),
     }
 
 
@@ -90,8 +93,9 @@ def mlp_forward_mistakes(x, weights):
     k1, b1, k2, b2, k3, b3 = (np.asarray(w, dtype=np.float64) for w in weights)
     return {
         "relu is missing between the Linear layers": ((h @ k1 + b1) @ k2 + b2) @ k3 + b3,
-        "relu was applied after the last Linear layer too; the block's output is linear":
-            np.maximum(mlp_forward(x, weights), 0.0),
+        "relu was applied after the last Linear layer too; the block's output is linear": np.maximum(
+            mlp_forward(x, weights), 0.0
+        ),
     }
 
 
@@ -107,7 +111,11 @@ def stack_forward_mistakes(x, layer_weights, activations):
     found = {}
     first = dense_forward(x, *layer_weights[0], activations[0])
     found["only the first layer was applied: loop over all the layers, feeding each one's output to the next"] = first
-    last = dense_forward(x, *layer_weights[-1], activations[-1]) if np.shape(layer_weights[-1][0])[0] == np.shape(x)[1] else None
+    last = (
+        dense_forward(x, *layer_weights[-1], activations[-1])
+        if np.shape(layer_weights[-1][0])[0] == np.shape(x)[1]
+        else None
+    )
     if last is not None:
         found["only the last layer's output on x was returned: feed each layer's output to the next"] = last
     return found

@@ -35,7 +35,8 @@ def mlp_forward_mistakes(x, layer_weights, activation="relu"):
             linear = dense_forward(linear, kernel, bias)
         found["the hidden layers have no activation: pass activation=activation to each hidden Dense"] = linear
     found["the output layer has the activation too; it must be linear"] = activate(
-        mlp_forward(x, layer_weights, activation), activation)
+        mlp_forward(x, layer_weights, activation), activation
+    )
     return found
 
 
@@ -49,8 +50,9 @@ def two_input_forward_mistakes(a, b, k1, b1, k2, b2):
     swapped = np.concatenate([np.asarray(b, np.float64), np.asarray(a, np.float64)], axis=1)
     h = np.concatenate([np.asarray(a, np.float64), np.asarray(b, np.float64)], axis=1)
     return {
-        "the inputs are concatenated as [b, a]; the order must be [a, b]":
-            dense_forward(dense_forward(swapped, k1, b1, "relu"), k2, b2),
+        "the inputs are concatenated as [b, a]; the order must be [a, b]": dense_forward(
+            dense_forward(swapped, k1, b1, "relu"), k2, b2
+        ),
         "relu is missing after Dense(8)": dense_forward(dense_forward(h, k1, b1), k2, b2),
     }
 
@@ -69,7 +71,7 @@ def fit_linear(X, y, kernel, bias, *, lr, epochs, batch_size):
     for _ in range(epochs):
         total = 0.0
         for start in range(0, len(X), batch_size):
-            xb, yb = X[start:start + batch_size], y[start:start + batch_size]
+            xb, yb = X[start : start + batch_size], y[start : start + batch_size]
             total += l1.mse_loss(yb, l1.linear_forward(xb, w, b)) * len(xb)
             dw, db = l1.gradients(xb, yb, w, b)
             w, b = w - lr * dw, b - lr * db
@@ -80,12 +82,15 @@ def fit_linear(X, y, kernel, bias, *, lr, epochs, batch_size):
 def fit_linear_mistakes(X, y, kernel, bias, *, lr, epochs, batch_size):
     """Known mistakes in compile_and_fit, each as the final kernel it would produce."""
     found = {
-        "the learning rate was not passed to SGD (its default is 0.01)":
-            fit_linear(X, y, kernel, bias, lr=0.01, epochs=epochs, batch_size=batch_size)[0],
-        "batch_size was not passed to fit (its default is 32)":
-            fit_linear(X, y, kernel, bias, lr=lr, epochs=epochs, batch_size=32)[0],
-        "epochs was not passed to fit (its default is 1)":
-            fit_linear(X, y, kernel, bias, lr=lr, epochs=1, batch_size=batch_size)[0],
+        "the learning rate was not passed to SGD (its default is 0.01)": fit_linear(
+            X, y, kernel, bias, lr=0.01, epochs=epochs, batch_size=batch_size
+        )[0],
+        "batch_size was not passed to fit (its default is 32)": fit_linear(
+            X, y, kernel, bias, lr=lr, epochs=epochs, batch_size=32
+        )[0],
+        "epochs was not passed to fit (its default is 1)": fit_linear(
+            X, y, kernel, bias, lr=lr, epochs=1, batch_size=batch_size
+        )[0],
     }
     return found
 
@@ -99,7 +104,7 @@ def evaluate_linear(X, y, kernel, bias):
     """{'loss': MSE, 'mae': MAE} of a Dense(1) model compiled with loss='mse', metrics=['mae']."""
     pred = l1.linear_forward(X, kernel, bias)
     r = pred - np.asarray(y, np.float64).reshape(-1, 1)
-    return {"loss": float(np.mean(r ** 2)), "mae": float(np.mean(np.abs(r)))}
+    return {"loss": float(np.mean(r**2)), "mae": float(np.mean(np.abs(r)))}
 
 
 def accuracy(probabilities, one_hot):

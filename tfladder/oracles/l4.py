@@ -9,7 +9,7 @@ from tfladder.oracles import l1, l3
 def _batches(X, y, batch_size):
     X = np.asarray(X, np.float64)
     y = np.asarray(y, np.float64).reshape(-1, 1)
-    return [(X[i:i + batch_size], y[i:i + batch_size]) for i in range(0, len(X), batch_size)]
+    return [(X[i : i + batch_size], y[i : i + batch_size]) for i in range(0, len(X), batch_size)]
 
 
 def steps(batches, kernel, bias, lr):
@@ -26,8 +26,11 @@ def steps(batches, kernel, bias, lr):
 def step_mistakes(x, y, kernel, bias, lr):
     """Known train-step mistakes, as the loss each would return."""
     _, w, b = l1.sgd_step(x, y, kernel, bias, lr)
-    return {"returned the loss after the update; return the loss computed before it":
-            l1.mse_loss(y, l1.linear_forward(x, w, b))}
+    return {
+        "returned the loss after the update; return the loss computed before it": l1.mse_loss(
+            y, l1.linear_forward(x, w, b)
+        )
+    }
 
 
 def custom_fit(X, y, kernel, bias, *, lr, epochs, batch_size):
@@ -51,8 +54,9 @@ def custom_fit_mistakes(X, y, kernel, bias, *, lr, epochs, batch_size):
         weighted.append(float(np.sum(np.array(losses) * sizes) / sizes.sum()))
     per_epoch = len(batches)
     return {
-        "the metric was not reset between epochs: call mean.reset_state() at the start of each epoch":
-            [float(np.mean(every[: per_epoch * (e + 1)])) for e in range(epochs)],
+        "the metric was not reset between epochs: call mean.reset_state() at the start of each epoch": [
+            float(np.mean(every[: per_epoch * (e + 1)])) for e in range(epochs)
+        ],
         "the batch losses were weighted by batch size (as fit does); this exercise asks for the "
         "unweighted mean of the batch losses (tf.keras.metrics.Mean over one value per batch)": weighted,
     }
@@ -65,15 +69,17 @@ def regularized_step(x, y, kernel, bias, lr, l2):
     data_loss = l1.mse_loss(y, l1.linear_forward(x, w, b))
     dw, db = l1.gradients(x, y, w, b)
     dw = dw + 2 * l2 * w
-    return data_loss + l2 * float(np.sum(w ** 2)), w - lr * dw, b - lr * db
+    return data_loss + l2 * float(np.sum(w**2)), w - lr * dw, b - lr * db
 
 
 def regularized_step_mistakes(x, y, kernel, bias, lr, l2):
     loss, w_plain, b_plain = l1.sgd_step(x, y, kernel, bias, lr)
     return {
         "loss": {"the penalty in model.losses was not added to the loss": loss},
-        "kernel": {"the penalty was added to the returned loss but not differentiated: add "
-                   "model.losses inside the GradientTape": w_plain},
+        "kernel": {
+            "the penalty was added to the returned loss but not differentiated: add "
+            "model.losses inside the GradientTape": w_plain
+        },
     }
 
 
@@ -85,8 +91,9 @@ def one_step(X, y, kernel, bias, lr):
 def one_step_mistakes(X, y, kernel, bias, lr):
     w = np.asarray(kernel, np.float64).reshape(-1, 1)
     return {
-        "fit used its default batch_size of 32, so it took more than one step: pass "
-        "batch_size=len(X)": l3.fit_linear(X, y, kernel, bias, lr=lr, epochs=1, batch_size=32)[0],
+        "fit used its default batch_size of 32, so it took more than one step: pass batch_size=len(X)": l3.fit_linear(
+            X, y, kernel, bias, lr=lr, epochs=1, batch_size=32
+        )[0],
         "the learning rate was not used (SGD's default is 0.01)": one_step(X, y, kernel, bias, 0.01),
         "the weights did not move: the update was not applied to the variables": w,
     }

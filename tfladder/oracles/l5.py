@@ -16,8 +16,8 @@ def standardize(X, mean, std):
 def standardize_mistakes(X, mean, std):
     X = np.asarray(X, np.float64)
     return {
-        "the features were divided by std before subtracting the mean: use (x - mean) / std":
-            X / np.asarray(std) - np.asarray(mean),
+        "the features were divided by std before subtracting the mean: use (x - mean) / std": X / np.asarray(std)
+        - np.asarray(mean),
         "only the mean was subtracted; divide by std too": X - np.asarray(mean),
     }
 

@@ -1,7 +1,7 @@
 """The judge: test cells run here, in the grader's own process, never in the student's kernel.
 
 The student's kernel only computes. For each test cell, nbgrader's Execute step
-(`tfladder.execute.JudgedExecute`) hands the judge the cell's source as the gradebook holds it,
+(`tfladder.grading.execute.JudgedExecute`) hands the judge the cell's source as the gradebook holds it,
 hidden tests included; the judge runs it with numpy, the checks, the oracles and a `probe`
 (`RemoteProbe`) whose requests go into the student's kernel through the probe and come back as
 plain data (`tfladder.probe`, `tfladder.wire`). The judge compares, words every message, and
@@ -23,8 +23,10 @@ import warnings
 
 import numpy as np
 
-from tfladder import api_reading, checks, data, notebooks, probe, seeds
+from tfladder import checks, data, probe, seeds
 from tfladder.checks import CheckFailed
+from tfladder.course import notebooks
+from tfladder.grading import api_reading
 
 MIN_SECRET_LINE = 16
 MAX_MESSAGE_CHARS = 4000
@@ -67,8 +69,12 @@ def _sent_lines(source):
         return set()
     lines = set()
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                and node.func.attr in ("run", "trace", "register_standin") and node.args):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in ("run", "trace", "register_standin")
+            and node.args
+        ):
             for arg in node.args:
                 if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
                     lines.update(line.strip() for line in arg.value.splitlines())
@@ -87,8 +93,9 @@ class RemoteProbe(probe.Client):
         return self._judge.exchange(self._send, request)
 
     def _seen(self, trace):
-        return api_reading.Seen(trace, self._judge.reading(), isolated=self._isolated,
-                                flag=self._judge.flag, test_id=self.test_id)
+        return api_reading.Seen(
+            trace, self._judge.reading(), isolated=self._isolated, flag=self._judge.flag, test_id=self.test_id
+        )
 
     def register_standin(self, name, source):
         super().register_standin(name, source)
@@ -98,8 +105,10 @@ class RemoteProbe(probe.Client):
         for name in names:
             registered = self._registered_by.get(name)
             if registered is None or not self._judge.exercise_judged(registered, self.test_id):
-                raise GraderError(f"the stand-in for {name} is not available to {self.test_id}: only tests "
-                                  "of a later exercise, once every test of its own exercise was judged, may use it")
+                raise GraderError(
+                    f"the stand-in for {name} is not available to {self.test_id}: only tests "
+                    "of a later exercise, once every test of its own exercise was judged, may use it"
+                )
         super().isolate(*names)
 
 
@@ -118,13 +127,26 @@ class Judge:
         self.exercise = {gid: notebooks.exercise_of(gid, solutions) or gid for gid in self.order}
         self.done = set()
         self.index = 0
-        self._parsed = {}            # each student cell's definitions, by source
+        self._parsed = {}  # each student cell's definitions, by source
         self.secrets = secret_lines(self.tests.values())
         self.probe = RemoteProbe(self, send)
-        self.namespace = {"__builtins__": builtins, "__name__": "tfladder_judge", "np": np, "checks": checks,
-                          "seeds": seeds, "data": data, "probe": self.probe}
-        self.stats = {"requests": 0, "probe_seconds": 0.0, "judge_seconds": 0.0, "bytes_sent": 0,
-                      "bytes_received": 0, "kernel_seconds": 0.0}
+        self.namespace = {
+            "__builtins__": builtins,
+            "__name__": "tfladder_judge",
+            "np": np,
+            "checks": checks,
+            "seeds": seeds,
+            "data": data,
+            "probe": self.probe,
+        }
+        self.stats = {
+            "requests": 0,
+            "probe_seconds": 0.0,
+            "judge_seconds": 0.0,
+            "bytes_sent": 0,
+            "bytes_received": 0,
+            "kernel_seconds": 0.0,
+        }
 
     # -- what the kernel and the API reading need ---------------------------------------------------
     def flag(self, reason):
@@ -146,7 +168,7 @@ class Judge:
 
     def reading(self):
         """The student's editable cells before the current test, read for API use."""
-        return api_reading.notebook_reading(self.nb.cells[:self.index], self._parsed)
+        return api_reading.notebook_reading(self.nb.cells[: self.index], self._parsed)
 
     def unwritten(self, grade_id):
         """Why the test's answer cannot have been written, or None: the student's cells never
@@ -159,9 +181,11 @@ class Judge:
             return None
         name = missing[0]
         if reading.definitions.get(name) and not reading.is_class(name):
-            return (f"{name} is not written yet: it still raises NotImplementedError. Replace "
-                    "`raise NotImplementedError()` with your code.")
-        return checks.NOT_DEFINED.format(name=name)      # what the kernel says of a class cell that raised
+            return (
+                f"{name} is not written yet: it still raises NotImplementedError. Replace "
+                "`raise NotImplementedError()` with your code."
+            )
+        return checks.NOT_DEFINED.format(name=name)  # what the kernel says of a class cell that raised
 
     def exercise_judged(self, registered_by, current):
         """True when every test of `registered_by`'s exercise was judged and `current` belongs to
@@ -189,18 +213,20 @@ class Judge:
             code = compile(self.tests[grade_id], f"<test {grade_id}>", "exec")
             with contextlib.redirect_stdout(printed), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                exec(code, self.namespace)   # noqa: S102 - the course's own test, from the gradebook
+                exec(code, self.namespace)  # noqa: S102 - the course's own test, from the gradebook
         except CheckFailed as failure:
             error = ("CheckFailed", self._clean(str(failure), grade_id))
         except KernelLost:
             raise
-        except Exception as failure:   # noqa: BLE001 - a problem of the test, reported, never the student's
+        except Exception as failure:  # noqa: BLE001 - a problem of the test, reported, never the student's
             detail = "".join(traceback.format_exception_only(type(failure), failure)).strip()
             self.flag(f"{grade_id}: the test could not judge this notebook ({detail[:300]})")
             if self.log is not None:
                 self.log.error("tfladder: test %s failed in the judge:\n%s", grade_id, traceback.format_exc())
-            error = ("GraderError", f"this test could not judge your answer ({type(failure).__name__}); "
-                                    "your instructor has been told.")
+            error = (
+                "GraderError",
+                f"this test could not judge your answer ({type(failure).__name__}); your instructor has been told.",
+            )
         finally:
             self.done.add(grade_id)
             self.stats["judge_seconds"] += (time.perf_counter() - started) - (self.stats["probe_seconds"] - probing)
@@ -209,9 +235,14 @@ class Judge:
             outputs.append(NotebookNode(output_type="stream", name="stdout", text=printed.getvalue()[-20_000:]))
         if error:
             ename, message = error
-            outputs.append(NotebookNode(output_type="error", ename=ename, evalue=message,
-                                        traceback=[f"{ename}: {line}" if i == 0 else line
-                                                   for i, line in enumerate(message.splitlines())]))
+            outputs.append(
+                NotebookNode(
+                    output_type="error",
+                    ename=ename,
+                    evalue=message,
+                    traceback=[f"{ename}: {line}" if i == 0 else line for i, line in enumerate(message.splitlines())],
+                )
+            )
         return outputs
 
     def _clean(self, message, grade_id):
@@ -219,8 +250,10 @@ class Judge:
         quoted = [line for line in self.secrets if line in message]
         if quoted:
             self.flag(f"{grade_id}: a failure message quoted the hidden tests; it was withheld")
-            return ("this test failed, and its message was withheld because it quoted the grader's own "
-                    "tests; your instructor has been told.")
+            return (
+                "this test failed, and its message was withheld because it quoted the grader's own "
+                "tests; your instructor has been told."
+            )
         if len(message) > MAX_MESSAGE_CHARS:
             message = message[:MAX_MESSAGE_CHARS] + " [...]"
         return message

@@ -91,9 +91,7 @@ def secret_lines(cell):
     """Lines of a source cell that the student version must not show."""
     if is_solution(cell) and BEGIN_SOLUTION not in cell.source:
         return cell.source.splitlines()
-    return region_lines(cell.source, BEGIN_SOLUTION, END_SOLUTION) + region_lines(
-        cell.source, BEGIN_HIDDEN, END_HIDDEN
-    )
+    return region_lines(cell.source, BEGIN_SOLUTION, END_SOLUTION) + region_lines(cell.source, BEGIN_HIDDEN, END_HIDDEN)
 
 
 def reference_answer(cell):

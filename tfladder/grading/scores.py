@@ -5,7 +5,7 @@ from pathlib import Path
 
 from nbgrader.api import Gradebook, MissingEntry
 
-from tfladder import notebooks
+from tfladder.course import notebooks
 
 MANUAL = "manual"
 
@@ -79,9 +79,10 @@ def table(assignment, source_nb, points_by_student):
                 row.append(_fmt(got))
         rows.append(row)
     total_max = sum(m for _, _, m in exercises(source_nb))
-    rows.append([f"total ({total_max:g})"] + [
-        "not graded" if points_by_student[s] is None else _fmt(totals[s]) for s in students
-    ])
+    rows.append(
+        [f"total ({total_max:g})"]
+        + ["not graded" if points_by_student[s] is None else _fmt(totals[s]) for s in students]
+    )
     header = [assignment] + students
     widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
     lines = [

@@ -1,9 +1,9 @@
-"""The jupyter_client kernel manager whose kernels run in the sandbox (`tfladder.sandbox`).
+"""The jupyter_client kernel manager whose kernels run in the sandbox (`tfladder.sandbox.launcher`).
 
-nbgrader's Execute step (`tfladder.execute.JudgedExecute`) starts every kernel through it: the
+nbgrader's Execute step (`tfladder.grading.execute.JudgedExecute`) starts every kernel through it: the
 kernel folder and its private Unix sockets are prepared here, the kernel command is wrapped in the
-sandbox launcher (`python -m tfladder.sandbox`), and what the kernel used is read back when it ends.
-Kept apart from `tfladder.sandbox` so that the launcher, which starts once per notebook, does not
+sandbox launcher (`python -m tfladder.sandbox.launcher`), and what the kernel used is read back when it ends.
+Kept apart from `tfladder.sandbox.launcher` so that the launcher, which starts once per notebook, does not
 import jupyter_client.
 """
 
@@ -18,11 +18,17 @@ from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Integer, Type, Unicode
 
-from tfladder import notebook_lib
-from tfladder.sandbox import Limits, copy_allowed_files, prepare_kernel_dir, read_usage, remove_kernel_dir, uid_for
+from tfladder.course import notebook_lib
+from tfladder.sandbox.launcher import (
+    Limits,
+    copy_allowed_files,
+    prepare_kernel_dir,
+    read_usage,
+    remove_kernel_dir,
+    uid_for,
+)
 
-
-SHUTDOWN_POLL_SECONDS = 0.02      # jupyter_client polls a stopping kernel every 0.1 s
+SHUTDOWN_POLL_SECONDS = 0.02  # jupyter_client polls a stopping kernel every 0.1 s
 
 
 class SandboxKernelClient(AsyncKernelClient):
@@ -49,7 +55,7 @@ class SandboxKernelClient(AsyncKernelClient):
             if reply is not None and reply["msg_type"] == "kernel_info_reply":
                 if await self._saw_idle(reply["parent_header"].get("msg_id")):
                     self._handle_kernel_info_reply(reply)
-                    while True:            # whatever else is already there, without waiting
+                    while True:  # whatever else is already there, without waiting
                         try:
                             await self.iopub_channel.get_msg(timeout=0)
                         except Empty:
@@ -67,8 +73,11 @@ class SandboxKernelClient(AsyncKernelClient):
                 msg = await self.iopub_channel.get_msg(timeout=quiet_seconds)
             except Empty:
                 return False
-            if (msg["msg_type"] == "status" and msg["content"].get("execution_state") == "idle"
-                    and msg["parent_header"].get("msg_id") == request_id):
+            if (
+                msg["msg_type"] == "status"
+                and msg["content"].get("execution_state") == "idle"
+                and msg["parent_header"].get("msg_id") == request_id
+            ):
                 return True
 
 
@@ -78,8 +87,11 @@ class SandboxKernelManager(AsyncKernelManager):
     client_factory = Type(SandboxKernelClient, klass=AsyncKernelClient, config=True)
 
     slot = Integer(0, help="parallel grading slot; picks the kernel's uid").tag(config=True)
-    zygote = Unicode("", help="socket of a zygote that forks kernels with TensorFlow imported "
-                     "(tfladder.zygote); empty: every kernel starts from scratch").tag(config=True)
+    zygote = Unicode(
+        "",
+        help="socket of a zygote that forks kernels with TensorFlow imported "
+        "(tfladder.sandbox.zygote); empty: every kernel starts from scratch",
+    ).tag(config=True)
 
     async def _async_pre_start_kernel(self, **kw):
         self.limits = Limits.from_env()
@@ -101,10 +113,23 @@ class SandboxKernelManager(AsyncKernelManager):
         if command and os.path.basename(command[0]).startswith("python"):
             command = [sys.executable, "-P", *command[1:]]
         command += ["--IPKernelApp.ignore_cwd=True"]
-        launcher = [sys.executable, "-m", "tfladder.sandbox", "--uid", str(uid),
-                    "--kernel-dir", str(self._sandbox_dir), "--files-dir", str(self._files_dir),
-                    "--limits", json.dumps(asdict(self.limits)), "--notebook-lib", str(self._notebook_lib),
-                    *(["--zygote", self.zygote] if self.zygote else []), "--"]
+        launcher = [
+            sys.executable,
+            "-m",
+            "tfladder.sandbox.launcher",
+            "--uid",
+            str(uid),
+            "--kernel-dir",
+            str(self._sandbox_dir),
+            "--files-dir",
+            str(self._files_dir),
+            "--limits",
+            json.dumps(asdict(self.limits)),
+            "--notebook-lib",
+            str(self._notebook_lib),
+            *(["--zygote", self.zygote] if self.zygote else []),
+            "--",
+        ]
         return launcher + command
 
     def write_connection_file(self, **kwargs):

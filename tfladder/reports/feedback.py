@@ -9,7 +9,8 @@ tests cannot leak (nbgrader's own feedback shows them: nbgrader issues #917, #13
 import html
 from pathlib import Path
 
-from tfladder import notebooks, results
+from tfladder.course import notebooks
+from tfladder.grading import results
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 960px; margin: 2em auto; padding: 0 1em; color: #222; }
@@ -47,16 +48,22 @@ def page(result, graded_nb):
         f"<p><b>{result.auto_points:g} / {result.auto_max:g}</b> autograded points. {seed}</p>",
     ]
     if result.manual_pending:
-        parts.append(f"<p class='manual'>{len(result.manual_pending)} written answer(s) still wait for a "
-                     "human grader; their points are not included yet.</p>")
+        parts.append(
+            f"<p class='manual'>{len(result.manual_pending)} written answer(s) still wait for a "
+            "human grader; their points are not included yet.</p>"
+        )
     if result.error:
         parts.append(f"<pre class='message'>{e(result.error)}</pre>")
     parts.append("<table><tr><th>exercise</th><th>points</th><th>tests</th></tr>")
     for exercise, points, maximum, cells in result.exercises():
         shown = "to be graded" if points == results.MANUAL else f"{points:g} / {maximum:g}"
-        marks = ", ".join(f"{c.part}: {'✓' if c.passed else ('…' if c.points == results.MANUAL else '✗')}" for c in cells)
-        parts.append(f"<tr><td><a href='#{e(exercise)}'>{e(exercise)}</a></td><td class='num'>{shown}</td>"
-                     f"<td>{e(marks)}</td></tr>")
+        marks = ", ".join(
+            f"{c.part}: {'✓' if c.passed else ('…' if c.points == results.MANUAL else '✗')}" for c in cells
+        )
+        parts.append(
+            f"<tr><td><a href='#{e(exercise)}'>{e(exercise)}</a></td><td class='num'>{shown}</td>"
+            f"<td>{e(marks)}</td></tr>"
+        )
     parts.append("</table>")
     for exercise, points, maximum, cells in result.exercises():
         parts.append(f"<h2 id='{e(exercise)}'>{e(exercise)}</h2>")

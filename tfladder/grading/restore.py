@@ -19,7 +19,7 @@ What was changed is returned as reasons to look (`tfladder grade` flags them).
 import copy
 import uuid
 
-from tfladder import notebooks
+from tfladder.course import notebooks
 
 
 def _fresh(cell, taken):

@@ -12,9 +12,10 @@ from pathlib import Path
 
 from nbgrader.api import MissingEntry
 
-from tfladder import course as ops
-from tfladder import feedback, fixtures, notebooks, report, scores
-from tfladder.progress import Progress
+from tfladder.course import fixtures, notebooks, ops
+from tfladder.grading import scores
+from tfladder.grading.progress import Progress
+from tfladder.reports import feedback, report
 
 DEMO_CLASS = {
     "demo_perfect": "reference",
@@ -27,8 +28,7 @@ def name_demo_students(course):
     """Give the demo students names, so that formgrader shows "Reference, Demo", not "None, None"."""
     with closing(scores.gradebook(course)) as gb:
         for student, kind in DEMO_CLASS.items():
-            gb.update_or_create_student(student, first_name="Demo",
-                                        last_name=kind.replace("_", " ").capitalize())
+            gb.update_or_create_student(student, first_name="Demo", last_name=kind.replace("_", " ").capitalize())
 
 
 def forget_demo_students(course):

@@ -18,8 +18,8 @@ import inspect
 import textwrap
 import unicodedata
 
-from tfladder import notebooks
 from tfladder.checks import fail
+from tfladder.course import notebooks
 from tfladder.spies import _OPTIMIZER_CLASSES, KINDS, is_user_file
 
 # What each kind of API use looks like in source: identifiers (names, attributes, imported names).
@@ -80,8 +80,9 @@ def _identifiers(node):
             func = sub.func
             called = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
             if called in ("getattr", "hasattr"):
-                literal = (len(sub.args) >= 2 and isinstance(sub.args[1], ast.Constant)
-                           and isinstance(sub.args[1].value, str))
+                literal = (
+                    len(sub.args) >= 2 and isinstance(sub.args[1], ast.Constant) and isinstance(sub.args[1].value, str)
+                )
                 if literal:
                     names.add(unicodedata.normalize("NFKC", sub.args[1].value))
                 else:
@@ -105,10 +106,15 @@ def top_level_definitions(tree):
             elif isinstance(statement, (ast.Import, ast.ImportFrom)):
                 for alias in statement.names:
                     bind(alias.asname or alias.name.split(".")[0], statement)
-            elif isinstance(statement, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.For, ast.AsyncFor,
-                                        ast.With, ast.AsyncWith)):
-                targets = (statement.targets if isinstance(statement, ast.Assign)
-                           else [getattr(statement, "target", None)] + [i.optional_vars for i in getattr(statement, "items", [])])
+            elif isinstance(
+                statement, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.For, ast.AsyncFor, ast.With, ast.AsyncWith)
+            ):
+                targets = (
+                    statement.targets
+                    if isinstance(statement, ast.Assign)
+                    else [getattr(statement, "target", None)]
+                    + [i.optional_vars for i in getattr(statement, "items", [])]
+                )
                 for target in targets:
                     for sub in ast.walk(target) if target is not None else ():
                         if isinstance(sub, ast.Name):
@@ -116,8 +122,11 @@ def top_level_definitions(tree):
             for field in ("body", "orelse", "finalbody", "handlers"):
                 inner = getattr(statement, field, None)
                 if inner and not isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                    visit([s for s in inner if isinstance(s, ast.stmt)] +
-                          [s for h in inner if isinstance(h, ast.ExceptHandler) for s in h.body])
+                    visit(
+                        [s for s in inner if isinstance(s, ast.stmt)]
+                        + [s for h in inner if isinstance(h, ast.ExceptHandler) for s in h.body]
+                    )
+
     visit(tree.body)
     return found
 
@@ -128,7 +137,7 @@ def parse_cell(source):
         from IPython.core.inputtransformer2 import TransformerManager
 
         source = TransformerManager().transform_cell(source)
-    except Exception:   # noqa: BLE001 - then parse it as it is
+    except Exception:  # noqa: BLE001 - then parse it as it is
         pass
     try:
         return ast.parse(source)
@@ -164,7 +173,7 @@ class Reading:
     """Definitions of the student's names, and what a function reaches through them."""
 
     def __init__(self, definitions):
-        self.definitions = definitions      # {name: [AST statement]}
+        self.definitions = definitions  # {name: [AST statement]}
 
     def is_class(self, name):
         return any(isinstance(statement, ast.ClassDef) for statement in self.definitions.get(name, []))
@@ -273,11 +282,16 @@ class Seen:
 
     def _disagree(self, who, label, traced, read, usage):
         if read is None:
-            why = (f"the reading could not follow {', '.join(dict.fromkeys(usage.dynamic))[:200]}"
-                   if usage.found else f"no definition of {who} was found in the student's cells")
+            why = (
+                f"the reading could not follow {', '.join(dict.fromkeys(usage.dynamic))[:200]}"
+                if usage.found
+                else f"no definition of {who} was found in the student's cells"
+            )
         else:
-            why = (f"the kernel reported {'a' if traced else 'no'} call of {label}, "
-                   f"the code {'does' if read else 'does not'} use it")
+            why = (
+                f"the kernel reported {'a' if traced else 'no'} call of {label}, "
+                f"the code {'does' if read else 'does not'} use it"
+            )
         if self._flag is not None:
             self._flag(f"{self.test_id or who}: the API level of {who} could not be confirmed ({why})")
 
@@ -293,8 +307,10 @@ class Seen:
         if read:
             fail(f"{who} used {label}; {why}")
         if read is None:
-            fail(f"{who}'s use of {label} could not be read from its code (it computes names of what it "
-                 f"calls, or calls eval or __import__); {why}")
+            fail(
+                f"{who}'s use of {label} could not be read from its code (it computes names of what it "
+                f"calls, or calls eval or __import__); {why}"
+            )
 
     def require(self, kind, who, what):
         """Fail unless both the trace and the reading show `who` using this kind of API."""

@@ -1,6 +1,6 @@
 """Can the judge run a source notebook's tests as written? (`make check` asks it of every level.)
 
-A test cell runs in the judge (`tfladder.judge`), which has numpy, `checks`, `seeds`, `data`,
+A test cell runs in the judge (`tfladder.grading.judge`), which has numpy, `checks`, `seeds`, `data`,
 the oracles and `probe`, and no TensorFlow and none of the student's objects; in a notebook run
 on its own it runs in the kernel. Both only work when the cell keeps to these rules:
 
@@ -18,11 +18,24 @@ on its own it runs in the kernel. Both only work when the cell keeps to these ru
 import ast
 import builtins
 
-from tfladder import notebooks
+from tfladder.course import notebooks
 
 JUDGE_NAMES = {"np", "checks", "seeds", "data", "probe"}
-FORBIDDEN = {"tf", "tensorflow", "spies", "standins", "globals", "locals", "vars", "eval", "exec",
-             "__import__", "get_ipython", "compile", "open"}
+FORBIDDEN = {
+    "tf",
+    "tensorflow",
+    "spies",
+    "standins",
+    "globals",
+    "locals",
+    "vars",
+    "eval",
+    "exec",
+    "__import__",
+    "get_ipython",
+    "compile",
+    "open",
+}
 SENDS = ("run", "trace")
 SECRET_WORDS = ("oracle", "checks.", "tfladder")
 
@@ -41,8 +54,13 @@ def _hidden_lines(source):
 
 
 def _probe_call(node, *methods):
-    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in methods
-            and isinstance(node.func.value, ast.Name) and node.func.value.id == "probe")
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in methods
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == "probe"
+    )
 
 
 def _literal(node):
@@ -57,7 +75,9 @@ def _bound(tree):
             found.add(node.id)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             found.add(node.name)
-            found.update(a.arg for a in ast.walk(node.args) if isinstance(a, ast.arg)) if hasattr(node, "args") else None
+            found.update(a.arg for a in ast.walk(node.args) if isinstance(a, ast.arg)) if hasattr(
+                node, "args"
+            ) else None
         elif isinstance(node, ast.Lambda):
             found.update(a.arg for a in ast.walk(node.args) if isinstance(a, ast.arg))
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
@@ -88,7 +108,7 @@ def problems(source_nb):
     order = [notebooks.grade_id(c) for c in tests]
     exercise = {gid: notebooks.exercise_of(gid, solutions) or gid for gid in order}
     known = set(JUDGE_NAMES) | set(dir(builtins))
-    registered = {}        # stand-in name -> grade id of the test that registers it
+    registered = {}  # stand-in name -> grade id of the test that registers it
     for position, cell in enumerate(tests):
         gid = order[position]
         try:
@@ -104,11 +124,15 @@ def problems(source_nb):
             line = getattr(node, "lineno", 0)
             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
                 if node.id in FORBIDDEN or node.id in student:
-                    found.append(f"{gid}, line {line}: uses {node.id} in the judge's code; reach the student's "
-                                 "code and TensorFlow only inside probe.run(\"...\")")
+                    found.append(
+                        f"{gid}, line {line}: uses {node.id} in the judge's code; reach the student's "
+                        'code and TensorFlow only inside probe.run("...")'
+                    )
                 elif node.id not in defined:
-                    found.append(f"{gid}, line {line}: {node.id} is not defined in the judge (only "
-                                 f"{', '.join(sorted(JUDGE_NAMES))}, builtins and names the tests define)")
+                    found.append(
+                        f"{gid}, line {line}: {node.id} is not defined in the judge (only "
+                        f"{', '.join(sorted(JUDGE_NAMES))}, builtins and names the tests define)"
+                    )
             elif isinstance(node, (ast.Import, ast.ImportFrom)):
                 module = node.module if isinstance(node, ast.ImportFrom) else node.names[0].name
                 if not (module or "").startswith("tfladder.oracles"):
@@ -126,8 +150,10 @@ def problems(source_nb):
                     found.append(f"{gid}, line {line}: the code sent to the kernel does not compile ({error.msg})")
                 secret = [w for w in SECRET_WORDS if w in code]
                 if secret:
-                    found.append(f"{gid}, line {line}: the code sent to the kernel mentions {secret[0]!r}, "
-                                 "which only the judge may hold")
+                    found.append(
+                        f"{gid}, line {line}: the code sent to the kernel mentions {secret[0]!r}, "
+                        "which only the judge may hold"
+                    )
             elif _probe_call(node, "register_standin"):
                 name = _literal(node.args[0]) if node.args else None
                 source = _literal(node.args[1]) if len(node.args) > 1 else None

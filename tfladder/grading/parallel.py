@@ -1,10 +1,10 @@
 """Grading a class in parallel, with nbgrader still the only writer of the gradebook.
 
-`tfladder grade --jobs N` (`tfladder.grade`) runs three things at once:
+`tfladder grade --jobs N` (`tfladder.grading.grade`) runs three things at once:
 
 - N worker processes execute the staged notebooks with `JudgedExecute` (the same sandbox, the
   same judge), each on its own sandbox uid, kernels forked from one zygote that has
-  TensorFlow imported (`tfladder.zygote`). Each notebook is first prepared exactly as nbgrader's
+  TensorFlow imported (`tfladder.sandbox.zygote`). Each notebook is first prepared exactly as nbgrader's
   autograde prepares it (nbgrader's own sanitizing preprocessors, the gradebook only read; the
   submission's files and source/'s beside it), and the result lands in build/grading/<a>/executed/.
 - One `nbgrader autograde` runs as in serial grading, its `JudgedExecute` told where the results
@@ -19,39 +19,23 @@ Results are the same as serial grading because the same notebook runs in the sam
 the same executor; only where and when it runs differ (tests/test_parallel_grading.py).
 """
 
-import hashlib
 import json
 import os
-import shutil
-import time
 import queue
+import shutil
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import nbformat
 
-from tfladder import course as ops
-from tfladder import execute, sandbox
+from tfladder.course.config import nbgrader_config
+from tfladder.grading import execute, replay
 
-RESULT_SUFFIX = ".json"
 # nbgrader's sanitizing pass, in its order (nbgrader.converters.Autograde.sanitize_preprocessors)
 SANITIZERS = ("ClearOutput", "DeduplicateIds", "OverwriteKernelspec", "OverwriteCells", "CheckCellMetadata")
-
-
-def fingerprint(nb, folder):
-    """What a notebook's execution depends on: its cells and the files its kernel gets."""
-    cells = [[c.cell_type, c.source, c.metadata.get("nbgrader"), c.metadata.get("tags")] for c in nb.cells]
-    files = [[str(relative), hashlib.sha256((Path(folder) / relative).read_bytes()).hexdigest()]
-             for relative in sandbox.kernel_files(folder)]
-    blob = json.dumps({"cells": cells, "kernelspec": nb.metadata.get("kernelspec"), "files": files},
-                      sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()
-
-
-def result_path(results, student):
-    return Path(results) / f"{student}{RESULT_SUFFIX}"
 
 
 def _write_atomically(path, text):
@@ -90,11 +74,18 @@ def prepare(course, assignment, staging, work, students, config):
                 shutil.copy(name, target)
         try:
             nb = nbformat.read(str(submitted / f"{assignment}.ipynb"), as_version=4)
-            resources = {"nbgrader": {"student": student, "assignment": assignment, "notebook": assignment,
-                                      "db_url": coursedir.db_url}, "metadata": {"path": str(folder)}}
+            resources = {
+                "nbgrader": {
+                    "student": student,
+                    "assignment": assignment,
+                    "notebook": assignment,
+                    "db_url": coursedir.db_url,
+                },
+                "metadata": {"path": str(folder)},
+            }
             for sanitizer in sanitizers:
                 nb, resources = sanitizer.preprocess(nb, resources)
-        except Exception:   # noqa: BLE001 - nbgrader will meet the same problem and report it
+        except Exception:  # noqa: BLE001 - nbgrader will meet the same problem and report it
             yield student, None
             continue
         path = folder / f"{assignment}.ipynb"
@@ -109,7 +100,7 @@ def execute_one(config, task):
 
     student, folder, results = task["student"], task["folder"], task["results"]
     nb = nbformat.read(str(task["notebook"]), as_version=4)
-    result = {"student": student, "fingerprint": fingerprint(nb, folder)}
+    result = {"student": student, "fingerprint": replay.fingerprint(nb, folder)}
     started = time.monotonic()
     try:
         executor = execute.JudgedExecute(config=config)
@@ -117,14 +108,14 @@ def execute_one(config, task):
             nb, _ = executor.preprocess(nb, {"metadata": {"path": str(folder)}, "nbgrader": task["nbgrader"]})
         result["notebook"] = nbformat.writes(nb)
         result["report"] = json.loads((Path(folder) / execute.RUN_REPORT).read_text())
-    except Exception as error:   # noqa: BLE001 - the grader executes this notebook itself
+    except Exception as error:  # noqa: BLE001 - the grader executes this notebook itself
         result["error"] = f"{type(error).__name__}: {error}"
     result["seconds"] = time.monotonic() - started
-    _write_atomically(result_path(results, student), json.dumps(result))
+    _write_atomically(replay.result_path(results, student), json.dumps(result))
 
 
 def worker_main(argv):
-    """`python -m tfladder.parallel COURSE SETTINGS`: execute the tasks read from stdin, one JSON
+    """`python -m tfladder.grading.parallel COURSE SETTINGS`: execute the tasks read from stdin, one JSON
     object per line, answering "done" for each."""
     from traitlets.config import Config
 
@@ -133,7 +124,7 @@ def worker_main(argv):
     extra.JudgedExecute.sandbox = settings["sandbox"]
     extra.SandboxKernelManager.slot = settings["slot"]
     extra.SandboxKernelManager.zygote = settings["zygote"]
-    config = ops.nbgrader_config(Path(argv[0]), extra)
+    config = nbgrader_config(Path(argv[0]), extra)
     # Answers go to a private copy of stdout; kernels inherit stdout and stderr, which become the
     # worker's log, so nothing a kernel prints can be taken for an answer.
     answers = os.fdopen(os.dup(1), "w")
@@ -153,20 +144,25 @@ class Workers:
         self.tasks = queue.Queue()
         self.logs = Path(logs)
         self.logs.mkdir(parents=True, exist_ok=True)
-        self.command = [sys.executable, "-m", "tfladder.parallel", str(course)]
+        self.command = [sys.executable, "-m", "tfladder.grading.parallel", str(course)]
         self.settings = {"sandbox": bool(use_sandbox), "zygote": zygote}
         self.env = env
-        self.threads = [threading.Thread(target=self._feed, args=(first_slot + k,), daemon=True)
-                        for k in range(jobs)]
+        self.threads = [threading.Thread(target=self._feed, args=(first_slot + k,), daemon=True) for k in range(jobs)]
         for thread in self.threads:
             thread.start()
 
     def _start(self, slot, first=False):
-        log = open(Path(self.logs) / f"worker-{slot}.log", "w" if first else "a")   # one log per run
+        log = open(Path(self.logs) / f"worker-{slot}.log", "w" if first else "a")  # one log per run
         try:
-            return subprocess.Popen([*self.command, json.dumps({**self.settings, "slot": slot})], env=self.env,
-                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
-                                    bufsize=1)
+            return subprocess.Popen(
+                [*self.command, json.dumps({**self.settings, "slot": slot})],
+                env=self.env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+                bufsize=1,
+            )
         finally:
             log.close()
 
@@ -182,11 +178,15 @@ class Workers:
             except OSError as error:
                 answer = f"{error}"
             if answer.strip() != "done":
-                path = result_path(task["results"], task["student"])
+                path = replay.result_path(task["results"], task["student"])
                 if not path.exists():
                     code = process.poll() if process else None
-                    _write_atomically(path, json.dumps({"student": task["student"],
-                                                        "error": f"the worker process ended (exit status {code})"}))
+                    _write_atomically(
+                        path,
+                        json.dumps(
+                            {"student": task["student"], "error": f"the worker process ended (exit status {code})"}
+                        ),
+                    )
         if process is not None and process.poll() is None:
             process.stdin.close()
             process.wait()
@@ -195,12 +195,21 @@ class Workers:
         """Queue one student's prepared notebook (notebook, folder); None: nothing to execute,
         which the result says at once (the grader executes that notebook itself)."""
         if prepared is None:
-            _write_atomically(result_path(results, student), json.dumps(
-                {"student": student, "error": "nbgrader's sanitizer refused the notebook"}))
+            _write_atomically(
+                replay.result_path(results, student),
+                json.dumps({"student": student, "error": "nbgrader's sanitizer refused the notebook"}),
+            )
         else:
             notebook, folder, info = prepared
-            self.tasks.put({"student": student, "notebook": str(notebook), "folder": str(folder),
-                            "results": str(results), "nbgrader": info})
+            self.tasks.put(
+                {
+                    "student": student,
+                    "notebook": str(notebook),
+                    "folder": str(folder),
+                    "results": str(results),
+                    "nbgrader": info,
+                }
+            )
 
     def finish(self):
         """Let every worker finish its queue and exit."""
@@ -208,50 +217,6 @@ class Workers:
             self.tasks.put(None)
         for thread in self.threads:
             thread.join()
-
-
-# -- the writer's side: replaying a worker's execution ------------------------------------------------
-def replay(executor, nb, resources):
-    """In nbgrader's own JudgedExecute: take the worker's execution of this very notebook.
-
-    Returns (True, None) when taken (outputs copied into `nb`, the worker's report written), or
-    (False, why) when the notebook must be executed here: no result in time, a worker error, or a
-    notebook or files that differ from what the worker executed.
-    """
-    folder = resources["metadata"]["path"]
-    student = resources["nbgrader"]["student"]
-    result, why = _wait_for(result_path(executor.results, student), executor.wait_seconds)
-    if result is None:
-        return False, why
-    if result.get("fingerprint") != fingerprint(nb, folder):
-        return False, "the notebook or its files differ from what the worker executed"
-    if "error" in result:
-        return False, f"the worker could not execute it ({result['error']})"
-    _take(nb, nbformat.reads(result["notebook"], as_version=4))
-    report = {**result["report"], "executed_by": "worker"}
-    Path(folder, execute.RUN_REPORT).write_text(json.dumps(report, indent=1))
-    return True, None
-
-
-def _wait_for(path, wait_seconds):
-    deadline = time.monotonic() + wait_seconds
-    while not path.exists():
-        if time.monotonic() > deadline:
-            return None, f"no worker result after {wait_seconds:.0f} s"
-        time.sleep(0.05)
-    return json.loads(path.read_text()), None
-
-
-def _take(nb, executed):
-    """What execution adds, from the worker's copy: outputs, counts, timings, language info."""
-    for mine, theirs in zip(nb.cells, executed.cells):
-        if mine.cell_type == "code":
-            mine.outputs = theirs.get("outputs", [])
-            mine.execution_count = theirs.get("execution_count")
-        if "execution" in theirs.get("metadata", {}):
-            mine.metadata["execution"] = theirs.metadata["execution"]
-    if "language_info" in executed.metadata:
-        nb.metadata["language_info"] = executed.metadata["language_info"]
 
 
 if __name__ == "__main__":

@@ -43,21 +43,24 @@ def gradebook_file(course):
     """The gradebook's path when it is a local SQLite file (nbgrader's default), else None."""
     from nbgrader.coursedir import CourseDirectory
 
-    from tfladder.course import nbgrader_config
+    from tfladder.course.config import nbgrader_config
 
     url = CourseDirectory(config=nbgrader_config(course)).db_url
-    prefix = "sqlite:///"           # SQLAlchemy: sqlite:///relative/path, sqlite:////absolute/path
+    prefix = "sqlite:///"  # SQLAlchemy: sqlite:///relative/path, sqlite:////absolute/path
     if not url.startswith(prefix) or "?" in url or url == prefix:
         return None
-    return Path(course) / url[len(prefix):]
+    return Path(course) / url[len(prefix) :]
 
 
 def _tree(folder):
     folder = Path(folder)
     if not folder.is_dir():
         return None
-    return [[str(p.relative_to(folder)), hashlib.sha256(p.read_bytes()).hexdigest()]
-            for p in sorted(folder.rglob("*")) if p.is_file()]
+    return [
+        [str(p.relative_to(folder)), hashlib.sha256(p.read_bytes()).hexdigest()]
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    ]
 
 
 def _config_files(course):
@@ -98,8 +101,16 @@ def digest(course, assignment):
     source, release = _tree(course / "source" / assignment), _tree(course / "release" / assignment)
     if definition is None or source is None or release is None:
         return None
-    blob = json.dumps({"nbgrader": nbgrader.__version__, "config": _config_files(course),
-                       "source": source, "release": release, "gradebook": definition}, default=str)
+    blob = json.dumps(
+        {
+            "nbgrader": nbgrader.__version__,
+            "config": _config_files(course),
+            "source": source,
+            "release": release,
+            "gradebook": definition,
+        },
+        default=str,
+    )
     return hashlib.sha256(blob.encode()).hexdigest()
 
 

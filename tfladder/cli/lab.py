@@ -8,7 +8,7 @@ Kernels: the server's Python kernel is replaced by one (same name, `python3`, so
 their metadata) whose `tfladder` depends on where the notebook is. A notebook in `source/` (the
 instructor's, with hidden tests that import the oracles) gets the whole package; every other
 notebook (`release/`, a submission, a copy anywhere else) gets the notebook library only
-(`tfladder.notebook_lib`), as a graded kernel and a student's own install do: `import
+(`tfladder.course.notebook_lib`), as a graded kernel and a student's own install do: `import
 tfladder.oracles` fails there as it would when graded. This is not a wall: the server runs as one
 user, whose files (the repository, `source/`) its kernels can read; students who must not read
 them need accounts of their own (a JupyterHub).
@@ -24,8 +24,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tfladder import notebook_lib, zygote
-from tfladder.course import tool_env
+from tfladder.course import notebook_lib
+from tfladder.course.config import tool_env
+from tfladder.sandbox import zygote
 
 LOOPBACK = "127.0.0.1"
 STUDENT_PAGE = "/lab/tree/release"
@@ -46,15 +47,16 @@ class Lab:
     def command(self):
         """The `jupyter lab` command line for this server (this environment's jupyter)."""
         return [
-            str(Path(sys.executable).parent / "jupyter"), "lab",
-            f"--ServerApp.ip={LOOPBACK}",           # loopback only: nothing else can connect
+            str(Path(sys.executable).parent / "jupyter"),
+            "lab",
+            f"--ServerApp.ip={LOOPBACK}",  # loopback only: nothing else can connect
             f"--ServerApp.port={self.port}",
-            "--ServerApp.port_retries=0",           # fail rather than move to another port
+            "--ServerApp.port_retries=0",  # fail rather than move to another port
             f"--ServerApp.root_dir={self.root}",
             f"--IdentityProvider.token={self.token}",
             "--ServerApp.open_browser=False",
             f"--LabApp.default_url={STUDENT_PAGE}",
-            "--LabApp.news_url=None",               # no news pop-up, no calls to the internet
+            "--LabApp.news_url=None",  # no news pop-up, no calls to the internet
             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
             # Jupyter refuses root unless told; a grading machine often runs the course as root.
             *(["--ServerApp.allow_root=True"] if os.geteuid() == 0 else []),
@@ -72,7 +74,7 @@ def new(root, port=8888, token=None):
 # environment's editable finder, which maps `tfladder.*` to the repository, removed, the library
 # first on the import path). The script's own folder (first on sys.path, as for any script) is
 # dropped.
-LAUNCHER = '''"""A `make lab` kernel (written by tfladder.lab; do not edit). See tfladder/lab.py."""
+LAUNCHER = '''"""A `make lab` kernel (written by tfladder.cli.lab; do not edit). See tfladder/cli/lab.py."""
 import os
 import sys
 
@@ -101,11 +103,26 @@ def kernels_folder(lab):
     spec = data / "kernels" / "python3"
     spec.mkdir(parents=True, exist_ok=True)
     (spec / "launch.py").write_text(LAUNCHER)
-    argv = [sys.executable, "{resource_dir}/launch.py", str(lab.root / "source"),
-            str(notebook_lib.build()), "-f", "{connection_file}"]
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": argv, "display_name": "Python 3 (ipykernel)", "language": "python",
-        "metadata": {"debugger": True}}, indent=1) + "\n")
+    argv = [
+        sys.executable,
+        "{resource_dir}/launch.py",
+        str(lab.root / "source"),
+        str(notebook_lib.build()),
+        "-f",
+        "{connection_file}",
+    ]
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": argv,
+                "display_name": "Python 3 (ipykernel)",
+                "language": "python",
+                "metadata": {"debugger": True},
+            },
+            indent=1,
+        )
+        + "\n"
+    )
     return data
 
 
@@ -117,16 +134,20 @@ def start(lab, *, log=None, env=None):
     """
     env = dict(env or {})
     env["JUPYTER_PATH"] = os.pathsep.join(
-        p for p in [str(kernels_folder(lab)), env.get("JUPYTER_PATH", os.environ.get("JUPYTER_PATH", ""))] if p)
-    return subprocess.Popen(lab.command(), cwd=lab.root, env=tool_env(env),
-                            stdout=log, stderr=subprocess.STDOUT if log else None)
+        p for p in [str(kernels_folder(lab)), env.get("JUPYTER_PATH", os.environ.get("JUPYTER_PATH", ""))] if p
+    )
+    return subprocess.Popen(
+        lab.command(), cwd=lab.root, env=tool_env(env), stdout=log, stderr=subprocess.STDOUT if log else None
+    )
 
 
 def banner(lab):
     """What `make lab` prints before the server's own log."""
-    return "\n".join([
-        "JupyterLab with nbgrader on this course (loopback only; the token is the password):",
-        f"  students:    {lab.url(STUDENT_PAGE)}",
-        f"  instructors: {lab.url(FORMGRADER_PAGE)}   (or the Nbgrader menu > Formgrader)",
-        "Stop it with Ctrl-C.",
-    ])
+    return "\n".join(
+        [
+            "JupyterLab with nbgrader on this course (loopback only; the token is the password):",
+            f"  students:    {lab.url(STUDENT_PAGE)}",
+            f"  instructors: {lab.url(FORMGRADER_PAGE)}   (or the Nbgrader menu > Formgrader)",
+            "Stop it with Ctrl-C.",
+        ]
+    )

@@ -5,7 +5,7 @@ import fnmatch
 import sys
 
 from tfladder import __version__
-from tfladder import course as ops
+from tfladder.course import ops
 
 
 def cmd_release(args):
@@ -35,8 +35,9 @@ def cmd_autograde(args):
       tfladder autograde 01_low_level_ops
       tfladder autograde 01_low_level_ops --student alice
     """
-    from tfladder import notebooks, scores
-    from tfladder.progress import Progress
+    from tfladder.course import notebooks
+    from tfladder.grading import scores
+    from tfladder.grading.progress import Progress
 
     root = ops.find_root()
     students = ops.submitted_students(root, args.assignment, args.student)
@@ -82,7 +83,8 @@ def cmd_grade(args):
       tfladder grade                                             # every assignment with submissions
       tfladder grade 01_low_level_ops --jobs 1 --no-prefork     # serial, as stock nbgrader runs
     """
-    from tfladder import grade, sandbox
+    from tfladder.grading import grade
+    from tfladder.sandbox import launcher
 
     root = ops.find_root()
     named = bool(args.assignment)
@@ -93,10 +95,15 @@ def cmd_grade(args):
     if args.unsafe_no_sandbox:
         print("tfladder: WARNING: grading without the sandbox; submissions run as your own user", file=sys.stderr)
     try:
-        summaries = grade.grade_many(root, assignments, students=args.student,
-                                     use_sandbox=not args.unsafe_no_sandbox, jobs=args.jobs,
-                                     prefork=not args.no_prefork)
-    except sandbox.SandboxUnavailable as error:
+        summaries = grade.grade_many(
+            root,
+            assignments,
+            students=args.student,
+            use_sandbox=not args.unsafe_no_sandbox,
+            jobs=args.jobs,
+            prefork=not args.no_prefork,
+        )
+    except launcher.SandboxUnavailable as error:
         print(f"tfladder: {error}", file=sys.stderr)
         return 2
     status = 0
@@ -104,13 +111,18 @@ def cmd_grade(args):
         status = max(status, _print_grading(root, summary, named))
     if len(summaries) > 1:
         for summary in summaries:
-            print(summary.line() if not summary.error else f"{summary.assignment}: not graded ({summary.error.splitlines()[0]})")
+            print(
+                summary.line()
+                if not summary.error
+                else f"{summary.assignment}: not graded ({summary.error.splitlines()[0]})"
+            )
     return status
 
 
 def _print_grading(root, summary, named):
     """One assignment's points table, failures, flags, notes and summary line; its exit status."""
-    from tfladder import notebooks, scores
+    from tfladder.course import notebooks
+    from tfladder.grading import scores
 
     if summary.error:
         print(f"tfladder: {summary.assignment}: {summary.error}", file=sys.stderr)
@@ -145,7 +157,7 @@ def cmd_check(args):
       tfladder check release/01_low_level_ops/01_low_level_ops.ipynb
       tfladder check my_copy.ipynb --assignment 02_layers
     """
-    from tfladder import results, selfcheck
+    from tfladder.grading import results, selfcheck
 
     try:
         result = selfcheck.grade(args.notebook, assignment=args.assignment)
@@ -167,8 +179,8 @@ def cmd_solutions(args):
       tfladder solutions
       tfladder solutions 03_keras_models --out /tmp/solutions
     """
-    from tfladder import solutions
-    from tfladder.progress import Progress
+    from tfladder.grading.progress import Progress
+    from tfladder.reports import solutions
 
     root = ops.find_root()
     chosen = args.assignment or ops.assignments(root)
@@ -192,12 +204,13 @@ def cmd_feedback(args):
       tfladder feedback 01_low_level_ops
       tfladder feedback 01_low_level_ops --student alice
     """
-    from tfladder import feedback, report
-    from tfladder.progress import Progress
+    from tfladder.grading.progress import Progress
+    from tfladder.reports import feedback, report
 
     root = ops.find_root()
-    students = [s for s in report.graded_students(root, args.assignment)
-                if not args.student or fnmatch.fnmatch(s, args.student)]
+    students = [
+        s for s in report.graded_students(root, args.assignment) if not args.student or fnmatch.fnmatch(s, args.student)
+    ]
     if not students:
         print(f"tfladder: nobody has a graded submission of {args.assignment}", file=sys.stderr)
         return 1
@@ -217,7 +230,7 @@ def cmd_report(args):
       tfladder report
       tfladder report --out /tmp/report
     """
-    from tfladder import report
+    from tfladder.reports import report
 
     index = report.build(ops.find_root(), args.out)
     print(f"report written to {index}")
@@ -244,7 +257,7 @@ def cmd_demo(args):
     Example:
       tfladder demo
     """
-    from tfladder import demo
+    from tfladder.cli import demo
 
     demo.run(ops.find_root())
     return 0
@@ -260,7 +273,7 @@ def cmd_lab(args):
       tfladder lab
       tfladder lab --port 8899
     """
-    from tfladder import lab
+    from tfladder.cli import lab
 
     server = lab.new(ops.find_root(), port=args.port)
     print(lab.banner(server), flush=True)
@@ -297,15 +310,19 @@ def build_parser():
     p.add_argument("assignment", help="assignment folder name, e.g. 01_low_level_ops")
     p.add_argument("--student", help="one student id (or a glob such as 'demo_*')")
     p = add("grade", cmd_grade)
-    p.add_argument("assignment", nargs="*",
-                   help="assignment folder names (default: every assignment with submissions)")
+    p.add_argument("assignment", nargs="*", help="assignment folder names (default: every assignment with submissions)")
     p.add_argument("--student", action="append", help="grade only this student (id or glob; repeatable)")
-    p.add_argument("--unsafe-no-sandbox", action="store_true",
-                   help="run submissions without the sandbox, as your own user (trusted code only)")
-    p.add_argument("--jobs", type=int, default=None,
-                   help="notebooks executed at once (default: one per CPU)")
-    p.add_argument("--no-prefork", action="store_true",
-                   help="start every kernel from scratch instead of forking it with TensorFlow imported")
+    p.add_argument(
+        "--unsafe-no-sandbox",
+        action="store_true",
+        help="run submissions without the sandbox, as your own user (trusted code only)",
+    )
+    p.add_argument("--jobs", type=int, default=None, help="notebooks executed at once (default: one per CPU)")
+    p.add_argument(
+        "--no-prefork",
+        action="store_true",
+        help="start every kernel from scratch instead of forking it with TensorFlow imported",
+    )
     p = add("check", cmd_check)
     p.add_argument("notebook", help="the notebook file to check")
     p.add_argument("--assignment", help="the assignment it belongs to (default: from its name or grade ids)")

@@ -8,7 +8,7 @@ printed per exercise with the failure messages, never the hidden test code. No g
 yours is touched.
 
 From a shell:           tfladder check release/01_low_level_ops/01_low_level_ops.ipynb
-From inside a notebook: from tfladder.selfcheck import check; check("01_low_level_ops.ipynb")
+From inside a notebook: from tfladder.grading.selfcheck import check; check("01_low_level_ops.ipynb")
 (save the notebook first: the check reads the file on disk).
 """
 
@@ -17,9 +17,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from tfladder import course as ops
-from tfladder import grade as safe
-from tfladder import notebooks, results, sandbox
+from tfladder.course import notebooks, ops
+from tfladder.grading import grade as safe
+from tfladder.grading import results
+from tfladder.sandbox import launcher
 
 STUDENT = "self"
 
@@ -36,7 +37,7 @@ def assignment_of(path, course):
         return stem
     try:
         nb = notebooks.read(path)
-    except Exception:
+    except Exception:  # noqa: BLE001 - not a notebook: not this assignment's
         return None
     prefixes = {gid.split("_", 1)[0] for gid in notebooks.cells_by_id(nb) if gid}
     for assignment in known:
@@ -54,7 +55,11 @@ def grade(path, *, course=None, assignment=None, env=None):
         json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise CheckError(f"{path} is not a readable notebook ({error}); is the file saved and complete?") from None
-    course = Path(course) if course else ops.find_root(path.parent if (path.parent / "nbgrader_config.py").exists() else None)
+    course = (
+        Path(course)
+        if course
+        else ops.find_root(path.parent if (path.parent / "nbgrader_config.py").exists() else None)
+    )
     assignment = assignment or assignment_of(path, course)
     if assignment is None or not (course / "source" / assignment).is_dir():
         raise CheckError(
@@ -73,7 +78,7 @@ def grade(path, *, course=None, assignment=None, env=None):
             # As `tfladder grade` would: sandboxed kernel, tamper checks.
             summary = safe.grade(root, assignment, env=env, show_progress=False, jobs=1, prefork=False)
             log, flags = summary.log, summary.submissions[STUDENT].flags
-        except sandbox.SandboxUnavailable:
+        except launcher.SandboxUnavailable:
             ops.release(root, assignment, db=True)
             log = ops.autograde(root, assignment, env=env).stdout
         result = results.load(root, assignment, STUDENT)

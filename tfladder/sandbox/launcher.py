@@ -11,7 +11,7 @@ The grader talks to the kernel over Unix sockets (ZeroMQ "ipc" transport) in a d
 only this kernel and the grader can reach; that directory also holds its connection file (the
 key that drives the kernel), so no kernel can see another's.
 
-`python -m tfladder.sandbox ... -- CMD` is the launcher that `tfladder.kernel_manager`'s
+`python -m tfladder.sandbox.launcher ... -- CMD` is the launcher that `tfladder.sandbox.kernel_manager`'s
 `SandboxKernelManager` (the kernel manager of nbgrader's Execute step) runs for every kernel. It
 starts once per notebook, on the way to the kernel's first cell, so this module imports only the
 standard library (jupyter_client alone costs about 0.15 s of CPU).
@@ -25,19 +25,27 @@ import shutil
 import signal
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from tfladder.sandbox.paths import python_paths
+
 FIRST_UID = 61000
-NOTEBOOK_MOUNT = "/opt/tfladder-notebook"   # where the kernel finds its tfladder (tfladder.notebook_lib)
-MAX_KERNEL_OUTPUT = 1 << 20                 # of a kernel's own stdout and stderr, passed to the log
-USAGE = "usage.json"       # written by the launcher into the kernel folder when the sandbox ends
+NOTEBOOK_MOUNT = "/opt/tfladder-notebook"  # where the kernel finds its tfladder (tfladder.course.notebook_lib)
+MAX_KERNEL_OUTPUT = 1 << 20  # of a kernel's own stdout and stderr, passed to the log
+USAGE = "usage.json"  # written by the launcher into the kernel folder when the sandbox ends
 # Environment passed into the sandbox (everything else is cleared).
-PASSED_ENV = ("TF_CPP_MIN_LOG_LEVEL", "TF_ENABLE_ONEDNN_OPTS", "TFLADDER_THREADS", "TFLADDER_GRADING_SEED",
-              "KERAS_BACKEND", "LANG", "LC_ALL")
+PASSED_ENV = (
+    "TF_CPP_MIN_LOG_LEVEL",
+    "TF_ENABLE_ONEDNN_OPTS",
+    "TFLADDER_THREADS",
+    "TFLADDER_GRADING_SEED",
+    "KERAS_BACKEND",
+    "LANG",
+    "LC_ALL",
+)
 # Files a submission may bring into the kernel's working directory: no code that Python could
 # import or run at start-up, no hidden files.
 BLOCKED_SUFFIXES = (".py", ".pyc", ".pth", ".so", ".ipynb")
@@ -46,8 +54,10 @@ BLOCKED_SUFFIXES = (".py", ".pyc", ".pth", ".so", ".ipynb")
 # Runs as the sandbox uid just before the kernel: its home and working folder on the tmpfs, and a
 # copy of the submission's data files. A plain kernel is then exec'd in its place; a zygote
 # kernel's sandbox runs it alone, before its placeholder.
-SETUP = ('umask 077; mkdir -p /tmp/home /tmp/work && cd /tmp/work && '
-         '{ [ ! -d /tmp/submission ] || cp -r /tmp/submission/. /tmp/work/; }')
+SETUP = (
+    "umask 077; mkdir -p /tmp/home /tmp/work && cd /tmp/work && "
+    "{ [ ! -d /tmp/submission ] || cp -r /tmp/submission/. /tmp/work/; }"
+)
 SETUP_SCRIPT = SETUP + ' && exec "$@"'
 
 
@@ -59,13 +69,13 @@ class SandboxUnavailable(RuntimeError):
 class Limits:
     """Resource limits for one notebook's kernel."""
 
-    memory_bytes: int = 8 << 30        # address space; TensorFlow reserves a lot it never touches
+    memory_bytes: int = 8 << 30  # address space; TensorFlow reserves a lot it never touches
     cpu_seconds: int = 900
-    processes: int = 256               # threads count too (RLIMIT_NPROC, per uid)
+    processes: int = 256  # threads count too (RLIMIT_NPROC, per uid)
     file_bytes: int = 64 << 20
     open_files: int = 1024
-    scratch_bytes: int = 256 << 20     # the tmpfs that is the only writable place
-    wall_seconds: int = 600            # the whole notebook, on top of nbgrader's per-cell timeout
+    scratch_bytes: int = 256 << 20  # the tmpfs that is the only writable place
+    wall_seconds: int = 600  # the whole notebook, on top of nbgrader's per-cell timeout
 
     @classmethod
     def from_env(cls, env=None):
@@ -83,26 +93,6 @@ def uid_for(slot):
     return FIRST_UID + int(slot)
 
 
-def _python_paths(grader=False):
-    """Folders the kernel's Python needs, read-only: the base installation and the environment.
-
-    Not the tfladder package itself (its oracles and grading machinery): the kernel's tfladder
-    is the notebook library, mounted on its own (`tfladder.notebook_lib`). With `grader`, the
-    package's folder too (the zygote, a grader's process, runs from it).
-    """
-    paths = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix)}
-    if grader:
-        paths.add(os.path.realpath(Path(__file__).parent))
-    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
-        paths.add(os.path.realpath(sysconfig.get_paths()[key]))
-    # keep only outermost folders
-    kept = []
-    for path in sorted(paths, key=len):
-        if not any(path == k or path.startswith(k + os.sep) for k in kept):
-            kept.append(path)
-    return kept
-
-
 def _parents(paths):
     """Every parent folder of the given paths, shortest first (created 0755 in the sandbox)."""
     found = set()
@@ -118,11 +108,18 @@ def sandbox_env(env, notebook_lib=False):
     """The kernel's whole environment: fixed values plus the few grading settings passed on
     (with `notebook_lib`, the notebook library's mount point on the kernel's import path)."""
     values = {
-        "HOME": "/tmp/home", "USER": "sandbox", "LOGNAME": "sandbox", "TMPDIR": "/tmp",
+        "HOME": "/tmp/home",
+        "USER": "sandbox",
+        "LOGNAME": "sandbox",
+        "TMPDIR": "/tmp",
         "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
-        "MPLCONFIGDIR": "/tmp/home/.matplotlib", "IPYTHONDIR": "/tmp/home/.ipython",
-        "JUPYTER_RUNTIME_DIR": "/tmp/home/.runtime", "PYTHONNOUSERSITE": "1",
-        "PYTHONDONTWRITEBYTECODE": "1", "FONTCONFIG_FILE": "/etc/fonts/fonts.conf", "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+        "MPLCONFIGDIR": "/tmp/home/.matplotlib",
+        "IPYTHONDIR": "/tmp/home/.ipython",
+        "JUPYTER_RUNTIME_DIR": "/tmp/home/.runtime",
+        "PYTHONNOUSERSITE": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "FONTCONFIG_FILE": "/etc/fonts/fonts.conf",
+        "MPLBACKEND": "module://matplotlib_inline.backend_inline",
     }
     values.update({k: env[k] for k in PASSED_ENV if k in env})
     if notebook_lib:
@@ -131,9 +128,16 @@ def sandbox_env(env, notebook_lib=False):
 
 
 def _prlimit(limits):
-    return ["/usr/bin/prlimit", f"--as={limits.memory_bytes}", f"--cpu={limits.cpu_seconds}",
-            f"--nproc={limits.processes}", f"--fsize={limits.file_bytes}", f"--nofile={limits.open_files}",
-            "--core=0", "--"]
+    return [
+        "/usr/bin/prlimit",
+        f"--as={limits.memory_bytes}",
+        f"--cpu={limits.cpu_seconds}",
+        f"--nproc={limits.processes}",
+        f"--fsize={limits.file_bytes}",
+        f"--nofile={limits.open_files}",
+        "--core=0",
+        "--",
+    ]
 
 
 def _setpriv(uid=None):
@@ -186,10 +190,19 @@ def bwrap_command(command, *, uid, kernel_dir, files_dir, limits, env, holder_to
     zygote can tell it is the right process) and `command` is ignored. `notebook_lib`, the
     notebook library's folder, is mounted read-only at NOTEBOOK_MOUNT.
     """
-    python_paths = _python_paths()
-    args = ["bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
-            "--unshare-cgroup-try", "--die-with-parent", "--new-session",
-            "--hostname", "sandbox"]
+    system = python_paths()
+    args = [
+        "bwrap",
+        "--unshare-ipc",
+        "--unshare-pid",
+        "--unshare-net",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+        "--die-with-parent",
+        "--new-session",
+        "--hostname",
+        "sandbox",
+    ]
     for top in ("usr", "lib", "lib64", "bin", "sbin"):
         host = Path("/") / top
         if host.is_symlink():
@@ -200,19 +213,25 @@ def bwrap_command(command, *, uid, kernel_dir, files_dir, limits, env, holder_to
     for name in ("ld.so.cache", "localtime", "fonts", "ssl"):
         if (Path("/etc") / name).exists():
             args += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
-    args += ["--ro-bind", str(Path(kernel_dir) / "passwd"), "/etc/passwd",
-             "--ro-bind", str(Path(kernel_dir) / "group"), "/etc/group"]
+    args += [
+        "--ro-bind",
+        str(Path(kernel_dir) / "passwd"),
+        "/etc/passwd",
+        "--ro-bind",
+        str(Path(kernel_dir) / "group"),
+        "/etc/group",
+    ]
     args += ["--proc", "/proc", "--dev", "/dev"]
     # /tmp first: the environment or the kernel folder may live under /tmp (a clone in /tmp/ci).
     scratch = Path(kernel_dir) / "scratch"
-    if os.path.ismount(scratch):      # mounted by the grader, so it can measure what was written
+    if os.path.ismount(scratch):  # mounted by the grader, so it can measure what was written
         args += ["--bind", str(scratch), "/tmp"]
     else:
         args += ["--perms", "1777", "--size", str(limits.scratch_bytes), "--tmpfs", "/tmp"]
-    for parent in _parents(python_paths + [str(kernel_dir)]):
+    for parent in _parents(system + [str(kernel_dir)]):
         if parent not in ("/tmp",):
             args += ["--perms", "0755", "--dir", parent]
-    for path in python_paths:
+    for path in system:
         args += ["--ro-bind", path, path]
     args += ["--perms", "0755", "--dir", str(kernel_dir)]
     sockets = Path(kernel_dir) / "sockets"
@@ -223,14 +242,27 @@ def bwrap_command(command, *, uid, kernel_dir, files_dir, limits, env, holder_to
     if files_dir and any(Path(files_dir).iterdir()):
         args += ["--ro-bind", str(files_dir), "/tmp/submission"]
     if notebook_lib:
-        args += ["--perms", "0755", "--dir", str(Path(NOTEBOOK_MOUNT).parent),
-                 "--ro-bind", str(notebook_lib), NOTEBOOK_MOUNT]
+        args += [
+            "--perms",
+            "0755",
+            "--dir",
+            str(Path(NOTEBOOK_MOUNT).parent),
+            "--ro-bind",
+            str(notebook_lib),
+            NOTEBOOK_MOUNT,
+        ]
     args += ["--chdir", "/tmp", "--clearenv"]
     for key, value in sandbox_env(env, notebook_lib=bool(notebook_lib)).items():
         args += ["--setenv", key, value]
     if holder_token is not None:
-        return args + ["--as-pid-1", "--", "/bin/sh", "-c", holder_script(uid, limits, holder_token),
-                       f"tfladder-holder-{holder_token}"]
+        return args + [
+            "--as-pid-1",
+            "--",
+            "/bin/sh",
+            "-c",
+            holder_script(uid, limits, holder_token),
+            f"tfladder-holder-{holder_token}",
+        ]
     # Limits apply to the kernel and everything it starts; the uid switch drops every capability.
     args += ["--", *_prlimit(limits), *_setpriv(uid), "/bin/sh", "-c", SETUP_SCRIPT, "sandbox"]
     return args + list(command)
@@ -238,8 +270,9 @@ def bwrap_command(command, *, uid, kernel_dir, files_dir, limits, env, holder_to
 
 def _mount_tmpfs(path, options):
     path.mkdir()
-    return subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
-                          capture_output=True).returncode == 0
+    return (
+        subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True).returncode == 0
+    )
 
 
 def prepare_kernel_dir(uid, limits=None):
@@ -253,7 +286,8 @@ def prepare_kernel_dir(uid, limits=None):
     kernel_dir = Path(tempfile.mkdtemp(prefix="tfladder-kernel-"))
     os.chmod(kernel_dir, 0o711)
     (kernel_dir / "passwd").write_text(
-        f"root:x:0:0::/root:/usr/sbin/nologin\nsandbox:x:{uid}:{uid}::/tmp/home:/usr/sbin/nologin\n")
+        f"root:x:0:0::/root:/usr/sbin/nologin\nsandbox:x:{uid}:{uid}::/tmp/home:/usr/sbin/nologin\n"
+    )
     (kernel_dir / "group").write_text(f"root:x:0:\nsandbox:x:{uid}:\n")
     sockets = kernel_dir / "sockets"
     if not _mount_tmpfs(sockets, f"size=1m,mode=0700,uid={uid},gid={uid}"):
@@ -289,8 +323,10 @@ def limits_hit(usage, limits):
     elif signal_name and signal_name != "SIGKILL" and not usage.get("wall_clock_exceeded"):
         reasons.append(f"the kernel was ended by {signal_name}")
     if usage.get("max_rss_bytes", 0) >= limits.memory_bytes // 2:
-        reasons.append(f"the kernel used {usage['max_rss_bytes'] / 2**30:.1f} GiB of memory "
-                       f"(limit {limits.memory_bytes / 2**30:.1f} GiB)")
+        reasons.append(
+            f"the kernel used {usage['max_rss_bytes'] / 2**30:.1f} GiB of memory "
+            f"(limit {limits.memory_bytes / 2**30:.1f} GiB)"
+        )
     if usage.get("scratch_used_bytes", 0) >= 0.9 * limits.scratch_bytes:
         reasons.append(f"the notebook filled its {limits.scratch_bytes >> 20} MiB scratch space")
     return reasons
@@ -321,8 +357,11 @@ def kernel_files(source_dir):
 
 def left_out_files(source_dir):
     """Submitted files the kernel will not see (the graded notebook itself aside)."""
-    return [str(relative) for relative, allowed in _submitted_files(source_dir)
-            if not allowed and not (relative.suffix == ".ipynb" and len(relative.parts) == 1)]
+    return [
+        str(relative)
+        for relative, allowed in _submitted_files(source_dir)
+        if not allowed and not (relative.suffix == ".ipynb" and len(relative.parts) == 1)
+    ]
 
 
 def copy_allowed_files(source_dir, target_dir):
@@ -357,8 +396,14 @@ def check_available(slot=0, limits=None):
     uid = uid_for(slot)
     kernel_dir = prepare_kernel_dir(uid)
     try:
-        command = bwrap_command([sys.executable, "-P", "-c", "import os; print(os.getuid())"], uid=uid,
-                                kernel_dir=kernel_dir, files_dir=None, limits=limits or Limits(), env=os.environ)
+        command = bwrap_command(
+            [sys.executable, "-P", "-c", "import os; print(os.getuid())"],
+            uid=uid,
+            kernel_dir=kernel_dir,
+            files_dir=None,
+            limits=limits or Limits(),
+            env=os.environ,
+        )
         done = subprocess.run(command, capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as error:
         raise SandboxUnavailable(f"the grading sandbox could not start: {error}") from None
@@ -375,15 +420,15 @@ def launch(argv=None):
     """Run a command in the sandbox; kill it all when the wall clock runs out or we are stopped.
 
     With --zygote, the sandbox holds a placeholder and the kernel is forked into it by the zygote
-    at that socket (`tfladder.zygote`); everything else is the same.
+    at that socket (`tfladder.sandbox.zygote`); everything else is the same.
     """
-    parser = argparse.ArgumentParser(prog="python -m tfladder.sandbox")
+    parser = argparse.ArgumentParser(prog="python -m tfladder.sandbox.launcher")
     parser.add_argument("--uid", type=int, required=True)
     parser.add_argument("--kernel-dir", required=True)
     parser.add_argument("--files-dir")
     parser.add_argument("--limits", default="{}")
     parser.add_argument("--zygote", help="socket of a zygote that forks the kernel into the sandbox")
-    parser.add_argument("--notebook-lib", help="the notebook library's folder (tfladder.notebook_lib)")
+    parser.add_argument("--notebook-lib", help="the notebook library's folder (tfladder.course.notebook_lib)")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -397,8 +442,15 @@ def launch(argv=None):
         if args.zygote:
             child = _start_forked(args, command, limits, (nothing, out_write, err_write))
         else:
-            full = bwrap_command(command, uid=args.uid, kernel_dir=args.kernel_dir, files_dir=args.files_dir,
-                                 limits=limits, env=os.environ, notebook_lib=args.notebook_lib)
+            full = bwrap_command(
+                command,
+                uid=args.uid,
+                kernel_dir=args.kernel_dir,
+                files_dir=args.files_dir,
+                limits=limits,
+                env=os.environ,
+                notebook_lib=args.notebook_lib,
+            )
             child = subprocess.Popen(full, start_new_session=True, stdin=nothing, stdout=out_write, stderr=err_write)
     finally:
         for fd in (out_write, err_write, nothing):
@@ -412,7 +464,7 @@ def launch(argv=None):
             pass
 
     signal.signal(signal.SIGTERM, lambda s, f: (stop(), sys.exit(143)))
-    signal.signal(signal.SIGINT, signal.SIG_IGN)        # interrupts arrive as messages
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # interrupts arrive as messages
     exceeded = False
     peak = {"max_rss_bytes": 0, "cpu_seconds": 0.0}
     deadline = time.monotonic() + limits.wall_seconds
@@ -426,7 +478,7 @@ def launch(argv=None):
             child.wait()
             code = 137
             break
-        if now >= next_sample:           # usage every 0.25 s; the end is noticed within 0.05 s
+        if now >= next_sample:  # usage every 0.25 s; the end is noticed within 0.05 s
             _sample(args.uid, peak)
             next_sample = now + 0.25
         streams.pass_on(0.05)
@@ -457,7 +509,7 @@ class _Streams:
             os.close(fd)
             self.targets.pop(fd)
             return False
-        kept = data[:max(0, self.left)]
+        kept = data[: max(0, self.left)]
         if self.left > 0 and len(kept) < len(data):
             kept += b"\n[tfladder sandbox: the kernel's further output was dropped]\n"
         self.left -= len(data)
@@ -482,18 +534,32 @@ def _start_forked(args, command, limits, stdio):
     `stdio` (stdin, stdout, stderr descriptors) as its standard streams."""
     import secrets
 
-    from tfladder import zygote
+    from tfladder.sandbox import zygote
 
     if len(command) < 3 or not os.path.basename(command[0]).startswith("python"):
         raise SystemExit(f"tfladder sandbox: a zygote kernel must be `python -P -m MODULE ...`, not {command[:3]}")
     argv = command[2:] if command[1] == "-P" else command[1:]
     token = secrets.token_hex(16)
     info_read, info_write = os.pipe()
-    full = bwrap_command(command, uid=args.uid, kernel_dir=args.kernel_dir, files_dir=args.files_dir,
-                         limits=limits, env=os.environ, holder_token=token, notebook_lib=args.notebook_lib)
+    full = bwrap_command(
+        command,
+        uid=args.uid,
+        kernel_dir=args.kernel_dir,
+        files_dir=args.files_dir,
+        limits=limits,
+        env=os.environ,
+        holder_token=token,
+        notebook_lib=args.notebook_lib,
+    )
     full = [full[0], "--info-fd", str(info_write), *full[1:]]
-    child = subprocess.Popen(full, start_new_session=True, pass_fds=[info_write],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stdio[2])
+    child = subprocess.Popen(
+        full,
+        start_new_session=True,
+        pass_fds=[info_write],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=stdio[2],
+    )
     os.close(info_write)
     try:
         ready = zygote.read_line(child.stdout.fileno(), 60)
@@ -503,16 +569,22 @@ def _start_forked(args, command, limits, stdio):
     if not info:
         child.kill()
         raise SystemExit(f"tfladder sandbox: the sandbox did not start (bwrap exit status {child.wait()})")
-    with zygote.request_kernel(args.zygote, holder_pid=json.loads(info)["child-pid"], token=token,
-                               uid=args.uid, limits=asdict(limits),
-                               env=sandbox_env(os.environ, notebook_lib=bool(args.notebook_lib)),
-                               argv=argv, stdio=stdio) as conn:
+    with zygote.request_kernel(
+        args.zygote,
+        holder_pid=json.loads(info)["child-pid"],
+        token=token,
+        uid=args.uid,
+        limits=asdict(limits),
+        env=sandbox_env(os.environ, notebook_lib=bool(args.notebook_lib)),
+        argv=argv,
+        stdio=stdio,
+    ) as conn:
         answer = json.loads(zygote.read_line(conn.fileno(), 60) or b'{"error": "no answer in 60 s"}')
     if "started" not in answer:
         child.kill()
         child.wait()
         raise SystemExit(f"tfladder sandbox: the zygote could not start the kernel: {answer.get('error')}")
-    child.stdin.write(f"{answer['started']}\n".encode())   # PID 1 waits for this process
+    child.stdin.write(f"{answer['started']}\n".encode())  # PID 1 waits for this process
     child.stdin.flush()
     return child
 

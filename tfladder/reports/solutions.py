@@ -9,8 +9,8 @@ from pathlib import Path
 from nbclient import NotebookClient
 from nbconvert import HTMLExporter
 
-from tfladder import notebooks
-from tfladder.course import tool_env
+from tfladder.course import notebooks
+from tfladder.course.config import tool_env
 
 
 def reference_notebook(source_nb):
@@ -23,8 +23,11 @@ def reference_notebook(source_nb):
             cell.source = notebooks.without_markers(cell.source)
         if notebooks.BEGIN_HIDDEN in cell.source:
             hidden = notebooks.region_lines(cell.source, notebooks.BEGIN_HIDDEN, notebooks.END_HIDDEN)
-            kept = [line for line in cell.source.splitlines()
-                    if line not in hidden and notebooks.BEGIN_HIDDEN not in line and notebooks.END_HIDDEN not in line]
+            kept = [
+                line
+                for line in cell.source.splitlines()
+                if line not in hidden and notebooks.BEGIN_HIDDEN not in line and notebooks.END_HIDDEN not in line
+            ]
             cell.source = "\n".join(kept + ["# (hidden tests not shown)"])
     return nb
 
@@ -40,8 +43,9 @@ def render(course, assignment, out_dir):
     saved = dict(os.environ)
     os.environ.update(tool_env())
     try:
-        NotebookClient(nb, timeout=600, kernel_name="python3",
-                       resources={"metadata": {"path": str(source.parent)}}).execute()
+        NotebookClient(
+            nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(source.parent)}}
+        ).execute()
     finally:
         os.environ.clear()
         os.environ.update(saved)

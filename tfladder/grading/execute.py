@@ -5,14 +5,14 @@
 
 - the student's cells, and the locked setup cell, run in the kernel as nbgrader would run them;
 - test cells never do: their source is taken from the gradebook (never from the submission) and
-  run by the judge (`tfladder.judge`) in this process, which reaches into the kernel only
+  run by the judge (`tfladder.grading.judge`) in this process, which reaches into the kernel only
   through the probe and writes the cell's outputs itself: what nbgrader then scores;
-- kernels start in the sandbox (`tfladder.sandbox`) wherever it can (as root, with bubblewrap; so
+- kernels start in the sandbox (`tfladder.sandbox.launcher`) wherever it can (as root, with bubblewrap; so
   formgrader's Autograde button too), or as `tfladder grade` says; limits hit are flagged;
 - a kernel that dies (a limit hit, os._exit, a killed sandbox) costs only the cells it kept from
   running: earlier cells keep their outputs and points, later ones get a "not run" error;
 - each cell's output is capped, so a flood cannot exhaust the grader's memory;
-- with `results` (parallel grading, `tfladder.parallel`), a worker's execution of this very
+- with `results` (parallel grading, `tfladder.grading.parallel`), a worker's execution of this very
   notebook is taken when its fingerprint matches, and the notebook is executed here otherwise.
 
 What it saw (flags, the judge's own cost, the sandbox's usage) is written next to the autograded
@@ -29,15 +29,19 @@ from nbformat.v4 import new_code_cell
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Float, Integer, Unicode
 
-from tfladder import notebooks, probe, wire
-from tfladder.judge import Judge, KernelLost
-from tfladder.kernel_manager import SandboxKernelManager
-from tfladder.sandbox import limits_hit, startable
+from tfladder import probe, wire
+from tfladder.course import notebooks
+from tfladder.grading import replay
+from tfladder.grading.judge import Judge, KernelLost
+from tfladder.sandbox.kernel_manager import SandboxKernelManager
+from tfladder.sandbox.launcher import limits_hit, startable
 
 RUN_REPORT = "tfladder-run.json"
 PROBE_CELL = "pass  # a test's request: the kernel answers it in a user expression (tfladder.probe)"
-NOT_RUN = ("not run: the kernel stopped in an earlier cell (a time, memory or process limit was hit, "
-           "or the code ended the process)")
+NOT_RUN = (
+    "not run: the kernel stopped in an earlier cell (a time, memory or process limit was hit, "
+    "or the code ended the process)"
+)
 
 
 def _error(ename, evalue):
@@ -58,8 +62,11 @@ def gradebook_cells(resources):
         nb = gb.find_notebook(info["notebook"], info["assignment"])
         solutions = {cell.name for cell in nb.solution_cells}
         sources = {cell.name: (cell.cell_type, cell.source) for cell in nb.source_cells}
-        tests = {cell.name: sources[cell.name][1] for cell in nb.grade_cells
-                 if cell.cell_type == "code" and cell.name not in solutions and cell.name in sources}
+        tests = {
+            cell.name: sources[cell.name][1]
+            for cell in nb.grade_cells
+            if cell.cell_type == "code" and cell.name not in solutions and cell.name in sources
+        }
         stubs = {name: sources[name][1] for name in solutions if name in sources and sources[name][0] == "code"}
         return tests, stubs
 
@@ -67,19 +74,23 @@ def gradebook_cells(resources):
 class JudgedExecute(Execute):
     """nbgrader's Execute, with test cells judged outside the kernel (see the module docstring)."""
 
-    sandbox = Bool(None, allow_none=True, help="start kernels in the sandbox; by default (None) wherever it can "
-                   "start: as root, with bubblewrap").tag(config=True)
+    sandbox = Bool(
+        None,
+        allow_none=True,
+        help="start kernels in the sandbox; by default (None) wherever it can start: as root, with bubblewrap",
+    ).tag(config=True)
     max_output_bytes = Integer(200_000, help="output kept per cell; the rest is dropped").tag(config=True)
     max_reply_bytes = Integer(256 << 20, help="largest reply a test's request may bring back").tag(config=True)
-    results = Unicode("", help="folder of the parallel workers' results to replay (tfladder.parallel)").tag(config=True)
+    results = Unicode("", help="folder of the parallel workers' results to replay (tfladder.grading.parallel)").tag(
+        config=True
+    )
     wait_seconds = Float(3600.0, help="longest wait for one worker result").tag(config=True)
 
     def preprocess(self, nb, resources=None, km=None):
         if self.results:
-            from tfladder import parallel
-
-            replayed, why = parallel.replay(self, nb, resources)
-            if replayed:
+            report, why = replay.replay(self, nb, resources)
+            if report is not None:
+                Path(resources["metadata"]["path"], RUN_REPORT).write_text(json.dumps(report, indent=1))
                 return nb, resources
             self.log.warning("tfladder: executing %s here: %s", resources["nbgrader"]["student"], why)
             self._executed_here = why
@@ -91,8 +102,10 @@ class JudgedExecute(Execute):
         if self.sandbox is None:
             self.sandbox = startable()
             if not self.sandbox:
-                self.log.warning("tfladder: kernels run without the sandbox, as your own user (it needs root and "
-                                 "bubblewrap): grade untrusted notebooks with `tfladder grade` as root")
+                self.log.warning(
+                    "tfladder: kernels run without the sandbox, as your own user (it needs root and "
+                    "bubblewrap): grade untrusted notebooks with `tfladder grade` as root"
+                )
         self.kernel_manager_class = SandboxKernelManager if self.sandbox else AsyncKernelManager
         self._dead_at = None
         self._flags = []
@@ -106,7 +119,7 @@ class JudgedExecute(Execute):
         try:
             nb, resources = super().preprocess(nb, resources, km)
         finally:
-            km = self._sandbox_km          # nbclient forgets its kernel manager once the kernel is gone
+            km = self._sandbox_km  # nbclient forgets its kernel manager once the kernel is gone
             self._usage = getattr(km, "sandbox_usage", None) or {}
             if self.sandbox and self._usage:
                 self._flags.extend(limits_hit(self._usage, km.limits))
@@ -133,8 +146,9 @@ class JudgedExecute(Execute):
                 self._kernel_lost(cell, index, lost.cause)
             return cell, resources
         if notebooks.is_test(cell):
-            self._flags.append(f"{gid or f'cell {index}'}: a test cell the gradebook does not know; run as the "
-                               "student's own code")
+            self._flags.append(
+                f"{gid or f'cell {index}'}: a test cell the gradebook does not know; run as the student's own code"
+            )
         try:
             cell, resources = super().preprocess_cell(cell, resources, index)
         except (DeadKernelError, CellTimeoutError) as error:
@@ -146,13 +160,20 @@ class JudgedExecute(Execute):
         """The kernel is gone or stuck: this cell gets an error, the cells after it are not run."""
         self._dead_at = notebooks.grade_id(cell) or f"cell {index}"
         if isinstance(error, CellTimeoutError):
-            self._flags.append(f"{self._dead_at}: ran longer than {self.timeout} s and ignored the interrupt; "
-                               "the kernel was given up, later cells were not run")
-            lost = _error("CellTimeoutError", f"this cell ran longer than {self.timeout} s and could not be interrupted")
+            self._flags.append(
+                f"{self._dead_at}: ran longer than {self.timeout} s and ignored the interrupt; "
+                "the kernel was given up, later cells were not run"
+            )
+            lost = _error(
+                "CellTimeoutError", f"this cell ran longer than {self.timeout} s and could not be interrupted"
+            )
         else:
             self._flags.append(f"the kernel stopped while running {self._dead_at}")
-            lost = _error("KernelDied", "the kernel stopped while running this cell (a time, memory or process "
-                                        "limit was hit, or the code ended the process)")
+            lost = _error(
+                "KernelDied",
+                "the kernel stopped while running this cell (a time, memory or process "
+                "limit was hit, or the code ended the process)",
+            )
         cell.outputs = list(cell.get("outputs", [])) + [lost]
 
     def _note_errors(self, cell, index):
@@ -210,8 +231,9 @@ class JudgedExecute(Execute):
         if "CellTimeoutError" in names:
             self._flags.append(f"{where}: ran longer than {self.timeout} s and was interrupted")
             return {"error": {"type": "KeyboardInterrupt", "message": ""}}
-        self._flags.append(f"{where}: the kernel did not answer the test's request (the notebook changed how its "
-                           "kernel runs code)")
+        self._flags.append(
+            f"{where}: the kernel did not answer the test's request (the notebook changed how its kernel runs code)"
+        )
         return {"error": {"type": "ProbeFailed", "message": "the kernel did not answer the test's request"}}
 
     # -- outputs -----------------------------------------------------------------------------
@@ -223,15 +245,20 @@ class JudgedExecute(Execute):
                     return None
                 return super().output(outs, msg, display_id, cell_index)
             if msg.get("msg_type") != "error":
-                return None                 # what the student's code printed meanwhile: not kept
+                return None  # what the student's code printed meanwhile: not kept
             return super().output(outs, msg, display_id, cell_index)
         size = len(json.dumps(msg.get("content", {}), default=str))
         used = self._output_bytes.get(cell_index, 0)
         self._output_bytes[cell_index] = used + size
         if used + size > self.max_output_bytes:
             if used <= self.max_output_bytes:
-                outs.append(NotebookNode(output_type="stream", name="stdout",
-                                         text=f"\n[output truncated after {self.max_output_bytes} bytes]\n"))
+                outs.append(
+                    NotebookNode(
+                        output_type="stream",
+                        name="stdout",
+                        text=f"\n[output truncated after {self.max_output_bytes} bytes]\n",
+                    )
+                )
                 self._output_bytes[cell_index] = self.max_output_bytes + 1
                 self._flags.append(f"cell {cell_index}: output truncated (more than {self.max_output_bytes} bytes)")
             return None
@@ -242,9 +269,13 @@ class JudgedExecute(Execute):
         folder = (resources or {}).get("metadata", {}).get("path")
         if not folder:
             return
-        report = {"sandbox": self.sandbox, "kernel_stopped_in": self._dead_at, "usage": self._usage,
-                  "flags": list(dict.fromkeys(self._flags)), "judge": dict(self.judge.stats)}
+        report = {
+            "sandbox": self.sandbox,
+            "kernel_stopped_in": self._dead_at,
+            "usage": self._usage,
+            "flags": list(dict.fromkeys(self._flags)),
+            "judge": dict(self.judge.stats),
+        }
         if self._executed_here:
             report.update(executed_by="grader", why=self._executed_here)
         Path(folder, RUN_REPORT).write_text(json.dumps(report, indent=1))
-

@@ -12,6 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tfladder.course import release_stamp
+from tfladder.course.config import tool_env
+
 ASSIGNMENT_PATTERN = re.compile(r"^\d\d_[a-z0-9_]+$")
 
 
@@ -42,15 +45,6 @@ def level_prefix(assignment):
     return f"l{int(assignment[:2])}"
 
 
-def tool_env(extra=None):
-    """os.environ with this Python's bin folder first on PATH, plus `extra`."""
-    env = dict(os.environ)
-    bindir = str(Path(sys.executable).parent)
-    env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
-    env.update(extra or {})
-    return env
-
-
 def nbgrader(course, *args, env=None, check=True, on_line=None):
     """Run `nbgrader ARGS` in `course`; raise CourseError with the log's tail when it fails.
 
@@ -58,8 +52,13 @@ def nbgrader(course, *args, env=None, check=True, on_line=None):
     """
     command = [str(Path(sys.executable).parent / "nbgrader"), *map(str, args)]
     with subprocess.Popen(
-        command, cwd=str(course), env=tool_env(env), stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, errors="replace",
+        command,
+        cwd=str(course),
+        env=tool_env(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
     ) as process:
         lines = []
         for line in process.stdout:
@@ -70,23 +69,9 @@ def nbgrader(course, *args, env=None, check=True, on_line=None):
     done = subprocess.CompletedProcess(command, returncode, "".join(lines), "")
     if check and returncode != 0:
         raise CourseError(
-            f"`nbgrader {' '.join(map(str, args))}` failed in {course} (exit {returncode}):\n"
-            + "".join(lines[-25:])
+            f"`nbgrader {' '.join(map(str, args))}` failed in {course} (exit {returncode}):\n" + "".join(lines[-25:])
         )
     return done
-
-
-def nbgrader_config(course, extra=None):
-    """The course's nbgrader configuration (its nbgrader_config.py), as nbgrader would load it."""
-    from traitlets.config import Config
-    from traitlets.config.loader import PyFileConfigLoader
-
-    config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
-    config.CourseDirectory.root = str(course)
-    merged = Config()
-    merged.merge(config)
-    merged.merge(extra or Config())
-    return merged
 
 
 def release(course, assignment, *, db=False):
@@ -96,17 +81,13 @@ def release(course, assignment, *, db=False):
         args.append("--no-db")
     done = nbgrader(course, *args)
     if db:
-        from tfladder import release_stamp
-
         release_stamp.record(course, assignment)
     return done
 
 
 def release_unless_current(course, assignment):
-    """`release(..., db=True)` unless it would change nothing (`tfladder.release_stamp`).
+    """`release(..., db=True)` unless it would change nothing (`tfladder.course.release_stamp`).
     True when it ran."""
-    from tfladder import release_stamp
-
     if release_stamp.is_current(course, assignment):
         return False
     release(course, assignment, db=True)

@@ -3,7 +3,7 @@
 `import tensorflow` costs about 2 s of CPU per kernel. The zygote pays it once per grading run: it
 imports numpy, TensorFlow and ipykernel (no TensorFlow op runs, no file of the course is read)
 and then forks one kernel per notebook. The sandbox itself is unchanged: the launcher
-(`tfladder.sandbox`) starts bubblewrap exactly as for a plain kernel, with a placeholder process in
+(`tfladder.sandbox.launcher`) starts bubblewrap exactly as for a plain kernel, with a placeholder process in
 it; the forked kernel then enters that sandbox's namespaces (mount, PID, network, IPC, UTS,
 cgroup), takes the same rlimits as `prlimit` gives, and drops to the slot's uid with no
 capabilities and no new privileges, as `setpriv` does, before any submitted code exists in it.
@@ -60,10 +60,14 @@ LINUX_CAPABILITY_VERSION_3 = 0x20080522
 # setns order as nsenter uses it; the mount namespace last but one, the PID namespace applies to
 # the next fork only.
 NAMESPACES = ("cgroup", "ipc", "uts", "net", "pid", "mnt")
-REQUIRED = ("ipc", "uts", "net", "pid", "mnt")   # bubblewrap's --unshare-cgroup-try may not
-LIMITS = {"memory_bytes": resource.RLIMIT_AS, "cpu_seconds": resource.RLIMIT_CPU,
-          "processes": resource.RLIMIT_NPROC, "file_bytes": resource.RLIMIT_FSIZE,
-          "open_files": resource.RLIMIT_NOFILE}
+REQUIRED = ("ipc", "uts", "net", "pid", "mnt")  # bubblewrap's --unshare-cgroup-try may not
+LIMITS = {
+    "memory_bytes": resource.RLIMIT_AS,
+    "cpu_seconds": resource.RLIMIT_CPU,
+    "processes": resource.RLIMIT_NPROC,
+    "file_bytes": resource.RLIMIT_FSIZE,
+    "open_files": resource.RLIMIT_NOFILE,
+}
 PRELOAD = ("numpy", "tensorflow", "ipykernel.kernelapp")
 PREIMPORTED_ENV = "TFLADDER_TF_PREIMPORTED"
 MAX_REQUEST = 1 << 20
@@ -120,8 +124,8 @@ def become_sandboxed(uid, limits):
     os.setgroups([])
     os.setresgid(uid, uid, uid)
     _drop_bounding_and_ambient()
-    os.setresuid(uid, uid, uid)          # clears the permitted and effective sets
-    _clear_capabilities()                # and the inheritable one
+    os.setresuid(uid, uid, uid)  # clears the permitted and effective sets
+    _clear_capabilities()  # and the inheritable one
     _prctl(PR_SET_NO_NEW_PRIVS, 1)
     status = _status()
     expected = {"Uid": [str(uid)] * 4, "Gid": [str(uid)] * 4, "Groups": [], "NoNewPrivs": ["1"]}
@@ -135,13 +139,14 @@ def forget_the_grader():
     """Drop what the zygote (a grader's process) imported of tfladder, and the environment's
     finder that maps `tfladder` to the repository: the kernel imports its tfladder afresh, from
     the notebook library on its PYTHONPATH, as a kernel started from scratch would. (`make lab`'s
-    kernel launcher runs this same function for students' notebooks: `tfladder.lab`.)"""
+    kernel launcher runs this same function for students' notebooks: `tfladder.cli.lab`.)"""
     for name in [n for n in sys.modules if n == "tfladder" or n.startswith("tfladder.")]:
         del sys.modules[name]
     sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in getattr(f, "__module__", "").lower()]
     sys.path_hooks[:] = [h for h in sys.path_hooks if "editable" not in getattr(h, "__module__", "").lower()]
-    sys.path[:] = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p] + \
-        [p for p in sys.path if "__editable__" not in p]
+    sys.path[:] = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p] + [
+        p for p in sys.path if "__editable__" not in p
+    ]
     sys.path_importer_cache.clear()
     import importlib
 
@@ -154,11 +159,11 @@ def run_kernel(request):
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
-    os.environ[PREIMPORTED_ENV] = "1"       # TensorFlow was imported here, quietly (tfladder.runtime)
+    os.environ[PREIMPORTED_ENV] = "1"  # TensorFlow was imported here, quietly (tfladder.runtime)
     os.closerange(3, os.sysconf("SC_OPEN_MAX"))
     forget_the_grader()
     if "numpy" in sys.modules:
-        sys.modules["numpy"].random.seed()    # a fresh process would draw its own seed
+        sys.modules["numpy"].random.seed()  # a fresh process would draw its own seed
     argv = list(request["argv"])
     if argv[:1] not in (["-m"], ["-c"]) or len(argv) < 2:
         raise ZygoteError(f"the kernel command must be `python -m MODULE ...` or `-c CODE`, not {argv}")
@@ -168,10 +173,10 @@ def run_kernel(request):
         if argv[0] == "-m":
             runpy.run_module(argv[1], run_name="__main__", alter_sys=True)
         else:
-            exec(compile(argv[1], "<string>", "exec"), {"__name__": "__main__", "__builtins__": __builtins__})
+            exec(compile(argv[1], "<string>", "exec"), {"__name__": "__main__", "__builtins__": __builtins__})  # noqa: S102
     except SystemExit as done:
         code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
-    except BaseException:   # noqa: BLE001 - the kernel's own crash, reported like Python would
+    except BaseException:  # noqa: BLE001 - the kernel's own crash, reported like Python would
         import traceback
 
         traceback.print_exc()
@@ -180,7 +185,7 @@ def run_kernel(request):
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()
-            except Exception:   # noqa: BLE001
+            except Exception:  # noqa: BLE001
                 pass
     os._exit(code)
 
@@ -250,7 +255,7 @@ def _spawn(conn, request, fds):
         for target, fd in zip((0, 1, 2), fds):
             os.dup2(fd, target)
         middle = os.fork()
-    except BaseException as error:          # noqa: BLE001 - reported to the launcher
+    except BaseException as error:  # noqa: BLE001 - reported to the launcher
         _send(conn, {"error": f"{type(error).__name__}: {error}"})
         os._exit(1)
     if middle:
@@ -271,7 +276,7 @@ def _spawn(conn, request, fds):
                 sys.stderr.flush()
                 os._exit(70)
         _send(conn, {"started": kernel})
-    except BaseException as error:          # noqa: BLE001
+    except BaseException as error:  # noqa: BLE001
         _send(conn, {"error": f"{type(error).__name__}: {error}"})
     os._exit(0)
 
@@ -286,7 +291,7 @@ def _private_tmp(home, keep):
     """
     _check(_libc.unshare(CLONE_NEWNS), "unshare(mount)")
     _check(_libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "mount --make-rprivate /")
-    real_tmp = os.open("/tmp", os.O_PATH | os.O_DIRECTORY)   # in this namespace, before it is covered
+    real_tmp = os.open("/tmp", os.O_PATH | os.O_DIRECTORY)  # in this namespace, before it is covered
     try:
         _check(_libc.mount(b"tmpfs", b"/tmp", b"tmpfs", 0, b"size=64m,mode=1777"), "mount tmpfs /tmp")
         for path in keep:
@@ -303,13 +308,13 @@ def _private_tmp(home, keep):
 
 def serve(socket_path, ready_fd=None):
     """Import the heavy modules once, then fork a sandboxed kernel for each request."""
-    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)          # the grader gone: so is the zygote
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # the grader gone: so is the zygote
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(socket_path)
     listener.listen(16)
-    from tfladder.sandbox import _python_paths
+    from tfladder.sandbox.paths import python_paths
 
-    _private_tmp(os.environ.get("HOME", "/tmp/home"), _python_paths(grader=True))
+    _private_tmp(os.environ.get("HOME", "/tmp/home"), python_paths(grader=True))
     started = time.monotonic()
     from tfladder import runtime
 
@@ -319,14 +324,14 @@ def serve(socket_path, ready_fd=None):
     if ready_fd is not None:
         os.write(ready_fd, json.dumps({"ready": True, "import_seconds": time.monotonic() - started}).encode() + b"\n")
         os.close(ready_fd)
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)      # entrants are reaped as they exit
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # entrants are reaped as they exit
     while True:
         conn, _ = listener.accept()
         fds = []
         try:
             conn.settimeout(30)
             data, fds, _, _ = socket.recv_fds(conn, MAX_REQUEST, 3)
-            while chunk := conn.recv(MAX_REQUEST):    # the launcher shuts its side when done
+            while chunk := conn.recv(MAX_REQUEST):  # the launcher shuts its side when done
                 data += chunk
                 if len(data) > MAX_REQUEST:
                     raise ZygoteError("the request is too long")
@@ -369,8 +374,12 @@ class Zygote:
         socket_path = os.path.join(folder, "zygote.sock")
         read_end, write_end = os.pipe()
         process = subprocess.Popen(
-            [sys.executable, "-P", "-m", "tfladder.zygote", socket_path, str(write_end)],
-            env=env, pass_fds=[write_end], stdin=subprocess.DEVNULL, cwd="/")
+            [sys.executable, "-P", "-m", "tfladder.sandbox.zygote", socket_path, str(write_end)],
+            env=env,
+            pass_fds=[write_end],
+            stdin=subprocess.DEVNULL,
+            cwd="/",
+        )
         os.close(write_end)
         return cls(process, folder, socket_path, read_end)
 
@@ -445,8 +454,15 @@ def request_kernel(socket_path, *, holder_pid, token, uid, limits, env, argv, cw
     """
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     conn.connect(socket_path)
-    request = {"holder_pid": holder_pid, "token": token, "uid": uid, "limits": limits, "env": env,
-               "argv": argv, "cwd": cwd}
+    request = {
+        "holder_pid": holder_pid,
+        "token": token,
+        "uid": uid,
+        "limits": limits,
+        "env": env,
+        "argv": argv,
+        "cwd": cwd,
+    }
     socket.send_fds(conn, [json.dumps(request).encode()], list(stdio))
     conn.shutdown(socket.SHUT_WR)
     return conn

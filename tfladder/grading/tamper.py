@@ -4,36 +4,50 @@ Compares the submission with the release the student was given (test cells, nbgr
 tags, pre-filled outputs) and reads the code the student wrote for the tricks listed in
 shared/grading-security.md (after NFKC normalisation, as Python reads identifiers). A hit is a
 reason to flag the submission for a human; it takes no points by itself: the cells are put back
-in shape (`tfladder.restore`) and every test runs outside the kernel (`tfladder.judge`).
+in shape (`tfladder.grading.restore`) and every test runs outside the kernel (`tfladder.grading.judge`).
 """
 
 import re
 import unicodedata
 
-from tfladder import notebooks
+from tfladder.course import notebooks
 
 # (what it is, pattern) for code the student can edit.
 SUSPICIOUS = [
-    ("IPython hooks (input transformers, exception handlers, display hooks)",
-     r"\bget_ipython\b|input_transformers|ast_transformers|register_transformer|set_custom_exc"
-     r"|showtraceback|displayhook|excepthook|\bInteractiveShell\b"),
-    ("leaving the process (sys.exit, os._exit, exit, quit, kill)",
-     r"\bsys\.exit\b|\bos\._exit\b|(?<![\w.])(exit|quit)\s*\(|\bos\.kill\b|\bkillpg\b|\bos\.abort\b"),
-    ("changing the grader's checks or numpy's testing functions",
-     r"\b(checks|spies|probe|seeds|oracles?|testing|np|numpy|math|tf|tensorflow)(\.\w+)+\s*=(?!=)"
-     r"|\b(checks|spies|probe|seeds|np|tf)\s*=(?!=)|\bsetattr\s*\(|\b(from|import)\s+tfladder\b"
-     r"|\b__import__\b|\bimportlib\b"),
-    ("reaching into the interpreter (builtins, frames, code objects, garbage collector)",
-     r"__builtins__|\bbuiltins\b|\bsys\._getframe\b|\binspect\.|\bgc\.get_(objects|referrers)\b|__code__"
-     r"|__globals__|\bctypes\b|\bsys\.modules\b|\bsys\.set(trace|profile)\b|\batexit\b|\bsignal\.signal\b"),
-    ("objects that may lie in comparisons (custom __eq__, __float__, __array__, ...)",
-     r"def\s+__(eq|ne|lt|le|gt|ge|float|bool|array\w*|abs|sub|rsub|getattr|getattribute)__\s*\("),
-    ("processes or network (subprocess, fork, sockets, HTTP)",
-     r"\bsubprocess\b|\bos\.(system|popen|fork|exec\w*|spawn\w*)\b|\bmultiprocessing\b|\bsocket\b"
-     r"|\burllib\b|\brequests\b|\bhttp\.client\b"),
-    ("reading course files (source/, the gradebook, other students)",
-     r"gradebook|\bnbgrader\b|\.\./|(?<![\w.])(source|release|autograded|submitted|feedback)/"
-     r"|site-packages|\.ipython\b|\.pth\b"),
+    (
+        "IPython hooks (input transformers, exception handlers, display hooks)",
+        r"\bget_ipython\b|input_transformers|ast_transformers|register_transformer|set_custom_exc"
+        r"|showtraceback|displayhook|excepthook|\bInteractiveShell\b",
+    ),
+    (
+        "leaving the process (sys.exit, os._exit, exit, quit, kill)",
+        r"\bsys\.exit\b|\bos\._exit\b|(?<![\w.])(exit|quit)\s*\(|\bos\.kill\b|\bkillpg\b|\bos\.abort\b",
+    ),
+    (
+        "changing the grader's checks or numpy's testing functions",
+        r"\b(checks|spies|probe|seeds|oracles?|testing|np|numpy|math|tf|tensorflow)(\.\w+)+\s*=(?!=)"
+        r"|\b(checks|spies|probe|seeds|np|tf)\s*=(?!=)|\bsetattr\s*\(|\b(from|import)\s+tfladder\b"
+        r"|\b__import__\b|\bimportlib\b",
+    ),
+    (
+        "reaching into the interpreter (builtins, frames, code objects, garbage collector)",
+        r"__builtins__|\bbuiltins\b|\bsys\._getframe\b|\binspect\.|\bgc\.get_(objects|referrers)\b|__code__"
+        r"|__globals__|\bctypes\b|\bsys\.modules\b|\bsys\.set(trace|profile)\b|\batexit\b|\bsignal\.signal\b",
+    ),
+    (
+        "objects that may lie in comparisons (custom __eq__, __float__, __array__, ...)",
+        r"def\s+__(eq|ne|lt|le|gt|ge|float|bool|array\w*|abs|sub|rsub|getattr|getattribute)__\s*\(",
+    ),
+    (
+        "processes or network (subprocess, fork, sockets, HTTP)",
+        r"\bsubprocess\b|\bos\.(system|popen|fork|exec\w*|spawn\w*)\b|\bmultiprocessing\b|\bsocket\b"
+        r"|\burllib\b|\brequests\b|\bhttp\.client\b",
+    ),
+    (
+        "reading course files (source/, the gradebook, other students)",
+        r"gradebook|\bnbgrader\b|\.\./|(?<![\w.])(source|release|autograded|submitted|feedback)/"
+        r"|site-packages|\.ipython\b|\.pth\b",
+    ),
 ]
 TAGS_ALLOWED = set()
 
@@ -73,7 +87,9 @@ def scan(submitted_nb, release_nb):
         mine, theirs = notebooks.meta(cell), notebooks.meta(original)
         for key in ("grade", "solution", "locked", "points"):
             if mine.get(key) != theirs.get(key):
-                reasons.append(f"{gid}: nbgrader metadata '{key}' changed from {theirs.get(key)!r} to {mine.get(key)!r}")
+                reasons.append(
+                    f"{gid}: nbgrader metadata '{key}' changed from {theirs.get(key)!r} to {mine.get(key)!r}"
+                )
         if cell.get("cell_type") != original.get("cell_type"):
             reasons.append(f"{gid}: cell type changed to {cell.get('cell_type')}")
         if theirs.get("locked") and cell.get("source") != original.get("source"):
@@ -87,6 +103,6 @@ def scan(submitted_nb, release_nb):
         for label, pattern in SUSPICIOUS:
             found = re.search(pattern, source)
             if found:
-                line = source[:found.start()].count("\n") + 1
+                line = source[: found.start()].count("\n") + 1
                 reasons.append(f"{where}, line {line}: {label}: `{found.group(0).strip()}`")
     return reasons

@@ -12,10 +12,10 @@ from pathlib import Path
 
 from nbgrader.api import MissingEntry
 
-from tfladder import course as ops
-from tfladder import results, scores
-from tfladder.feedback import STYLE
-from tfladder.progress import Progress
+from tfladder.course import ops
+from tfladder.grading import results, scores
+from tfladder.grading.progress import Progress
+from tfladder.reports.feedback import STYLE
 
 
 def _students(course, assignment, keep):
@@ -35,7 +35,7 @@ def graded_students(course, assignment):
 
 def grader_reasons(course, assignment, student):
     """Why `tfladder grade` flagged or failed a submission (autograded/.../tfladder.json), or []."""
-    from tfladder.grade import read_report
+    from tfladder.grading.grade import read_report
 
     found = read_report(course, assignment, student)
     return list(found.get("failed", [])) + list(found.get("flags", []))
@@ -55,7 +55,7 @@ def common_message(message):
     A named known mistake is the gist; otherwise the message's first line.
     """
     lines = message.strip().splitlines()
-    named = [line[len(KNOWN_MISTAKE):] for line in lines if line.startswith(KNOWN_MISTAKE)]
+    named = [line[len(KNOWN_MISTAKE) :] for line in lines if line.startswith(KNOWN_MISTAKE)]
     gist = named[0] if named else (lines[0] if lines else "")
     return re.sub(r"-?\d+(\.\d+)?(e-?\d+)?", "#", gist)
 
@@ -124,13 +124,14 @@ def build(course, out_dir=None, *, show_progress=True):
         parts.append(f"<h2>{e(assignment)}</h2>")
         mean = sum(r.auto_points for r in graded) / len(graded) if graded else 0.0
         top = graded[0].auto_max if graded else 0.0
-        parts.append(f"<p>{len(students)} submissions, {len(graded)} graded; mean {mean:.1f} / {top:g} "
-                     "autograded points.</p>")
+        parts.append(
+            f"<p>{len(students)} submissions, {len(graded)} graded; mean {mean:.1f} / {top:g} autograded points.</p>"
+        )
         image = plot_assignment(assignment, graded, out / f"{assignment}_points.png")
         if image:
             parts.append(f"<img src='{e(image.name)}' alt='points per exercise for {e(assignment)}'>")
         parts.append("<h3>Most common failures</h3><table><tr><th>exercise</th><th>students</th><th>message</th></tr>")
-        for exercise, _, _, _ in (graded[0].exercises() if graded else []):
+        for exercise, _, _, _ in graded[0].exercises() if graded else []:
             counter = Counter()
             for result in graded:
                 seen = {common_message(c.message) for c in result.cells if c.exercise == exercise and c.message}
@@ -139,8 +140,11 @@ def build(course, out_dir=None, *, show_progress=True):
                 parts.append(f"<tr><td>{e(exercise)}</td><td class='num'>{count}</td><td>{e(message)}</td></tr>")
         parts.append("</table>")
         review = [(r.student, r.error) for r in rows if r.error]
-        review += [(s, why) for s in flagged_in_gradebook(course, assignment)
-                   for why in (grader_reasons(course, assignment, s) or ["flagged in the gradebook"])]
+        review += [
+            (s, why)
+            for s in flagged_in_gradebook(course, assignment)
+            for why in (grader_reasons(course, assignment, s) or ["flagged in the gradebook"])
+        ]
         parts.append("<h3>Submissions to review</h3>")
         if review:
             parts.append("<ul>" + "".join(f"<li>{e(s)}: {e(why)}</li>" for s, why in review) + "</ul>")

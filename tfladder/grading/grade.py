@@ -3,21 +3,21 @@
 For one assignment:
 
 0. the release and the gradebook's copy of the assignment are regenerated from source/ unless
-   they are provably what that would write (`tfladder.release_stamp`);
+   they are provably what that would write (`tfladder.course.release_stamp`);
 1. every submission in submitted/<student>/<assignment>/ is checked and staged in
    build/grading/<assignment>/submitted/: the notebook must be readable UTF-8 JSON in nbformat 4
    belonging to this assignment (a lone notebook under another name is used and noted; a missing,
    empty, broken or foreign notebook is replaced by the blank release, so it is graded and
    recorded at zero, with its reason); only data files come along (no .py, .pth, .so, hidden
    files), so nothing submitted reaches the kernel's import path;
-2. the staged notebooks are scanned for tampering (`tfladder.tamper`) and put back into the
-   assignment's shape (`tfladder.restore`: test cells, answer cells' metadata), keeping every
+2. the staged notebooks are scanned for tampering (`tfladder.grading.tamper`) and put back into the
+   assignment's shape (`tfladder.grading.restore`: test cells, answer cells' metadata), keeping every
    answer, so that nbgrader never rejects a whole notebook for a tampered cell;
 3. `nbgrader autograde` grades them with the course's own config and gradebook, whose Execute step
-   is `tfladder.execute.JudgedExecute`: the student's cells run in a sandboxed kernel, every test
+   is `tfladder.grading.execute.JudgedExecute`: the student's cells run in a sandboxed kernel, every test
    cell in the judge outside it, a kernel death costs only what it kept from running. By default
    the notebooks are executed ahead of it, `jobs` at a time, by worker processes whose kernels
-   are forked from a zygote with TensorFlow imported (`tfladder.parallel`, `tfladder.zygote`),
+   are forked from a zygote with TensorFlow imported (`tfladder.grading.parallel`, `tfladder.sandbox.zygote`),
    and nbgrader replays their results, still the only writer of the gradebook;
 4. every submission with a reason to look at it is flagged in the gradebook, its reasons are
    written to autograded/<student>/<assignment>/tfladder.json, and a summary says how many
@@ -36,9 +36,11 @@ from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tfladder import course as ops
-from tfladder import runtime, sandbox
-from tfladder.progress import Progress
+from tfladder import runtime
+from tfladder.course import ops
+from tfladder.course.config import nbgrader_config, tool_env
+from tfladder.grading.progress import Progress
+from tfladder.sandbox import launcher
 
 # nbformat, nbgrader and the modules built on them take about 2 s to import: they are imported
 # where they are used, so that the zygote and the workers start first.
@@ -50,20 +52,20 @@ KEPT_FILES = ("timestamp.txt",)
 @dataclass
 class Submission:
     student: str
-    reasons_failed: list = field(default_factory=list)   # why it was graded as blank
-    flags: list = field(default_factory=list)            # why a human should look at it
+    reasons_failed: list = field(default_factory=list)  # why it was graded as blank
+    flags: list = field(default_factory=list)  # why a human should look at it
     notes: list = field(default_factory=list)
 
 
 @dataclass
 class Summary:
     assignment: str
-    submissions: dict = field(default_factory=dict)     # student -> Submission
+    submissions: dict = field(default_factory=dict)  # student -> Submission
     nbgrader_failed: list = field(default_factory=list)
     log: str = ""
-    executed_by: dict = field(default_factory=dict)     # student -> "worker" or "grader" (parallel only)
+    executed_by: dict = field(default_factory=dict)  # student -> "worker" or "grader" (parallel only)
     notes: list = field(default_factory=list)
-    error: str = ""                                     # why the assignment could not be graded
+    error: str = ""  # why the assignment could not be graded
 
     @property
     def failed(self):
@@ -78,15 +80,17 @@ class Summary:
         return sorted(s for s in self.submissions if s not in self.nbgrader_failed)
 
     def line(self):
-        return (f"{self.assignment}: {len(self.graded)} graded, {len(self.failed)} failed, "
-                f"{len(self.flagged)} flagged for review")
+        return (
+            f"{self.assignment}: {len(self.graded)} graded, {len(self.failed)} failed, "
+            f"{len(self.flagged)} flagged for review"
+        )
 
 
 def _read_notebook(path, assignment, release_nb):
     """(notebook, None) or (None, reason) for a submitted file."""
     import nbformat
 
-    from tfladder import notebooks
+    from tfladder.course import notebooks
 
     data = path.read_bytes()
     if not data.strip():
@@ -97,13 +101,13 @@ def _read_notebook(path, assignment, release_nb):
         return None, f"{path.name} is not UTF-8 text"
     try:
         nb = nbformat.reads(text, as_version=nbformat.NO_CONVERT)
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - any way a submission's JSON can be broken
         return None, f"{path.name} is not a valid notebook ({str(error).splitlines()[0][:200]})"
     if nb.get("nbformat") != 4:
         return None, f"{path.name} is nbformat {nb.get('nbformat')}, not 4"
     try:
         nbformat.validate(nb)
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - any way it breaks the schema
         return None, f"{path.name} does not follow the notebook format ({str(error).splitlines()[0][:200]})"
     ours = set(notebooks.solution_ids(release_nb))
     theirs = {notebooks.grade_id(c) for c in nb.cells if notebooks.grade_id(c)}
@@ -118,7 +122,7 @@ def stage(source_dir, target_dir, assignment, release_nb):
     """Check one submission and copy what may be graded into target_dir; returns a Submission."""
     import nbformat
 
-    from tfladder import restore, tamper
+    from tfladder.grading import restore, tamper
 
     submission = Submission(student=source_dir.parent.name)
     target_dir.mkdir(parents=True, exist_ok=True)
@@ -132,8 +136,11 @@ def stage(source_dir, target_dir, assignment, release_nb):
         submission.flags.append(f"the notebook was renamed to {found[0].name}")
         nb, reason = _read_notebook(found[0], assignment, release_nb)
     else:
-        reason = (f"no {assignment}.ipynb was submitted" if not found else
-                  f"no {assignment}.ipynb, and {len(found)} other notebooks: cannot tell which to grade")
+        reason = (
+            f"no {assignment}.ipynb was submitted"
+            if not found
+            else f"no {assignment}.ipynb, and {len(found)} other notebooks: cannot tell which to grade"
+        )
     if nb is None:
         submission.reasons_failed.append(reason + "; graded as the blank release (0 points)")
         nb = release_nb
@@ -144,11 +151,11 @@ def stage(source_dir, target_dir, assignment, release_nb):
     for name in KEPT_FILES:
         if (source_dir / name).is_file():
             shutil.copyfile(source_dir / name, target_dir / name)
-    left_out = [name for name in sandbox.left_out_files(source_dir) if name not in KEPT_FILES]
+    left_out = [name for name in launcher.left_out_files(source_dir) if name not in KEPT_FILES]
     if left_out:
         shown = ", ".join(left_out[:8]) + (" ..." if len(left_out) > 8 else "")
         submission.flags.append(f"submitted code or hidden files were kept away from the kernel: {shown}")
-    sandbox.copy_allowed_files(source_dir, target_dir)
+    launcher.copy_allowed_files(source_dir, target_dir)
     return submission
 
 
@@ -161,14 +168,18 @@ def _override_config(folder, staging, *, use_sandbox, slot, zygote="", results="
     """
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "nbgrader_config.py"
-    settings = {"JudgedExecute": {"sandbox": bool(use_sandbox), "results": str(results)},
-                "SandboxKernelManager": {"slot": int(slot), "zygote": str(zygote)},
-                "CourseDirectory": {"submitted_directory": str(staging)},
-                "LimitOutput": {"max_lines": 2000, "max_traceback": 200}}
-    path.write_text("import json\nc = get_config()\n"
-                    f"for section, values in json.loads({json.dumps(json.dumps(settings))}).items():\n"
-                    "    for key, value in values.items():\n"
-                    "        setattr(c[section], key, value)\n")
+    settings = {
+        "JudgedExecute": {"sandbox": bool(use_sandbox), "results": str(results)},
+        "SandboxKernelManager": {"slot": int(slot), "zygote": str(zygote)},
+        "CourseDirectory": {"submitted_directory": str(staging)},
+        "LimitOutput": {"max_lines": 2000, "max_traceback": 200},
+    }
+    path.write_text(
+        "import json\nc = get_config()\n"
+        f"for section, values in json.loads({json.dumps(json.dumps(settings))}).items():\n"
+        "    for key, value in values.items():\n"
+        "        setattr(c[section], key, value)\n"
+    )
     from traitlets.config.loader import PyFileConfigLoader
 
     loaded = PyFileConfigLoader(path.name, path=str(folder)).load_config()
@@ -179,22 +190,23 @@ def _override_config(folder, staging, *, use_sandbox, slot, zygote="", results="
 
 def check_course_config(course):
     """Stop unless the course's nbgrader_config.py loads and judges test cells outside the kernel."""
-    from tfladder.execute import JudgedExecute
+    from tfladder.grading.execute import JudgedExecute
 
     try:
-        config = ops.nbgrader_config(course)
-    except Exception as error:   # noqa: BLE001 - any error in the course's config file
+        config = nbgrader_config(course)
+    except Exception as error:  # noqa: BLE001 - any error in the course's config file
         raise ops.CourseError(f"the course's nbgrader_config.py does not load: {error}") from None
     if JudgedExecute not in list(config.Autograde.get("autograde_preprocessors", [])):
         raise ops.CourseError(
-            "the course's nbgrader_config.py does not put tfladder.execute.JudgedExecute in place of "
-            "nbgrader's Execute: test cells would run in the student's kernel; refusing to grade")
+            "the course's nbgrader_config.py does not put tfladder.grading.execute.JudgedExecute in place of "
+            "nbgrader's Execute: test cells would run in the student's kernel; refusing to grade"
+        )
 
 
 def flag_in_gradebook(course, assignment, student, flagged):
     from nbgrader.api import MissingEntry
 
-    from tfladder import scores
+    from tfladder.grading import scores
 
     with closing(scores.gradebook(course)) as gb:
         try:
@@ -219,25 +231,54 @@ def default_jobs():
         return max(1, os.cpu_count() or 1)
 
 
-def grade(course, assignment, *, students=None, use_sandbox=True, slot=0, env=None, show_progress=True,
-          jobs=None, prefork=True):
+def grade(
+    course,
+    assignment,
+    *,
+    students=None,
+    use_sandbox=True,
+    slot=0,
+    env=None,
+    show_progress=True,
+    jobs=None,
+    prefork=True,
+):
     """Grade every submission of ASSIGNMENT (or those matching `students`); returns a Summary.
 
     `jobs` notebooks execute at once (default: one per CPU), in worker processes, while one
-    nbgrader autograde records them (`tfladder.parallel`); with `prefork` their kernels are forked
-    from a zygote that has TensorFlow imported (`tfladder.zygote`, sandbox only). `jobs=1,
+    nbgrader autograde records them (`tfladder.grading.parallel`); with `prefork` their kernels are forked
+    from a zygote that has TensorFlow imported (`tfladder.sandbox.zygote`, sandbox only). `jobs=1,
     prefork=False` is serial grading: nbgrader executes every notebook itself, one at a time.
     Sandbox uids come from slots `slot` .. `slot + jobs`.
     """
-    summary, = grade_many(course, [assignment], students=students, use_sandbox=use_sandbox, slot=slot,
-                          env=env, show_progress=show_progress, jobs=jobs, prefork=prefork)
+    (summary,) = grade_many(
+        course,
+        [assignment],
+        students=students,
+        use_sandbox=use_sandbox,
+        slot=slot,
+        env=env,
+        show_progress=show_progress,
+        jobs=jobs,
+        prefork=prefork,
+    )
     if summary.error:
         raise ops.CourseError(summary.error)
     return summary
 
 
-def grade_many(course, assignments, *, students=None, use_sandbox=True, slot=0, env=None, show_progress=True,
-               jobs=None, prefork=True):
+def grade_many(
+    course,
+    assignments,
+    *,
+    students=None,
+    use_sandbox=True,
+    slot=0,
+    env=None,
+    show_progress=True,
+    jobs=None,
+    prefork=True,
+):
     """Grade several assignments in one run, each as `grade` grades it alone; one Summary each.
 
     One zygote and one set of workers serve them all: every assignment's submissions are staged
@@ -252,29 +293,44 @@ def grade_many(course, assignments, *, students=None, use_sandbox=True, slot=0, 
         raise ops.CourseError(f"no assignment {', '.join(map(repr, missing))} in {course / 'source'}")
     check_course_config(course)
     if use_sandbox:
-        sandbox.check_available(slot)
+        launcher.check_available(slot)
     jobs = default_jobs() if jobs is None else max(1, int(jobs))
     prefork = bool(prefork and use_sandbox)
     summaries = [Summary(assignment=a) for a in assignments]
-    chosen = {a: sorted({s for pattern in (students or [None]) for s in ops.submitted_students(course, a, pattern)})
-              for a in assignments}
+    chosen = {
+        a: sorted({s for pattern in (students or [None]) for s in ops.submitted_students(course, a, pattern)})
+        for a in assignments
+    }
     todo = [s for s in summaries if chosen[s.assignment]]
     if not todo:
         return summaries
     parallel_run = not (jobs == 1 and not prefork)
-    run = _Run(course, use_sandbox=use_sandbox, slot=slot, env=env, jobs=jobs,
-               worker_env=_worker_env(env, jobs) if parallel_run else None)
+    run = _Run(
+        course,
+        use_sandbox=use_sandbox,
+        slot=slot,
+        env=env,
+        jobs=jobs,
+        worker_env=_worker_env(env, jobs) if parallel_run else None,
+    )
     with ExitStack() as stack:
         # The zygote imports TensorFlow and the workers start while the releases are checked (and
         # regenerated if need be) and the submissions are staged.
         if prefork:
             run.launch_zygote(stack, todo)
         if parallel_run:
-            from tfladder import parallel
+            from tfladder.grading import parallel
 
             logs = course / "build" / "grading"
-            run.workers = parallel.Workers(jobs, course, logs=logs, use_sandbox=use_sandbox,
-                                           zygote=run.socket_path, first_slot=slot, env=run.worker_env)
+            run.workers = parallel.Workers(
+                jobs,
+                course,
+                logs=logs,
+                use_sandbox=use_sandbox,
+                zygote=run.socket_path,
+                first_slot=slot,
+                env=run.worker_env,
+            )
             stack.callback(run.workers.finish)
         staged = []
         for summary in todo:
@@ -302,13 +358,13 @@ class _Run:
         self.forks = self.workers = None
         self.socket_path = ""
         self.waited = False
-        self.zygote_failed = ""       # why the workers cannot fork kernels, once that is known
+        self.zygote_failed = ""  # why the workers cannot fork kernels, once that is known
 
     def launch_zygote(self, stack, summaries):
-        from tfladder import zygote
+        from tfladder.sandbox import zygote
 
         try:
-            self.forks = zygote.Zygote.launch(sandbox.sandbox_env(self.worker_env))
+            self.forks = zygote.Zygote.launch(launcher.sandbox_env(self.worker_env))
         except OSError as error:
             for summary in summaries:
                 summary.notes.append(f"kernels start from scratch: the zygote did not start ({error})")
@@ -318,7 +374,7 @@ class _Run:
 
     def wait_for_zygote(self):
         """Once per run, before the first kernel: the zygote's imports."""
-        from tfladder import zygote
+        from tfladder.sandbox import zygote
 
         if self.forks is None or self.waited:
             return
@@ -333,7 +389,7 @@ class _Run:
 def _worker_env(env, jobs):
     """The workers' environment (and so the kernels'): TensorFlow threads shared out between the
     jobs, unless the grader chose a number (scores do not depend on it: tests/test_determinism.py)."""
-    worker_env = ops.tool_env(env)
+    worker_env = tool_env(env)
     if not worker_env.get(runtime.THREADS_ENV):
         worker_env[runtime.THREADS_ENV] = str(max(1, default_jobs() // jobs))
     return worker_env
@@ -342,18 +398,19 @@ def _worker_env(env, jobs):
 def _stage_and_queue(run, summary, chosen, config_dir):
     """Release check, staging and, in a parallel run, the notebooks handed to the workers; writes
     the config nbgrader will grade this assignment with."""
-    from tfladder import notebooks
+    from tfladder.course import notebooks
 
     course, assignment = run.course, summary.assignment
     work = course / "build" / "grading" / assignment
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    ops.release_unless_current(course, assignment)   # the gradebook and release/ from source/
+    ops.release_unless_current(course, assignment)  # the gradebook and release/ from source/
     release_nb = notebooks.read(course / "release" / assignment / f"{assignment}.ipynb")
     staging = work / "submitted"
     for student in chosen:
-        summary.submissions[student] = stage(course / "submitted" / student / assignment,
-                                             staging / student / assignment, assignment, release_nb)
+        summary.submissions[student] = stage(
+            course / "submitted" / student / assignment, staging / student / assignment, assignment, release_nb
+        )
     if run.workers is None:
         _override_config(config_dir, staging, use_sandbox=run.use_sandbox, slot=run.slot)
     else:
@@ -362,28 +419,36 @@ def _stage_and_queue(run, summary, chosen, config_dir):
 
 def _record(run, summary, config_dir, *, show_progress):
     """nbgrader autograde for one staged assignment, then flags and reports from its results."""
-    from tfladder import execute
+    from tfladder.grading import execute
 
     course, assignment = run.course, summary.assignment
     bar = Progress(len(summary.submissions), f"grading {assignment}") if show_progress else None
     writer_env = {**(run.env or {}), "JUPYTER_CONFIG_DIR": str(config_dir)}
-    if run.workers is not None:      # a notebook nbgrader executes itself gets the workers' settings
+    if run.workers is not None:  # a notebook nbgrader executes itself gets the workers' settings
         writer_env[runtime.THREADS_ENV] = run.worker_env[runtime.THREADS_ENV]
     done = ops.autograde(course, assignment, env=writer_env, progress=bar)
     if bar:
         bar.done()
     summary.log = done.stdout
-    summary.nbgrader_failed = [s for s in ops.failed_students(course, assignment, done.stdout) if s in summary.submissions]
-    unguarded = [s for s in summary.submissions if s not in summary.nbgrader_failed
-                 and (course / "autograded" / s / assignment).is_dir()
-                 and not (course / "autograded" / s / assignment / execute.RUN_REPORT).exists()]
+    summary.nbgrader_failed = [
+        s for s in ops.failed_students(course, assignment, done.stdout) if s in summary.submissions
+    ]
+    unguarded = [
+        s
+        for s in summary.submissions
+        if s not in summary.nbgrader_failed
+        and (course / "autograded" / s / assignment).is_dir()
+        and not (course / "autograded" / s / assignment / execute.RUN_REPORT).exists()
+    ]
     if unguarded:
         raise ops.CourseError(
             f"nbgrader graded {', '.join(unguarded)} without tfladder's judge (its log "
-            "follows); these results are not trustworthy.\n" + done.stdout[-3000:])
+            "follows); these results are not trustworthy.\n" + done.stdout[-3000:]
+        )
     for student, submission in summary.submissions.items():
-        run_report = {} if student in summary.nbgrader_failed else read_report(course, assignment, student,
-                                                                                execute.RUN_REPORT)
+        run_report = (
+            {} if student in summary.nbgrader_failed else read_report(course, assignment, student, execute.RUN_REPORT)
+        )
         submission.flags.extend(run_report.get("flags", []))
         if run_report.get("executed_by"):
             summary.executed_by[student] = run_report["executed_by"]
@@ -393,25 +458,40 @@ def _record(run, summary, config_dir, *, show_progress):
             submission.reasons_failed.append("nbgrader could not grade this submission (see the grading log)")
         graded_dir = course / "autograded" / student / assignment
         if graded_dir.is_dir():
-            (graded_dir / REPORT).write_text(json.dumps({
-                "failed": submission.reasons_failed, "flags": submission.flags, "notes": submission.notes,
-                "sandbox": run.use_sandbox, "kernel_stopped_in": run_report.get("kernel_stopped_in"),
-            }, indent=1))
+            (graded_dir / REPORT).write_text(
+                json.dumps(
+                    {
+                        "failed": submission.reasons_failed,
+                        "flags": submission.flags,
+                        "notes": submission.notes,
+                        "sandbox": run.use_sandbox,
+                        "kernel_stopped_in": run_report.get("kernel_stopped_in"),
+                    },
+                    indent=1,
+                )
+            )
         flag_in_gradebook(course, assignment, student, submission.flags or submission.reasons_failed)
 
 
 def _queue_and_replay(run, summary, chosen, work, staging, config_dir):
     """Hand every notebook to the workers as soon as it is prepared, and write the config that
     makes nbgrader replay their results (its own fallback kernels use the slot after theirs)."""
-    from tfladder import parallel
+    from tfladder.grading import parallel
 
     results = work / "executed"
     results.mkdir(parents=True)
-    for student, prepared in parallel.prepare(run.course, summary.assignment, staging, work / "run", chosen,
-                                              ops.nbgrader_config(run.course)):
+    for student, prepared in parallel.prepare(
+        run.course, summary.assignment, staging, work / "run", chosen, nbgrader_config(run.course)
+    ):
         run.wait_for_zygote()
         run.workers.submit(student, prepared, results)
-    if run.zygote_failed:             # said for every assignment of the run, not only the first
+    if run.zygote_failed:  # said for every assignment of the run, not only the first
         summary.notes.append(run.zygote_failed)
-    _override_config(config_dir, staging, use_sandbox=run.use_sandbox, slot=run.slot + run.jobs,
-                     zygote=run.socket_path, results=results)
+    _override_config(
+        config_dir,
+        staging,
+        use_sandbox=run.use_sandbox,
+        slot=run.slot + run.jobs,
+        zygote=run.socket_path,
+        results=results,
+    )

@@ -29,7 +29,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tfladder import notebooks
+from tfladder.course import notebooks
 
 MANUAL = "manual"
 BASES = ("reference", "release")

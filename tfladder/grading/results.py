@@ -9,7 +9,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tfladder import notebooks, scores
+from tfladder.course import notebooks
+from tfladder.grading import scores
 
 SEED_PATTERN = re.compile(r"grading seed (\d+)")
 MANUAL = scores.MANUAL
@@ -19,7 +20,7 @@ MANUAL = scores.MANUAL
 class CellResult:
     grade_id: str
     exercise: str
-    points: object            # float, or MANUAL while a written answer waits for a human
+    points: object  # float, or MANUAL while a written answer waits for a human
     max_points: float
     message: str = ""
 
@@ -30,7 +31,7 @@ class CellResult:
     @property
     def part(self):
         """'interface', 'values', 'api' (the test id after its exercise id), or 'written answer'."""
-        rest = self.grade_id[len(self.exercise):].lstrip("_")
+        rest = self.grade_id[len(self.exercise) :].lstrip("_")
         return rest or "written answer"
 
 
@@ -40,8 +41,8 @@ class NotebookResult:
     student: str
     cells: list = field(default_factory=list)
     seed: int = None
-    error: str = ""           # why the notebook could not be graded, if it could not
-    flags: list = field(default_factory=list)   # why `tfladder grade` wants a human to look
+    error: str = ""  # why the notebook could not be graded, if it could not
+    flags: list = field(default_factory=list)  # why `tfladder grade` wants a human to look
 
     def exercises(self):
         """[(exercise id, points, max points, [CellResult])] in notebook order; points may be MANUAL."""
@@ -78,7 +79,7 @@ def message_of(cell):
     """A failed cell's message for the student: the error text without its type for CheckFailed."""
     text = notebooks.failure_text(cell).strip()
     if text.startswith("CheckFailed: "):
-        text = text[len("CheckFailed: "):]
+        text = text[len("CheckFailed: ") :]
     return text
 
 
@@ -113,13 +114,15 @@ def load(course, assignment, student):
         message = ""
         if got != MANUAL and got < maximum and cell_id in graded_cells:
             message = message_of(graded_cells[cell_id])
-        result.cells.append(CellResult(
-            grade_id=cell_id,
-            exercise=notebooks.exercise_of(cell_id, solutions) or cell_id,
-            points=got,
-            max_points=maximum,
-            message=message,
-        ))
+        result.cells.append(
+            CellResult(
+                grade_id=cell_id,
+                exercise=notebooks.exercise_of(cell_id, solutions) or cell_id,
+                points=got,
+                max_points=maximum,
+                message=message,
+            )
+        )
     return result
 
 
@@ -127,8 +130,7 @@ def summary_line(result):
     seed = f", grading seed {result.seed}" if result.seed is not None else ""
     pending = len(result.manual_pending)
     manual = f"; {pending} written answer(s) wait for a human grader" if pending else ""
-    return (f"{result.assignment}: {result.auto_points:g} / {result.auto_max:g} autograded points"
-            f"{seed}{manual}")
+    return f"{result.assignment}: {result.auto_points:g} / {result.auto_max:g} autograded points{seed}{manual}"
 
 
 def _mark(cell):
