@@ -61,7 +61,9 @@ setup: $(STAMP) ## create .venv with the pinned environment
 PYTEST_TMP := /tmp/tfladder-pytest/$(shell echo '$(CURDIR)' | md5sum | cut -c1-12)
 PYTEST = mkdir -p $(PYTEST_TMP) && python -m pytest --basetemp=$(PYTEST_TMP)/$@
 
-check: $(STAMP) ## fast checks: no notebook execution, under a minute
+check: $(STAMP) ## fast checks: lint, format, types, the tests that execute no notebook (under 45 s)
+	ruff check .
+	ruff format --check .
 	$(PYTEST) -m "not slow" -q
 
 test: $(STAMP) | $(CHROMIUM) ## everything CI runs: every fixture through nbgrader, the sandbox, the browser

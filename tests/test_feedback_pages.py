@@ -45,6 +45,20 @@ def test_does_feedback_show_scores_answers_messages_and_no_hidden_test(level1):
     assert "return tf.reduce_sum(tf.square(tf.reshape(y_pred, (-1,)) - y_true))" in forgot
 
 
+# What l1_mse_raises_markup's code prints and raises; no page may carry it as markup.
+MARKUP = ("<script>alert('feedback')</script>", "<img src=x onerror=alert(1)>", "<script>document.title")
+
+
+def test_is_markup_from_a_submission_text_in_its_feedback_page_and_the_report(level1, tmp_path):
+    raw = feedback.write(level1.root, LEVEL1, "l1_mse_raises_markup", tmp_path / "feedback").read_text()
+    assert not [m for m in MARKUP if m in raw]
+    assert "&lt;script&gt;alert(&#39;feedback&#39;)&lt;/script&gt;" in raw  # the message, as text
+    assert "mse_loss raised ValueError: <script>alert('feedback')</script>" in visible_text(raw)
+    index = report.build(level1.root, tmp_path / "report", show_progress=False).read_text()
+    assert not [m for m in MARKUP if m in index]
+    assert "&lt;script&gt;" in index  # the message is among the most common failures of l1_mse_loss
+
+
 def test_does_the_report_show_plots_common_failures_and_grades(level1, tmp_path):
     import csv
 
@@ -134,5 +148,6 @@ def test_does_nbgraders_own_feedback_show_no_hidden_test(level1, tmp_path):
         own = "\n".join(c.source for c in graded.cells if notebooks.is_solution(c))  # a student may write a line
         text = visible_text(page.read_text())  # the tests also hold
         assert not [line for line in secret if line in text and line not in own], page
+        assert not [m for m in MARKUP if m in page.read_text()], page
     forgot = visible_text((root / "feedback" / "l1_forgot_mean" / LEVEL1 / f"{LEVEL1}.html").read_text())
     assert "forgot the mean" in forgot, "the judge's message is on the page"

@@ -176,14 +176,10 @@ def _grade(mode, tmp_path_factory):
     before = {part: digest(course / part) for part in ("source", "release", "submitted")}
     assert not sandbox_processes(), "sandbox processes were running before the batch"
     try:
-        summaries = grade.grade_many(
-            course,
-            list(how["levels"]),
-            env={**BASELINE_ENV, **LIMITS},
-            show_progress=False,
-            jobs=how["jobs"],
-            prefork=how["prefork"],
+        options = grade.Options(
+            env={**BASELINE_ENV, **LIMITS}, show_progress=False, jobs=how["jobs"], prefork=how["prefork"]
         )
+        summaries = grade.grade_many(course, list(how["levels"]), options)
     finally:
         listener.close()
     after = {part: digest(course / part) for part in ("source", "release", "submitted")}

@@ -135,7 +135,7 @@ class FailingZygote:
 def test_is_a_zygote_that_cannot_fork_waited_for_once_and_its_reason_kept_for_every_assignment():
     from tfladder.grading import grade
 
-    run = grade._Run(None, use_sandbox=True, slot=0, env=None, jobs=2, worker_env={})
+    run = grade._Run(None, grade.Options(), jobs=2, worker_env={})
     run.forks, run.socket_path = FailingZygote(), FailingZygote.socket_path
     for _ in range(3):  # once per notebook queued, over two assignments
         run.wait_for_zygote()

@@ -60,9 +60,8 @@ def parallel_run(tmp_path_factory):
     (course / "source" / BROKEN / f"{BROKEN}.ipynb").write_text('{"not": "a notebook"}')
     (course / "submitted" / "someone" / BROKEN).mkdir(parents=True)
     (course / "submitted" / "someone" / BROKEN / f"{BROKEN}.ipynb").write_text("{}")
-    summaries = grade.grade_many(
-        course, [LEVELS[0], BROKEN, LEVELS[1]], env=BASELINE_ENV, show_progress=False, jobs=2, prefork=True
-    )
+    options = grade.Options(env=BASELINE_ENV, show_progress=False, jobs=2, prefork=True)
+    summaries = grade.grade_many(course, [LEVELS[0], BROKEN, LEVELS[1]], options)
     runs = {
         s.assignment: (s, gradebook_snapshot(course, s.assignment, sorted(found[s.assignment])), found[s.assignment])
         for s in summaries
@@ -78,7 +77,9 @@ def two_gradings(request, tmp_path_factory, parallel_run):
     found = fixtures.load_all(course, assignment)
     for fixture in found.values():
         fixtures.submit(fixture, course)
-    summary = grade.grade(course, assignment, env=BASELINE_ENV, show_progress=False, jobs=1, prefork=False)
+    summary = grade.grade(
+        course, assignment, grade.Options(env=BASELINE_ENV, show_progress=False, jobs=1, prefork=False)
+    )
     return {
         "serial": (summary, gradebook_snapshot(course, assignment, sorted(found)), found),
         "parallel": parallel_run[0][assignment],

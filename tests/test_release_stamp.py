@@ -108,7 +108,7 @@ def test_does_grading_use_a_hidden_test_edited_since_the_last_release(tmp_path):
         "### END HIDDEN TESTS", 'assert False, "a test added after the release"\n### END HIDDEN TESTS'
     )
     notebooks.write(nb, _source_nb(root))
-    grade.grade(root, A, env=BASELINE_ENV, show_progress=False)
+    grade.grade(root, A, grade.Options(env=BASELINE_ENV, show_progress=False))
     points = scores.cell_points(root, A, ["alice"])["alice"]
     expected = {gid: p for gid, p in reference.points.items() if p != scores.MANUAL}
     assert points[edited] == 0, f"{edited} was graded with the test as it was before the edit"

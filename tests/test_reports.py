@@ -46,6 +46,55 @@ def test_does_a_feedback_page_show_score_answer_message_and_seed():
     assert "waits for a human grader" in page
 
 
+HOSTILE = "<script>alert(1)</script>"
+
+
+def test_is_student_controlled_text_escaped_in_a_feedback_page():
+    import nbformat
+
+    r = _result()
+    r.student = f"eve{HOSTILE}"
+    r.error = f"could not read {HOSTILE}"
+    r.cells[1].message = f"mse_loss raised ValueError: {HOSTILE}"
+    nb = nbformat.v4.new_notebook()
+    answer = nbformat.v4.new_code_cell(f"print('{HOSTILE}')")
+    answer.metadata["nbgrader"] = {"grade_id": "l1_mse_loss", "solution": True, "grade": False}
+    nb.cells.append(answer)
+    page = feedback.page(r, nb)
+    assert "<script" not in page
+    assert page.count("&lt;script&gt;alert(1)&lt;/script&gt;") == 5  # title, heading, error, answer, message
+
+
+def test_is_student_controlled_text_escaped_in_the_report(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    r = _result()
+    r.student = f"eve{HOSTILE}"
+    r.cells[1].message = f"mse_loss raised ValueError: {HOSTILE}"
+    flagged = results.NotebookResult(assignment="01_low_level_ops", student=f"mallory{HOSTILE}", seed=99)
+    flagged.error = f"not a notebook: {HOSTILE}"
+    monkeypatch.setattr(
+        report,
+        "ops",
+        type(
+            "Ops",
+            (),
+            {
+                "export": staticmethod(lambda course, path: Path(path)),
+                "assignments": staticmethod(lambda course: ["01_low_level_ops"]),
+            },
+        ),
+    )
+    monkeypatch.setattr(report, "graded_students", lambda course, a: [r.student, flagged.student])
+    monkeypatch.setattr(report.results, "load", lambda course, a, s: r if s == r.student else flagged)
+    monkeypatch.setattr(report, "flagged_in_gradebook", lambda course, a: [r.student])
+    monkeypatch.setattr(report, "grader_reasons", lambda course, a, s: [f"tampered: {HOSTILE}"])
+    page = report.build(tmp_path, tmp_path / "report", show_progress=False).read_text()
+    assert "<script" not in page
+    # the common failure (numbers blanked: alert(#)), and two students to review with their reasons
+    assert page.count("&lt;script&gt;alert(") == 5
+
+
 def test_are_equal_mistakes_counted_together_in_the_report():
     a = report.common_message("dw has the wrong values.\n  max abs error 0.52 at index (3, 0)")
     b = report.common_message("dw has the wrong values.\n  max abs error 1.7 at index (0, 0)")

@@ -95,14 +95,13 @@ def cmd_grade(args):
     if args.unsafe_no_sandbox:
         print("tfladder: WARNING: grading without the sandbox; submissions run as your own user", file=sys.stderr)
     try:
-        summaries = grade.grade_many(
-            root,
-            assignments,
-            students=args.student,
+        options = grade.Options(
+            students=tuple(args.student or ()),
             use_sandbox=not args.unsafe_no_sandbox,
             jobs=args.jobs,
             prefork=not args.no_prefork,
         )
+        summaries = grade.grade_many(root, assignments, options)
     except launcher.SandboxUnavailable as error:
         print(f"tfladder: {error}", file=sys.stderr)
         return 2

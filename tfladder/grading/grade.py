@@ -32,6 +32,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,9 @@ from tfladder.sandbox import launcher
 # where they are used, so that the zygote and the workers start first.
 
 REPORT = "tfladder.json"
+# nbgrader's configuration for one assignment of a run, and the settings file it reads
+RUN_CONFIG = Path(__file__).with_name("run_config.py")
+RUN_SETTINGS = "tfladder-run-settings.json"
 KEPT_FILES = ("timestamp.txt",)
 
 
@@ -160,29 +164,25 @@ def stage(source_dir, target_dir, assignment, release_nb):
 
 
 def _override_config(folder, staging, *, use_sandbox, slot, zygote="", results=""):
-    """A Jupyter config folder whose nbgrader_config.py sets how the course's JudgedExecute runs
-    for this assignment: sandboxed or not, which uid slot, the workers' results to replay.
+    """A Jupyter config folder that sets how the course's JudgedExecute runs for this assignment:
+    sandboxed or not, which uid slot and zygote, the workers' results to replay.
 
+    Its nbgrader_config.py is the checked-in `run_config.py`; the settings are data beside it.
     nbgrader loads the course's own config after this one and ignores a file that fails to load:
     this one is loaded here first, and `check_course_config` checks the course's.
     """
+    from traitlets.config.loader import PyFileConfigLoader
+
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "nbgrader_config.py"
     settings = {
         "JudgedExecute": {"sandbox": bool(use_sandbox), "results": str(results)},
         "SandboxKernelManager": {"slot": int(slot), "zygote": str(zygote)},
         "CourseDirectory": {"submitted_directory": str(staging)},
         "LimitOutput": {"max_lines": 2000, "max_traceback": 200},
     }
-    path.write_text(
-        "import json\nc = get_config()\n"
-        f"for section, values in json.loads({json.dumps(json.dumps(settings))}).items():\n"
-        "    for key, value in values.items():\n"
-        "        setattr(c[section], key, value)\n"
-    )
-    from traitlets.config.loader import PyFileConfigLoader
-
-    loaded = PyFileConfigLoader(path.name, path=str(folder)).load_config()
+    (folder / RUN_SETTINGS).write_text(json.dumps(settings, indent=1))
+    shutil.copyfile(RUN_CONFIG, folder / "nbgrader_config.py")
+    loaded = PyFileConfigLoader("nbgrader_config.py", path=str(folder)).load_config()
     if loaded.JudgedExecute.sandbox != bool(use_sandbox):
         raise ops.CourseError("the grading configuration did not load; refusing to grade")
     return folder
@@ -231,54 +231,36 @@ def default_jobs():
         return max(1, os.cpu_count() or 1)
 
 
-def grade(
-    course,
-    assignment,
-    *,
-    students=None,
-    use_sandbox=True,
-    slot=0,
-    env=None,
-    show_progress=True,
-    jobs=None,
-    prefork=True,
-):
-    """Grade every submission of ASSIGNMENT (or those matching `students`); returns a Summary.
+@dataclass(frozen=True)
+class Options:
+    """How a grading run grades, the same for every assignment in it.
 
-    `jobs` notebooks execute at once (default: one per CPU), in worker processes, while one
-    nbgrader autograde records them (`tfladder.grading.parallel`); with `prefork` their kernels are forked
-    from a zygote that has TensorFlow imported (`tfladder.sandbox.zygote`, sandbox only). `jobs=1,
-    prefork=False` is serial grading: nbgrader executes every notebook itself, one at a time.
-    Sandbox uids come from slots `slot` .. `slot + jobs`.
+    `jobs` notebooks execute at once (None: one per CPU), in worker processes, while one nbgrader
+    autograde records them (`tfladder.grading.parallel`); with `prefork` their kernels are forked
+    from a zygote that has TensorFlow imported (`tfladder.sandbox.zygote`, sandbox only).
+    `jobs=1, prefork=False` is serial grading: nbgrader executes every notebook itself, one at a
+    time. Sandbox uids come from slots `slot` .. `slot + jobs`. `students` are names or shell
+    patterns (none: every student with a submission); `env` is added to the graders' environment.
     """
-    (summary,) = grade_many(
-        course,
-        [assignment],
-        students=students,
-        use_sandbox=use_sandbox,
-        slot=slot,
-        env=env,
-        show_progress=show_progress,
-        jobs=jobs,
-        prefork=prefork,
-    )
+
+    students: tuple[str, ...] = ()
+    use_sandbox: bool = True
+    slot: int = 0
+    env: Mapping[str, str] | None = None
+    show_progress: bool = True
+    jobs: int | None = None
+    prefork: bool = True
+
+
+def grade(course: str | Path, assignment: str, options: Options = Options()) -> Summary:
+    """Grade every submission of ASSIGNMENT (or those of `options.students`); returns a Summary."""
+    (summary,) = grade_many(course, [assignment], options)
     if summary.error:
         raise ops.CourseError(summary.error)
     return summary
 
 
-def grade_many(
-    course,
-    assignments,
-    *,
-    students=None,
-    use_sandbox=True,
-    slot=0,
-    env=None,
-    show_progress=True,
-    jobs=None,
-    prefork=True,
-):
+def grade_many(course: str | Path, assignments: list[str], options: Options = Options()) -> list[Summary]:
     """Grade several assignments in one run, each as `grade` grades it alone; one Summary each.
 
     One zygote and one set of workers serve them all: every assignment's submissions are staged
@@ -292,27 +274,20 @@ def grade_many(
     if missing:
         raise ops.CourseError(f"no assignment {', '.join(map(repr, missing))} in {course / 'source'}")
     check_course_config(course)
-    if use_sandbox:
-        launcher.check_available(slot)
-    jobs = default_jobs() if jobs is None else max(1, int(jobs))
-    prefork = bool(prefork and use_sandbox)
+    if options.use_sandbox:
+        launcher.check_available(options.slot)
+    jobs = default_jobs() if options.jobs is None else max(1, int(options.jobs))
+    prefork = bool(options.prefork and options.use_sandbox)
     summaries = [Summary(assignment=a) for a in assignments]
+    patterns: list[str | None] = list(options.students) or [None]
     chosen = {
-        a: sorted({s for pattern in (students or [None]) for s in ops.submitted_students(course, a, pattern)})
-        for a in assignments
+        a: sorted({s for pattern in patterns for s in ops.submitted_students(course, a, pattern)}) for a in assignments
     }
     todo = [s for s in summaries if chosen[s.assignment]]
     if not todo:
         return summaries
     parallel_run = not (jobs == 1 and not prefork)
-    run = _Run(
-        course,
-        use_sandbox=use_sandbox,
-        slot=slot,
-        env=env,
-        jobs=jobs,
-        worker_env=_worker_env(env, jobs) if parallel_run else None,
-    )
+    run = _Run(course, options, jobs, _worker_env(options.env, jobs) if parallel_run else None)
     with ExitStack() as stack:
         # The zygote imports TensorFlow and the workers start while the releases are checked (and
         # regenerated if need be) and the submissions are staged.
@@ -326,9 +301,9 @@ def grade_many(
                 jobs,
                 course,
                 logs=logs,
-                use_sandbox=use_sandbox,
+                use_sandbox=options.use_sandbox,
                 zygote=run.socket_path,
-                first_slot=slot,
+                first_slot=options.slot,
                 env=run.worker_env,
             )
             stack.callback(run.workers.finish)
@@ -343,7 +318,7 @@ def grade_many(
             staged.append((summary, config_dir))
         for summary, config_dir in staged:
             try:
-                _record(run, summary, config_dir, show_progress=show_progress)
+                _record(run, summary, config_dir)
             except ops.CourseError as error:
                 summary.error = str(error)
     return summaries
@@ -352,9 +327,8 @@ def grade_many(
 class _Run:
     """What the assignments of one grading run share: options, the zygote and the workers."""
 
-    def __init__(self, course, *, use_sandbox, slot, env, jobs, worker_env):
-        self.course, self.use_sandbox, self.slot, self.env, self.jobs = course, use_sandbox, slot, env, jobs
-        self.worker_env = worker_env
+    def __init__(self, course, options, jobs, worker_env):
+        self.course, self.options, self.jobs, self.worker_env = course, options, jobs, worker_env
         self.forks = self.workers = None
         self.socket_path = ""
         self.waited = False
@@ -412,18 +386,18 @@ def _stage_and_queue(run, summary, chosen, config_dir):
             course / "submitted" / student / assignment, staging / student / assignment, assignment, release_nb
         )
     if run.workers is None:
-        _override_config(config_dir, staging, use_sandbox=run.use_sandbox, slot=run.slot)
+        _override_config(config_dir, staging, use_sandbox=run.options.use_sandbox, slot=run.options.slot)
     else:
         _queue_and_replay(run, summary, chosen, work, staging, config_dir)
 
 
-def _record(run, summary, config_dir, *, show_progress):
+def _record(run, summary, config_dir):
     """nbgrader autograde for one staged assignment, then flags and reports from its results."""
     from tfladder.grading import execute
 
     course, assignment = run.course, summary.assignment
-    bar = Progress(len(summary.submissions), f"grading {assignment}") if show_progress else None
-    writer_env = {**(run.env or {}), "JUPYTER_CONFIG_DIR": str(config_dir)}
+    bar = Progress(len(summary.submissions), f"grading {assignment}") if run.options.show_progress else None
+    writer_env = {**(run.options.env or {}), "JUPYTER_CONFIG_DIR": str(config_dir)}
     if run.workers is not None:  # a notebook nbgrader executes itself gets the workers' settings
         writer_env[runtime.THREADS_ENV] = run.worker_env[runtime.THREADS_ENV]
     done = ops.autograde(course, assignment, env=writer_env, progress=bar)
@@ -464,7 +438,7 @@ def _record(run, summary, config_dir, *, show_progress):
                         "failed": submission.reasons_failed,
                         "flags": submission.flags,
                         "notes": submission.notes,
-                        "sandbox": run.use_sandbox,
+                        "sandbox": run.options.use_sandbox,
                         "kernel_stopped_in": run_report.get("kernel_stopped_in"),
                     },
                     indent=1,
@@ -490,8 +464,8 @@ def _queue_and_replay(run, summary, chosen, work, staging, config_dir):
     _override_config(
         config_dir,
         staging,
-        use_sandbox=run.use_sandbox,
-        slot=run.slot + run.jobs,
+        use_sandbox=run.options.use_sandbox,
+        slot=run.options.slot + run.jobs,
         zygote=run.socket_path,
         results=results,
     )

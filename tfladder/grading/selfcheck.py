@@ -76,7 +76,7 @@ def grade(path, *, course=None, assignment=None, env=None):
         flags = []
         try:
             # As `tfladder grade` would: sandboxed kernel, tamper checks.
-            summary = safe.grade(root, assignment, env=env, show_progress=False, jobs=1, prefork=False)
+            summary = safe.grade(root, assignment, safe.Options(env=env, show_progress=False, jobs=1, prefork=False))
             log, flags = summary.log, summary.submissions[STUDENT].flags
         except launcher.SandboxUnavailable:
             ops.release(root, assignment, db=True)

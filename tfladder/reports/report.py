@@ -4,7 +4,6 @@ Per assignment: a bar chart of the points per exercise across students, the most
 messages per exercise, and the submissions that need a look (could not be graded, or flagged).
 """
 
-import html
 import re
 from collections import Counter
 from contextlib import closing
@@ -15,7 +14,7 @@ from nbgrader.api import MissingEntry
 from tfladder.course import ops
 from tfladder.grading import results, scores
 from tfladder.grading.progress import Progress
-from tfladder.reports.feedback import STYLE
+from tfladder.reports.html import render
 
 
 def _students(course, assignment, keep):
@@ -100,14 +99,7 @@ def build(course, out_dir=None, *, show_progress=True):
     out = Path(out_dir or course / "report")
     out.mkdir(parents=True, exist_ok=True)
     csv = ops.export(course, (out / "grades.csv").resolve())
-    e = html.escape
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'><title>tfladder: class report</title>",
-        f"<style>{STYLE} img {{ max-width: 100%; }}</style></head><body>",
-        "<h1>Class report</h1>",
-        f"<p>Grades for every student and assignment: <a href='{e(csv.name)}'>{e(csv.name)}</a> "
-        "(nbgrader's export).</p>",
-    ]
+    sections = []
     for assignment in ops.assignments(course):
         students = graded_students(course, assignment)
         if not students:
@@ -120,37 +112,36 @@ def build(course, out_dir=None, *, show_progress=True):
                 bar.advance(student)
         if bar:
             bar.done()
-        graded = [r for r in rows if not r.error]
-        parts.append(f"<h2>{e(assignment)}</h2>")
-        mean = sum(r.auto_points for r in graded) / len(graded) if graded else 0.0
-        top = graded[0].auto_max if graded else 0.0
-        parts.append(
-            f"<p>{len(students)} submissions, {len(graded)} graded; mean {mean:.1f} / {top:g} autograded points.</p>"
-        )
-        image = plot_assignment(assignment, graded, out / f"{assignment}_points.png")
-        if image:
-            parts.append(f"<img src='{e(image.name)}' alt='points per exercise for {e(assignment)}'>")
-        parts.append("<h3>Most common failures</h3><table><tr><th>exercise</th><th>students</th><th>message</th></tr>")
-        for exercise, _, _, _ in graded[0].exercises() if graded else []:
-            counter = Counter()
-            for result in graded:
-                seen = {common_message(c.message) for c in result.cells if c.exercise == exercise and c.message}
-                counter.update(seen)
-            for message, count in counter.most_common(3):
-                parts.append(f"<tr><td>{e(exercise)}</td><td class='num'>{count}</td><td>{e(message)}</td></tr>")
-        parts.append("</table>")
-        review = [(r.student, r.error) for r in rows if r.error]
-        review += [
-            (s, why)
-            for s in flagged_in_gradebook(course, assignment)
-            for why in (grader_reasons(course, assignment, s) or ["flagged in the gradebook"])
-        ]
-        parts.append("<h3>Submissions to review</h3>")
-        if review:
-            parts.append("<ul>" + "".join(f"<li>{e(s)}: {e(why)}</li>" for s, why in review) + "</ul>")
-        else:
-            parts.append("<p class='muted'>none</p>")
-    parts.append("</body></html>")
+        sections.append(_section(course, assignment, rows, out))
     index = out / "index.html"
-    index.write_text("\n".join(parts), encoding="utf-8")
+    index.write_text(render("report.html.j2", csv=csv.name, assignments=sections), encoding="utf-8")
     return index
+
+
+def _section(course, assignment, rows, out):
+    """What the report says about one assignment (templates/report.html.j2)."""
+    graded = [r for r in rows if not r.error]
+    mean = sum(r.auto_points for r in graded) / len(graded) if graded else 0.0
+    image = plot_assignment(assignment, graded, out / f"{assignment}_points.png")
+    failures = []
+    for exercise, _, _, _ in graded[0].exercises() if graded else []:
+        counter = Counter()
+        for result in graded:
+            counter.update({common_message(c.message) for c in result.cells if c.exercise == exercise and c.message})
+        failures += [(exercise, count, message) for message, count in counter.most_common(3)]
+    review = [(r.student, r.error) for r in rows if r.error]
+    review += [
+        (s, why)
+        for s in flagged_in_gradebook(course, assignment)
+        for why in (grader_reasons(course, assignment, s) or ["flagged in the gradebook"])
+    ]
+    return {
+        "name": assignment,
+        "submissions": len(rows),
+        "graded": len(graded),
+        "mean": f"{mean:.1f}",
+        "top": f"{graded[0].auto_max if graded else 0.0:g}",
+        "image": image.name if image else None,
+        "failures": failures,
+        "review": review,
+    }
