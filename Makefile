@@ -64,6 +64,7 @@ PYTEST = mkdir -p $(PYTEST_TMP) && python -m pytest --basetemp=$(PYTEST_TMP)/$@
 check: $(STAMP) ## fast checks: lint, format, types, the tests that execute no notebook (under 45 s)
 	ruff check .
 	ruff format --check .
+	mypy
 	$(PYTEST) -m "not slow" -q
 
 test: $(STAMP) | $(CHROMIUM) ## everything CI runs: every fixture through nbgrader, the sandbox, the browser

@@ -17,7 +17,19 @@ from tfladder.grading import scores
 REPO = Path(__file__).resolve().parents[1]
 ASSIGNMENTS = ops.assignments(REPO)
 # How the session grades every fixture; test_determinism changes one setting at a time.
-BASELINE_ENV = {"TF_ENABLE_ONEDNN_OPTS": "0", "TFLADDER_THREADS": "2", "TFLADDER_GRADING_SEED": "2718"}
+BASELINE_ENV = {"TF_ENABLE_ONEDNN_OPTS": "0", "TFLADDER_THREADS": "1", "TFLADDER_GRADING_SEED": "2718"}
+# Settings that must not change any score (test_determinism grades a subset of fixtures with each:
+# every reference and, for every exercise, one fixture that makes a mistake in it).
+VARIANTS = {
+    "oneDNN on": {"TF_ENABLE_ONEDNN_OPTS": "1"},
+    "two threads and another grading seed": {"TFLADDER_THREADS": "2", "TFLADDER_GRADING_SEED": "424242"},
+}
+# An assignment whose source is not a notebook, graded in the baseline batch between the others:
+# it must be reported while every other assignment is graded (test_parallel_grading).
+BROKEN = "06_broken_source"
+# Levels graded serially as well (nbgrader executes every notebook itself), to compare with the
+# baseline batch's parallel grading: level 1 and level 5 (whose tests read shuffles).
+SERIAL_LEVELS = ("01_low_level_ops", "05_data_pipelines")
 
 
 def make_course(root, assignments=ASSIGNMENTS):
@@ -33,9 +45,50 @@ def make_course(root, assignments=ASSIGNMENTS):
     return root
 
 
+def add_broken_assignment(root):
+    """BROKEN in `root`: a source that is not a notebook, and one submission of it."""
+    (root / "source" / BROKEN).mkdir(parents=True)
+    (root / "source" / BROKEN / f"{BROKEN}.ipynb").write_text('{"not": "a notebook"}')
+    (root / "submitted" / "someone" / BROKEN).mkdir(parents=True)
+    (root / "submitted" / "someone" / BROKEN / f"{BROKEN}.ipynb").write_text("{}")
+
+
+def exercise_of(cell, exercises):
+    return next((e for e in exercises if cell == e or cell.startswith(e + "_")), None)
+
+
+def determinism_subset(assignment, found=None):
+    """The reference and, for every exercise, the most specific fixture that loses points in it
+    (the one that loses points in the fewest exercises; never the blank release)."""
+    found = found or fixtures.load_all(REPO, assignment)
+    prefix = ops.level_prefix(assignment)
+    reference = found[f"{prefix}_reference"].points
+    exercises = notebooks.solution_ids(notebooks.read(REPO / "source" / assignment / f"{assignment}.ipynb"))
+    loses = {
+        name: {
+            exercise_of(cell, exercises)
+            for cell, points in fixture.points.items()
+            if points != scores.MANUAL and points != reference.get(cell)
+        }
+        - {None}
+        for name, fixture in found.items()
+        if name not in (f"{prefix}_reference", f"{prefix}_blank")
+    }
+    chosen = [f"{prefix}_reference"]
+    for exercise in exercises:
+        if all(p == scores.MANUAL for c, p in reference.items() if exercise_of(c, exercises) == exercise):
+            continue  # a written answer: graded by hand
+        candidates = sorted((len(lost), name) for name, lost in loses.items() if exercise in lost)
+        if not candidates:
+            raise AssertionError(f"{assignment}: no fixture makes a mistake in {exercise}")
+        if candidates[0][1] not in chosen:
+            chosen.append(candidates[0][1])
+    return chosen
+
+
 @dataclass
 class Graded:
-    """One fixture after `nbgrader autograde`: points per graded cell and failure text per cell."""
+    """One fixture after grading: points per graded cell and failure text per cell."""
 
     points: dict
     failures: dict
@@ -43,60 +96,110 @@ class Graded:
 
 @dataclass
 class GradedCourse:
-    """A temporary course in which every fixture of one assignment was graded."""
+    """One assignment of a graded batch: its course folder, each fixture's result, the run's summary."""
 
     root: Path
     graded: dict  # fixture name -> Graded
-    done: object  # the finished `nbgrader autograde` process
+    summary: object  # tfladder.grading.grade.Summary
 
 
-def grade_fixtures(root, assignment, names=None, env=None):
-    """Submit fixtures (all by default) as students named after them, autograde, read results."""
-    found = fixtures.load_all(root, assignment)
-    chosen = {n: found[n] for n in (names or found)}
-    for fixture in chosen.values():
-        fixtures.submit(fixture, root)
-    ops.release(root, assignment, db=True)
-    done = ops.autograde(root, assignment, env=env)
-    points = scores.cell_points(root, assignment, list(chosen))
+def read_graded(root, assignment, names):
+    points = scores.cell_points(root, assignment, list(names))
     graded = {}
-    for name in chosen:
+    for name in names:
         path = root / "autograded" / name / assignment / f"{assignment}.ipynb"
         failures = {}
         if path.exists():
             nb = notebooks.read(path)
             failures = {notebooks.grade_id(c): notebooks.failure_text(c) for c in nb.cells if notebooks.grade_id(c)}
         graded[name] = Graded(points=points[name], failures=failures)
-    return GradedCourse(root=Path(root), graded=graded, done=done)
+    return graded
 
 
-# Settings that must not change any score (test_determinism grades every fixture again with each).
-VARIANTS = {
-    "oneDNN on": {"TF_ENABLE_ONEDNN_OPTS": "1"},
-    "one thread and another grading seed": {"TFLADDER_THREADS": "1", "TFLADDER_GRADING_SEED": "424242"},
-}
+def grade_batch(root, chosen, options, broken=False):
+    """Submit fixtures ({assignment: [names]}) as students named after them and grade them all in
+    one `tfladder grade` run (the project's own parallel grader); {assignment: GradedCourse}."""
+    from tfladder.grading import grade
+
+    for assignment, names in chosen.items():
+        found = fixtures.load_all(root, assignment)
+        for name in names:
+            fixtures.submit(found[name], root)
+    order = list(chosen)
+    if broken:
+        add_broken_assignment(root)
+        order.insert(min(2, len(order)), BROKEN)
+    summaries = {s.assignment: s for s in grade.grade_many(root, order, options)}
+    batch = {a: GradedCourse(root, read_graded(root, a, chosen[a]), summaries[a]) for a in chosen}
+    if broken:
+        batch[BROKEN] = GradedCourse(root, {}, summaries[BROKEN])
+    return batch
 
 
 class GradingRuns:
-    """Every (assignment, setting) grading of the session, two at a time (one per CPU core)."""
+    """The session's graded batches, each graded once in the background, two at a time.
+
+    "baseline": every fixture of every level (and BROKEN) in one parallel `tfladder grade` run;
+    each variant of VARIANTS: the determinism subset of every level, in one run; ("serial", level):
+    every fixture of the level graded serially. Each batch has its own sandbox uids (slots).
+    """
+
+    SLOTS = {"baseline": 10, **{v: 13 + 3 * i for i, v in enumerate(VARIANTS)}}
 
     def __init__(self, tmp_path_factory):
         self.tmp = tmp_path_factory
         self.pool = ThreadPoolExecutor(max_workers=2)
         self.futures = {}
 
-    def _run(self, assignment, variant):
-        root = make_course(self.tmp.mktemp(f"course_{assignment}"), [assignment])
-        return grade_fixtures(root, assignment, env={**BASELINE_ENV, **VARIANTS.get(variant, {})})
+    def _run(self, key):
+        from tfladder.grading.grade import Options
 
-    def submit(self, assignment, variant="baseline"):
-        key = (assignment, variant)
+        if key == "baseline":
+            root = make_course(self.tmp.mktemp("baseline") / "course")
+            chosen = {a: sorted(fixtures.load_all(root, a)) for a in ASSIGNMENTS}
+            options = Options(env=BASELINE_ENV, show_progress=False, jobs=2, slot=self.SLOTS[key])
+            return grade_batch(root, chosen, options, broken=True)
+        if key in VARIANTS:
+            root = make_course(self.tmp.mktemp("variant") / "course")
+            chosen = {a: determinism_subset(a) for a in ASSIGNMENTS}
+            env = {**BASELINE_ENV, **VARIANTS[key]}
+            return grade_batch(root, chosen, Options(env=env, show_progress=False, jobs=2, slot=self.SLOTS[key]))
+        _, level = key
+        root = make_course(self.tmp.mktemp(f"serial_{level}") / "course", [level])
+        chosen = {level: sorted(fixtures.load_all(root, level))}
+        slot = 20 + SERIAL_LEVELS.index(level)
+        options = Options(env=BASELINE_ENV, show_progress=False, jobs=1, prefork=False, slot=slot)
+        return grade_batch(root, chosen, options)
+
+    def submit(self, key):
         if key not in self.futures:
-            self.futures[key] = self.pool.submit(self._run, assignment, variant)
+            self.futures[key] = self.pool.submit(self._run, key)
         return self.futures[key]
 
-    def get(self, assignment, variant="baseline"):
-        return self.submit(assignment, variant).result()
+    def get(self, key):
+        return self.submit(key).result()
+
+    def wait_all(self):
+        """Until every batch submitted so far is done (a failed batch fails the tests that read it)."""
+        for future in list(self.futures.values()):
+            future.exception()
+
+
+def batches_needed(items):
+    """The batches the selected tests read, in the order to grade them."""
+    needed = []
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        direct = set(getattr(getattr(item, "_fixtureinfo", None), "argnames", ()))
+        if names & {"graded_fixtures", "two_gradings"} or "grading_runs" in direct:
+            needed.append("baseline")
+        if "two_gradings" in names:
+            needed += [("serial", level) for level in SERIAL_LEVELS]
+        variant = getattr(item, "callspec", None) and item.callspec.params.get("variant")
+        if variant in VARIANTS:
+            needed.append(variant)
+    order = ["baseline", *[("serial", level) for level in SERIAL_LEVELS], *VARIANTS]
+    return [key for key in order if key in needed]
 
 
 @pytest.fixture(scope="session")
@@ -106,7 +209,18 @@ def grading_runs(tmp_path_factory):
     runs.pool.shutdown(wait=True, cancel_futures=True)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def start_graded_batches(request):
+    """Start every batch the selected tests read as the session starts: the batches grade in the
+    background while the other slow tests run."""
+    needed = batches_needed(request.session.items)
+    if needed:
+        runs = request.getfixturevalue("grading_runs")
+        for key in needed:
+            runs.submit(key)
+
+
 @pytest.fixture(scope="session")
 def graded_fixtures(grading_runs):
     """graded_fixtures(assignment) -> GradedCourse with every fixture graded under BASELINE_ENV."""
-    return grading_runs.get
+    return lambda assignment: grading_runs.get("baseline")[assignment]

@@ -1,31 +1,25 @@
-"""Does nbgrader give every fixture exactly its expected points, with messages that name the mistake?
+"""Does grading give every fixture exactly its expected points, with messages that name the mistake?
 
-Each assignment's fixtures are submitted as students of a temporary course and graded once with
-`nbgrader autograde` (see conftest.graded_fixtures); each test below reads one fixture's result.
+Every fixture of every level is submitted as a student of one temporary course and graded once by
+`tfladder grade` (nbgrader's autograde records it; see conftest.GradingRuns, "baseline"); each test
+below reads one fixture's result.
 """
 
 import pytest
 from conftest import ASSIGNMENTS, REPO
 
-from tfladder.course import fixtures, ops
+from tfladder.course import fixtures
 
 pytestmark = pytest.mark.slow
 
 ALL = [(a, name) for a in ASSIGNMENTS for name in fixtures.load_all(REPO, a)]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def start_every_assignment(grading_runs):
-    """Queue every assignment's grading at once so that both workers stay busy."""
-    for assignment in ASSIGNMENTS:
-        grading_runs.submit(assignment)
-
-
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_does_autograde_grade_every_fixture(graded_fixtures, assignment):
+def test_does_the_grader_grade_every_fixture(graded_fixtures, assignment):
     run = graded_fixtures(assignment)
-    log = run.done.stdout
-    assert run.done.returncode == 0 and not ops.failed_students(run.root, assignment, log), log[-3000:]
+    assert run.summary.error == "" and run.summary.failed == [], run.summary.log[-3000:]
+    assert sorted(run.summary.graded) == sorted(fixtures.load_all(REPO, assignment))
     assert all(g.points is not None for g in run.graded.values())
 
 

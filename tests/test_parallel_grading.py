@@ -1,27 +1,27 @@
 """Does grading in parallel, with kernels forked from the zygote, record exactly what serial grading does?
 
-Two temporary courses hold every fixture of level 1 and of level 5 (the level whose tests read
-shuffles and timing-free dataset properties) as students. In one, each level is graded serially
-(`jobs=1, prefork=False`: nbgrader executes every notebook itself, one kernel from scratch after
-another); in the other, both levels are graded in one parallel run (`grade_many`: one zygote and
-two workers for both, every notebook queued up front), beside a third assignment whose source is
-broken. Gradebooks, flags and failure messages must be the same, every notebook of the parallel
-run must have been executed by a worker (not by the fallback), so the comparison is between the
-two paths, and the broken assignment must be reported without costing the others anything.
+The parallel side is the session's baseline batch (conftest.GradingRuns): every fixture of every
+level graded in one `tfladder grade` run (`grade_many`: one zygote and two workers for all, every
+notebook queued up front), beside an assignment whose source is broken. The serial side grades
+every fixture of level 1 and of level 5 (the level whose tests read shuffles and timing-free
+dataset properties) in courses of their own with `jobs=1, prefork=False`: nbgrader executes every
+notebook itself, one kernel from scratch after another. Gradebooks, flags and failure messages
+must be the same, every notebook of the parallel run must have been executed by a worker (not by
+the fallback), so the comparison is between the two paths, and the broken assignment must be
+reported without costing the others anything.
 """
 
 from contextlib import closing
 
 import nbformat
 import pytest
-from conftest import BASELINE_ENV, make_course
+from conftest import ASSIGNMENTS, BROKEN, REPO, SERIAL_LEVELS
 
 from tfladder.course import fixtures, notebooks
 from tfladder.grading import execute, grade, scores
 from tfladder.grading.replay import fingerprint
 
 pytestmark = pytest.mark.slow
-LEVELS = ("01_low_level_ops", "05_data_pipelines")
 
 
 def gradebook_snapshot(course, assignment, students):
@@ -44,45 +44,16 @@ def gradebook_snapshot(course, assignment, students):
     return snapshot
 
 
-BROKEN = "06_broken_source"
-
-
-@pytest.fixture(scope="module")
-def parallel_run(tmp_path_factory):
-    """Both levels, and an assignment whose source notebook is not a notebook, in one run."""
-    course = make_course(tmp_path_factory.mktemp("parallel") / "course", list(LEVELS))
-    found = {}
-    for assignment in LEVELS:
-        found[assignment] = fixtures.load_all(course, assignment)
-        for fixture in found[assignment].values():
-            fixtures.submit(fixture, course)
-    (course / "source" / BROKEN).mkdir()
-    (course / "source" / BROKEN / f"{BROKEN}.ipynb").write_text('{"not": "a notebook"}')
-    (course / "submitted" / "someone" / BROKEN).mkdir(parents=True)
-    (course / "submitted" / "someone" / BROKEN / f"{BROKEN}.ipynb").write_text("{}")
-    options = grade.Options(env=BASELINE_ENV, show_progress=False, jobs=2, prefork=True)
-    summaries = grade.grade_many(course, [LEVELS[0], BROKEN, LEVELS[1]], options)
-    runs = {
-        s.assignment: (s, gradebook_snapshot(course, s.assignment, sorted(found[s.assignment])), found[s.assignment])
-        for s in summaries
-        if s.assignment in LEVELS
-    }
-    return runs, summaries[1]
-
-
-@pytest.fixture(scope="module", params=LEVELS)
-def two_gradings(request, tmp_path_factory, parallel_run):
+@pytest.fixture(scope="module", params=SERIAL_LEVELS)
+def two_gradings(request, grading_runs):
     assignment = request.param
-    course = make_course(tmp_path_factory.mktemp("serial") / "course", [assignment])
-    found = fixtures.load_all(course, assignment)
-    for fixture in found.values():
-        fixtures.submit(fixture, course)
-    summary = grade.grade(
-        course, assignment, grade.Options(env=BASELINE_ENV, show_progress=False, jobs=1, prefork=False)
-    )
+    for level in SERIAL_LEVELS:
+        grading_runs.submit(("serial", level))
+    serial, parallel = grading_runs.get(("serial", assignment))[assignment], grading_runs.get("baseline")[assignment]
+    found = fixtures.load_all(REPO, assignment)
     return {
-        "serial": (summary, gradebook_snapshot(course, assignment, sorted(found)), found),
-        "parallel": parallel_run[0][assignment],
+        run: (graded.summary, gradebook_snapshot(graded.root, assignment, sorted(found)), found)
+        for run, graded in (("serial", serial), ("parallel", parallel))
     }
 
 
@@ -111,13 +82,15 @@ def test_did_workers_execute_every_notebook_of_the_parallel_run(two_gradings):
     assert serial_summary.executed_by == {}, "serial grading must not use the workers"
 
 
-def test_is_an_assignment_that_cannot_be_released_reported_while_the_others_are_graded(parallel_run):
-    runs, broken = parallel_run
+def test_is_an_assignment_that_cannot_be_released_reported_while_the_others_are_graded(grading_runs):
+    batch = grading_runs.get("baseline")
+    broken = batch[BROKEN].summary
     assert "generate_assignment" in broken.error and BROKEN in broken.error
     assert broken.submissions == {}
-    assert sorted(runs) == sorted(LEVELS)
-    for summary, _snapshot, found in runs.values():
-        assert summary.error == "" and sorted(summary.graded) == sorted(found)
+    assert sorted(batch) == sorted([*ASSIGNMENTS, BROKEN])
+    for assignment in ASSIGNMENTS:  # before and after it in the run
+        summary = batch[assignment].summary
+        assert summary.error == "" and sorted(summary.graded) == sorted(fixtures.load_all(REPO, assignment))
 
 
 # -- the replay itself, on a one-cell notebook in a plain kernel -------------------------------------

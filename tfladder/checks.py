@@ -332,11 +332,11 @@ def paired_permutation(xs, ys, X, y, name):
             "exactly once per epoch."
         )
     key = lambda a: np.round(np.asarray(a, np.float64).ravel(), 5).tobytes()  # noqa: E731
-    pairs = {}
+    pairs: dict[bytes, list[bytes]] = {}
     for row, label in zip(X, y):
         pairs.setdefault(key(row), []).append(key(label))
     for row, label in zip(xs, ys):
-        labels = pairs.get(key(row))
+        labels = pairs.get(key(row), [])
         if not labels:
             fail(
                 f"{name} holds a feature row that is not in the data (or appears too often): were the "

@@ -43,8 +43,8 @@ MAX_MESSAGE = 300
 _MISSING = object()
 
 # Objects a request returned, by handle, until the next test begins (kernel side).
-_handles = {}
-_standin_cache = {}
+_handles: dict = {}
+_standin_cache: dict = {}
 
 
 # -- requests on the wire -----------------------------------------------------------------------------
@@ -83,7 +83,7 @@ def answer(request, namespace):
     started = time.perf_counter()
     if request.get("forget"):
         _handles.clear()
-    reply = {"v": 1}
+    reply: dict = {"v": 1}
     inputs = {str(k): wire.decode_input(v, _handles) for k, v in request.get("inputs", {}).items()}
     standins = _compile_standins(request.get("standins", []))
     body, last = _compile(request["code"])  # the test's own code: an error here is the course's
@@ -174,7 +174,7 @@ def _error_record(error):
     frames = list(traceback.walk_tb(error.__traceback__))
     mine = [(f, n) for f, n in frames if is_user_file(f.f_code.co_filename)]
     text = str(error).strip()
-    record = {"type": type(error).__name__[:100], "message": text.splitlines()[0][:MAX_MESSAGE] if text else ""}
+    record: dict = {"type": type(error).__name__[:100], "message": text.splitlines()[0][:MAX_MESSAGE] if text else ""}
     if isinstance(error, NameError) and frames and frames[-1][0].f_code.co_filename == PROBE_FILE:
         record["missing_name"] = str(getattr(error, "name", "") or "")[:100] or None
     if mine:
@@ -302,12 +302,12 @@ class Client:
     """
 
     def __init__(self):
-        self._standins = {}
+        self._standins: dict[str, str] = {}
         self.begin_test()
 
     def begin_test(self, test_id=None):
         """A new test cell begins: no stand-ins in place, earlier handles forgotten."""
-        self._isolated = ()
+        self._isolated: tuple[str, ...] = ()
         self._forget = True
         self.test_id = test_id
         self.printed = ""

@@ -99,6 +99,6 @@ def _array_input_without_autotuning():
         options.autotune.enabled = False
         return build(self).with_options(options)
 
-    get_tf_dataset.tfladder_autotune_off = True
-    get_tf_dataset.__wrapped__ = build
+    get_tf_dataset.tfladder_autotune_off = True  # type: ignore[attr-defined]  # a marker: applied once
+    get_tf_dataset.__wrapped__ = build  # type: ignore[attr-defined]  # the original, as functools does
     ArrayDataAdapter.get_tf_dataset = get_tf_dataset

@@ -34,7 +34,7 @@ _LIBRARY_DIRS = tuple(
         }
     )
 )
-_USER_CACHE = {}
+_USER_CACHE: dict[str, bool] = {}
 
 
 def is_user_file(filename):
@@ -249,7 +249,7 @@ def pipeline(dataset):
     `kind` is "ParallelMap", "Map", "Shuffle", "Batch", "Prefetch", "Cache", ..., read from the
     dataset classes tf.data builds (each stage keeps its input in `_input_dataset`).
     """
-    stages = []
+    stages: list = []
     while dataset is not None and len(stages) < 100:
         name = type(dataset).__name__
         kind = next((k for k in _STAGES if k in name), name.strip("_").removesuffix("Dataset"))

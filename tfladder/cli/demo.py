@@ -7,6 +7,7 @@ exercise, given feedback pages (feedback/), and summed up in the instructor repo
 with grades.csv). Only the demo students are touched in the gradebook.
 """
 
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from pathlib import Path
 
@@ -24,14 +25,14 @@ DEMO_CLASS = {
 }
 
 
-def name_demo_students(course):
+def name_demo_students(course: str | Path) -> None:
     """Give the demo students names, so that formgrader shows "Reference, Demo", not "None, None"."""
     with closing(scores.gradebook(course)) as gb:
         for student, kind in DEMO_CLASS.items():
             gb.update_or_create_student(student, first_name="Demo", last_name=kind.replace("_", " ").capitalize())
 
 
-def forget_demo_students(course):
+def forget_demo_students(course: str | Path) -> None:
     """Remove earlier demo students (and their grades) so the assignments can be regenerated."""
     with closing(scores.gradebook(course)) as gb:
         for student in DEMO_CLASS:
@@ -41,10 +42,12 @@ def forget_demo_students(course):
                 pass
 
 
-def run(course, *, echo=print, assignments=None):
+def run(
+    course: str | Path, *, echo: Callable[[str], None] = print, assignments: Sequence[str] | None = None
+) -> dict[str, str]:
     """Run the demo in `course` (all assignments by default); returns {assignment: table text}."""
     course = Path(course)
-    tables = {}
+    tables: dict[str, str] = {}
     if (course / "gradebook.db").exists():
         forget_demo_students(course)
     for assignment in assignments or ops.assignments(course):

@@ -21,8 +21,10 @@ import os
 import secrets
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any
 
 from tfladder.course import notebook_lib
 from tfladder.course.config import tool_env
@@ -41,10 +43,10 @@ class Lab:
     port: int
     token: str
 
-    def url(self, page=STUDENT_PAGE):
+    def url(self, page: str = STUDENT_PAGE) -> str:
         return f"http://{LOOPBACK}:{self.port}{page}?token={self.token}"
 
-    def command(self):
+    def command(self) -> list[str]:
         """The `jupyter lab` command line for this server (this environment's jupyter)."""
         return [
             str(Path(sys.executable).parent / "jupyter"),
@@ -63,7 +65,7 @@ class Lab:
         ]
 
 
-def new(root, port=8888, token=None):
+def new(root: str | Path, port: int = 8888, token: str | None = None) -> Lab:
     """A Lab for the course at `root`, with a fresh random token unless one is given."""
     return Lab(root=Path(root).resolve(), port=port, token=token or secrets.token_hex(24))
 
@@ -95,7 +97,7 @@ kernelapp.launch_new_instance()
 '''.replace("FORGET_THE_GRADER", inspect.getsource(zygote.forget_the_grader).rstrip() + "\n")
 
 
-def kernels_folder(lab):
+def kernels_folder(lab: Lab) -> Path:
     """A Jupyter data folder holding the lab's `python3` kernelspec, written afresh; put first on
     JUPYTER_PATH, it takes the place of the environment's own. One folder per course."""
     digest = hashlib.sha256(str(lab.root).encode()).hexdigest()[:12]
@@ -126,7 +128,7 @@ def kernels_folder(lab):
     return data
 
 
-def start(lab, *, log=None, env=None):
+def start(lab: Lab, *, log: IO[Any] | None = None, env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
     """Start the server (from the course directory); returns the process. Output goes to `log`.
 
     `env` adds environment variables (tests point JUPYTER_CONFIG_DIR and friends at a scratch
@@ -141,7 +143,7 @@ def start(lab, *, log=None, env=None):
     )
 
 
-def banner(lab):
+def banner(lab: Lab) -> str:
     """What `make lab` prints before the server's own log."""
     return "\n".join(
         [

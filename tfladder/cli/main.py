@@ -3,12 +3,18 @@
 import argparse
 import fnmatch
 import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tfladder import __version__
 from tfladder.course import ops
 
+if TYPE_CHECKING:
+    from tfladder.grading.grade import Summary
 
-def cmd_release(args):
+
+def cmd_release(args: argparse.Namespace) -> int:
     """Regenerate release/ASSIGNMENT from source/ASSIGNMENT with nbgrader (all by default).
 
     The student versions are written without touching the gradebook. Commit release/ afterwards;
@@ -25,7 +31,7 @@ def cmd_release(args):
     return 0
 
 
-def cmd_autograde(args):
+def cmd_autograde(args: argparse.Namespace) -> int:
     """Autograde the submissions in submitted/*/ASSIGNMENT with nbgrader, then print the scores.
 
     The gradebook is updated from source/ first. Exit status 1 if any submission failed.
@@ -58,7 +64,7 @@ def cmd_autograde(args):
     return 1 if done.returncode != 0 else 0
 
 
-def cmd_grade(args):
+def cmd_grade(args: argparse.Namespace) -> int:
     """Grade untrusted submissions safely: sandboxed kernels, nothing lost, tampering flagged.
 
     Checks and stages every submission in submitted/*/ASSIGNMENT (a broken or missing notebook is
@@ -118,7 +124,7 @@ def cmd_grade(args):
     return status
 
 
-def _print_grading(root, summary, named):
+def _print_grading(root: Path, summary: "Summary", named: bool) -> int:
     """One assignment's points table, failures, flags, notes and summary line; its exit status."""
     from tfladder.course import notebooks
     from tfladder.grading import scores
@@ -144,7 +150,7 @@ def _print_grading(root, summary, named):
     return 1 if summary.failed or summary.flagged else 0
 
 
-def cmd_check(args):
+def cmd_check(args: argparse.Namespace) -> int:
     """Grade one notebook exactly as the instructor would, and print what passed and failed.
 
     Grades it in a temporary course (your gradebook is not touched): your cells run in a fresh
@@ -169,7 +175,7 @@ def cmd_check(args):
     return 0 if selfcheck.all_points(result) else 1
 
 
-def cmd_solutions(args):
+def cmd_solutions(args: argparse.Namespace) -> int:
     """Render the reference solutions of levels (executed, with outputs and plots) to HTML.
 
     Hidden tests are left out. Pages go to build/solutions/<assignment>.html by default.
@@ -192,7 +198,7 @@ def cmd_solutions(args):
     return 0
 
 
-def cmd_feedback(args):
+def cmd_feedback(args: argparse.Namespace) -> int:
     """Write per-student feedback pages for an assignment, without hidden test code.
 
     Reads the gradebook and autograded/ (run `tfladder autograde` or `tfladder grade` first) and
@@ -222,7 +228,7 @@ def cmd_feedback(args):
     return 0
 
 
-def cmd_report(args):
+def cmd_report(args: argparse.Namespace) -> int:
     """Write the instructor report: grades.csv and one HTML page with plots and common failures.
 
     Example:
@@ -236,7 +242,7 @@ def cmd_report(args):
     return 0
 
 
-def cmd_export(args):
+def cmd_export(args: argparse.Namespace) -> int:
     """Export the gradebook to CSV with nbgrader's exporter.
 
     Example:
@@ -247,7 +253,7 @@ def cmd_export(args):
     return 0
 
 
-def cmd_demo(args):
+def cmd_demo(args: argparse.Namespace) -> int:
     """Regenerate the release, grade a demo class made from fixtures, print a score table.
 
     Demo students (demo_perfect, demo_blank, demo_typical) are written to submitted/, graded
@@ -262,7 +268,7 @@ def cmd_demo(args):
     return 0
 
 
-def cmd_lab(args):
+def cmd_lab(args: argparse.Namespace) -> int:
     """Start JupyterLab with nbgrader on the course: loopback only, with a fresh token.
 
     Students land in release/; instructors open formgrader (Nbgrader menu, or the printed
@@ -284,7 +290,7 @@ def cmd_lab(args):
         return process.wait()
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tfladder",
         description="Course operations for the tfladder TensorFlow course (run in the course folder).",
@@ -292,8 +298,9 @@ def build_parser():
     parser.add_argument("--version", action="version", version=f"tfladder {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name, func):
+    def add(name: str, func: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
         doc = func.__doc__
+        assert doc is not None  # every command has a docstring: its help text
         p = sub.add_parser(
             name,
             help=doc.splitlines()[0],
@@ -341,7 +348,7 @@ def build_parser():
     return parser
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

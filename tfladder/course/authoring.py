@@ -17,6 +17,7 @@ on its own it runs in the kernel. Both only work when the cell keeps to these ru
 
 import ast
 import builtins
+from typing import Any, TypeGuard
 
 from tfladder.course import notebooks
 
@@ -40,7 +41,7 @@ SENDS = ("run", "trace")
 SECRET_WORDS = ("oracle", "checks.", "tfladder")
 
 
-def _hidden_lines(source):
+def _hidden_lines(source: str) -> set[int]:
     """Line numbers (1-based) inside the hidden-test markers."""
     inside, found = False, set()
     for number, line in enumerate(source.splitlines(), start=1):
@@ -53,7 +54,7 @@ def _hidden_lines(source):
     return found
 
 
-def _probe_call(node, *methods):
+def _probe_call(node: ast.AST, *methods: str) -> TypeGuard[ast.Call]:
     return (
         isinstance(node, ast.Call)
         and isinstance(node.func, ast.Attribute)
@@ -63,11 +64,11 @@ def _probe_call(node, *methods):
     )
 
 
-def _literal(node):
+def _literal(node: ast.AST) -> str | None:
     return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
 
 
-def _bound(tree):
+def _bound(tree: ast.AST) -> set[str]:
     """Names a cell binds at any depth (assignments, loops, defs, imports, comprehensions, excepts)."""
     found = set()
     for node in ast.walk(tree):
@@ -87,8 +88,8 @@ def _bound(tree):
     return found
 
 
-def _student_names(source_nb):
-    names = set()
+def _student_names(source_nb: Any) -> set[str]:
+    names: set[str] = set()
     for cell in source_nb.cells:
         if notebooks.is_solution(cell) and cell.cell_type == "code":
             try:
@@ -99,7 +100,7 @@ def _student_names(source_nb):
     return names
 
 
-def problems(source_nb):
+def problems(source_nb: Any) -> list[str]:
     """Every way the notebook's test cells break the rules above, as sentences; [] when none."""
     found = []
     student = _student_names(source_nb)
@@ -108,7 +109,8 @@ def problems(source_nb):
     order = [notebooks.grade_id(c) for c in tests]
     exercise = {gid: notebooks.exercise_of(gid, solutions) or gid for gid in order}
     known = set(JUDGE_NAMES) | set(dir(builtins))
-    registered = {}  # stand-in name -> grade id of the test that registers it
+    registered: dict[str | None, str] = {}  # stand-in name -> grade id of the test that registers it
+    name: str | None
     for position, cell in enumerate(tests):
         gid = order[position]
         try:
@@ -140,6 +142,7 @@ def problems(source_nb):
                 elif line not in hidden:
                     found.append(f"{gid}, line {line}: imports the oracles outside the hidden tests")
             elif _probe_call(node, *SENDS):
+                assert isinstance(node.func, ast.Attribute)  # as _probe_call found
                 code = _literal(node.args[0]) if node.args else None
                 if code is None:
                     found.append(f"{gid}, line {line}: probe.{node.func.attr} needs its code as a string literal")

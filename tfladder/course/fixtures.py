@@ -28,6 +28,7 @@ import copy
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tfladder.course import notebooks
 
@@ -45,17 +46,17 @@ class Fixture:
     assignment: str
     about: str
     base: str
-    answers: dict = field(default_factory=dict)
-    points: dict = field(default_factory=dict)
-    messages: dict = field(default_factory=dict)
-    path: Path = None
+    answers: dict[str, str] = field(default_factory=dict)
+    points: dict[str, float | str] = field(default_factory=dict)
+    messages: dict[str, str] = field(default_factory=dict)
+    path: Path | None = None
 
     @property
-    def notebook(self):
+    def notebook(self) -> str:
         return f"{self.assignment}.ipynb"
 
 
-def load(path):
+def load(path: str | Path) -> Fixture:
     """Read one fixture file; FixtureError says what is wrong with it."""
     path = Path(path)
     try:
@@ -85,16 +86,16 @@ def load(path):
     )
 
 
-def fixture_dir(course, assignment):
+def fixture_dir(course: str | Path, assignment: str) -> Path:
     return Path(course) / "tests" / "fixtures" / assignment
 
 
-def load_all(course, assignment):
+def load_all(course: str | Path, assignment: str) -> dict[str, Fixture]:
     """Every fixture of an assignment, by name."""
     return {f.name: f for f in map(load, sorted(fixture_dir(course, assignment).glob("*.toml")))}
 
 
-def build(fixture, release_nb, source_nb):
+def build(fixture: Fixture, release_nb: Any, source_nb: Any) -> Any:
     """The submitted notebook for `fixture`, from the release and source notebooks (NotebookNodes)."""
     nb = copy.deepcopy(release_nb)
     source_cells = notebooks.cells_by_id(source_nb)
@@ -113,7 +114,9 @@ def build(fixture, release_nb, source_nb):
     return nb
 
 
-def submit(fixture, course, *, student=None, release_dir=None):
+def submit(
+    fixture: Fixture, course: str | Path, *, student: str | None = None, release_dir: str | Path | None = None
+) -> Path:
     """Write the fixture's notebook to submitted/<student>/<assignment>/ and return its path."""
     course = Path(course)
     release_dir = Path(release_dir or course / "release")

@@ -17,6 +17,7 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import tfladder
@@ -55,16 +56,16 @@ packages = ["tfladder"]
 """
 
 
-def default_folder():
+def default_folder() -> Path:
     """Where the grading environment keeps it: next to the environment's Python."""
     return Path(sys.prefix) / "tfladder-notebook"
 
 
-def _package_dir():
+def _package_dir() -> Path:
     return Path(tfladder.__file__).resolve().parent
 
 
-def _dependencies():
+def _dependencies() -> list[str]:
     import tomllib
 
     pyproject = _package_dir().parent / "pyproject.toml"
@@ -73,7 +74,7 @@ def _dependencies():
     return chosen + ["ipykernel"]
 
 
-def files():
+def files() -> dict[str, str]:
     """{relative path: text} of the library as built."""
     package = _package_dir()
     found = {f"tfladder/{name}.py": (package / f"{name}.py").read_text() for name in MODULES}
@@ -84,13 +85,13 @@ def files():
     return found
 
 
-def digest(contents=None):
+def digest(contents: Mapping[str, str] | None = None) -> str:
     contents = files() if contents is None else contents
     blob = "\0".join(f"{k}\0{v}" for k, v in sorted(contents.items()))
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def build(folder=None):
+def build(folder: str | Path | None = None) -> Path:
     """The library's folder, (re)built if missing or older than the modules; returns its path."""
     folder = Path(folder or default_folder())
     contents = files()

@@ -1,6 +1,8 @@
 """Reading and writing nbgrader notebooks: grade ids, cell kinds, solution and hidden regions."""
 
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import nbformat
 
@@ -8,59 +10,59 @@ BEGIN_SOLUTION, END_SOLUTION = "BEGIN SOLUTION", "END SOLUTION"
 BEGIN_HIDDEN, END_HIDDEN = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
 
 
-def read(path):
+def read(path: str | Path) -> Any:
     return nbformat.read(str(path), as_version=4)
 
 
-def write(nb, path):
+def write(nb: Any, path: str | Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, str(path))
 
 
-def meta(cell):
+def meta(cell: Any) -> dict[str, Any]:
     """The cell's nbgrader metadata ({} for an ordinary cell)."""
     return cell.get("metadata", {}).get("nbgrader", {}) or {}
 
 
-def grade_id(cell):
+def grade_id(cell: Any) -> Any:
     return meta(cell).get("grade_id")
 
 
-def is_solution(cell):
+def is_solution(cell: Any) -> bool:
     return bool(meta(cell).get("solution"))
 
 
-def is_test(cell):
+def is_test(cell: Any) -> bool:
     """An autograder test cell: graded, not a solution."""
     m = meta(cell)
     return bool(m.get("grade")) and not m.get("solution") and cell.cell_type == "code"
 
 
-def is_manual(cell):
+def is_manual(cell: Any) -> bool:
     """A written answer graded by hand: graded solution cell in markdown."""
     m = meta(cell)
     return bool(m.get("grade")) and bool(m.get("solution")) and cell.cell_type == "markdown"
 
 
-def cells_by_id(nb):
+def cells_by_id(nb: Any) -> dict[str, Any]:
     return {grade_id(c): c for c in nb.cells if grade_id(c)}
 
 
-def solution_ids(nb):
+def solution_ids(nb: Any) -> list[str]:
     return [grade_id(c) for c in nb.cells if is_solution(c)]
 
 
-def test_ids(nb):
+def test_ids(nb: Any) -> list[str]:
     return [grade_id(c) for c in nb.cells if is_test(c)]
 
 
-def graded_points(nb):
+def graded_points(nb: Any) -> dict[str, float]:
     """{grade_id: points} for every graded cell (tests and written answers), in notebook order."""
     return {grade_id(c): float(meta(c).get("points", 0)) for c in nb.cells if meta(c).get("grade")}
 
 
-def exercise_of(cell_id, solutions):
+def exercise_of(cell_id: str, solutions: Iterable[str]) -> str | None:
     """The solution grade id a test cell belongs to (its id starts with it), or None."""
     best = None
     for sid in solutions:
@@ -69,7 +71,7 @@ def exercise_of(cell_id, solutions):
     return best
 
 
-def region_lines(source, begin, end):
+def region_lines(source: str, begin: str, end: str) -> list[str]:
     """Lines strictly between `begin` and `end` marker lines."""
     inside, found = False, []
     for line in source.splitlines():
@@ -82,30 +84,30 @@ def region_lines(source, begin, end):
     return found
 
 
-def without_markers(source, begin=BEGIN_SOLUTION, end=END_SOLUTION):
+def without_markers(source: str, begin: str = BEGIN_SOLUTION, end: str = END_SOLUTION) -> str:
     """`source` with the marker lines removed and the region kept: the reference answer."""
     return "\n".join(line for line in source.splitlines() if begin not in line and end not in line)
 
 
-def secret_lines(cell):
+def secret_lines(cell: Any) -> list[str]:
     """Lines of a source cell that the student version must not show."""
     if is_solution(cell) and BEGIN_SOLUTION not in cell.source:
         return cell.source.splitlines()
     return region_lines(cell.source, BEGIN_SOLUTION, END_SOLUTION) + region_lines(cell.source, BEGIN_HIDDEN, END_HIDDEN)
 
 
-def reference_answer(cell):
+def reference_answer(cell: Any) -> str:
     """The reference answer a source solution cell holds."""
     if BEGIN_SOLUTION in cell.source:
         return without_markers(cell.source)
     return cell.source
 
 
-def notebook_paths(folder):
+def notebook_paths(folder: str | Path) -> list[Path]:
     return sorted(p for p in Path(folder).glob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
 
 
-def failure_text(cell):
+def failure_text(cell: Any) -> str:
     """Everything a failing cell printed as an error or to stderr, as plain text."""
     parts = []
     for output in cell.get("outputs", []):
@@ -116,17 +118,17 @@ def failure_text(cell):
     return "\n".join(parts)
 
 
-def leaks(source_nb, release_nb, *, min_length=12):
+def leaks(source_nb: Any, release_nb: Any, *, min_length: int = 12) -> list[str]:
     """Solution or hidden-test lines of `source_nb` that show in `release_nb`.
 
     A line counts when it is long enough to mean something and does not also appear in the
     public part of the source (prose or visible code may legitimately say the same thing).
     """
-    public = []
+    public_lines: list[str] = []
     for cell in source_nb.cells:
         secret = set(secret_lines(cell))
-        public += [line for line in cell.source.splitlines() if line not in secret]
-    public = "\n".join(public)
+        public_lines += [line for line in cell.source.splitlines() if line not in secret]
+    public = "\n".join(public_lines)
     released = "\n".join(c.source for c in release_nb.cells)
     found = []
     for cell in source_nb.cells:
@@ -140,7 +142,7 @@ def leaks(source_nb, release_nb, *, min_length=12):
     return found
 
 
-def differences(expected_nb, actual_nb):
+def differences(expected_nb: Any, actual_nb: Any) -> list[str]:
     """Where two notebooks differ, cell by cell, ignoring cell ids; [] when they match."""
     found = []
     if len(expected_nb.cells) != len(actual_nb.cells):
@@ -155,12 +157,13 @@ def differences(expected_nb, actual_nb):
     return found
 
 
-def hidden_only_lines(source_nb, *, min_length=20):
+def hidden_only_lines(source_nb: Any, *, min_length: int = 20) -> set[str]:
     """Lines of hidden tests that appear nowhere else in the source notebook (to test for leaks)."""
-    hidden, elsewhere = set(), []
+    hidden: set[str] = set()
+    elsewhere_lines: list[str] = []
     for cell in source_nb.cells:
         region = region_lines(cell.source, BEGIN_HIDDEN, END_HIDDEN)
         hidden.update(line.strip() for line in region if len(line.strip()) >= min_length)
-        elsewhere += [line for line in cell.source.splitlines() if line not in region]
-    elsewhere = "\n".join(elsewhere)
+        elsewhere_lines += [line for line in cell.source.splitlines() if line not in region]
+    elsewhere = "\n".join(elsewhere_lines)
     return {line for line in hidden if line not in elsewhere}

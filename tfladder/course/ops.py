@@ -10,7 +10,9 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Protocol
 
 from tfladder.course import release_stamp
 from tfladder.course.config import tool_env
@@ -22,7 +24,13 @@ class CourseError(RuntimeError):
     """An nbgrader step failed; the message carries the end of its log."""
 
 
-def find_root(start=None):
+class Advances(Protocol):
+    """What `autograde` needs of its `progress`: a `tfladder.grading.progress.Progress` (a layer above)."""
+
+    def advance(self, note: str = "") -> None: ...
+
+
+def find_root(start: str | Path | None = None) -> Path:
     """The course directory: `start` (default: here) or the nearest parent with nbgrader_config.py."""
     here = Path(start or os.getcwd()).resolve()
     for folder in (here, *here.parents):
@@ -34,18 +42,24 @@ def find_root(start=None):
     )
 
 
-def assignments(course):
+def assignments(course: str | Path) -> list[str]:
     """Assignment names in source/, in level order."""
     source = Path(course) / "source"
     return sorted(p.name for p in source.iterdir() if p.is_dir() and ASSIGNMENT_PATTERN.match(p.name))
 
 
-def level_prefix(assignment):
+def level_prefix(assignment: str) -> str:
     """'l1' for '01_low_level_ops': the prefix of every grade id and fixture of the level."""
     return f"l{int(assignment[:2])}"
 
 
-def nbgrader(course, *args, env=None, check=True, on_line=None):
+def nbgrader(
+    course: str | Path,
+    *args: str | Path,
+    env: Mapping[str, str] | None = None,
+    check: bool = True,
+    on_line: Callable[[str], None] | None = None,
+) -> subprocess.CompletedProcess[str]:
     """Run `nbgrader ARGS` in `course`; raise CourseError with the log's tail when it fails.
 
     `on_line` is called with each line of nbgrader's output as it arrives.
@@ -60,6 +74,7 @@ def nbgrader(course, *args, env=None, check=True, on_line=None):
         text=True,
         errors="replace",
     ) as process:
+        assert process.stdout is not None  # stdout=PIPE
         lines = []
         for line in process.stdout:
             lines.append(line)
@@ -74,7 +89,7 @@ def nbgrader(course, *args, env=None, check=True, on_line=None):
     return done
 
 
-def release(course, assignment, *, db=False):
+def release(course: str | Path, assignment: str, *, db: bool = False) -> subprocess.CompletedProcess[str]:
     """Regenerate release/ASSIGNMENT from source/ASSIGNMENT (and the gradebook's copy if `db`)."""
     args = ["generate_assignment", assignment, "--force"]
     if not db:
@@ -85,7 +100,7 @@ def release(course, assignment, *, db=False):
     return done
 
 
-def release_unless_current(course, assignment):
+def release_unless_current(course: str | Path, assignment: str) -> bool:
     """`release(..., db=True)` unless it would change nothing (`tfladder.course.release_stamp`).
     True when it ran."""
     if release_stamp.is_current(course, assignment):
@@ -94,7 +109,14 @@ def release_unless_current(course, assignment):
     return True
 
 
-def autograde(course, assignment, *, student=None, env=None, progress=None):
+def autograde(
+    course: str | Path,
+    assignment: str,
+    *,
+    student: str | None = None,
+    env: Mapping[str, str] | None = None,
+    progress: Advances | None = None,
+) -> subprocess.CompletedProcess[str]:
     """Autograde submitted/*/ASSIGNMENT into autograded/; `student` may be an id or a glob.
 
     The gradebook must know the assignment (`release(..., db=True)` records it). Returns the
@@ -105,7 +127,7 @@ def autograde(course, assignment, *, student=None, env=None, progress=None):
     if student:
         args += ["--student", student]
 
-    def on_line(line):
+    def on_line(line: str) -> None:
         found = AUTOGRADING.search(line)
         if found and progress is not None:
             progress.advance(found.group(1))
@@ -116,13 +138,13 @@ def autograde(course, assignment, *, student=None, env=None, progress=None):
 AUTOGRADING = re.compile(r"Autograding .*?/autograded/([^/]+)/")
 
 
-def submitted_students(course, assignment, pattern=None):
+def submitted_students(course: str | Path, assignment: str, pattern: str | None = None) -> list[str]:
     """Students with a submission of ASSIGNMENT in submitted/, optionally matching a glob."""
     found = sorted(p.parent.name for p in (Path(course) / "submitted").glob(f"*/{assignment}") if p.is_dir())
     return [s for s in found if pattern is None or fnmatch.fnmatch(s, pattern)]
 
 
-def failed_students(course, assignment, log):
+def failed_students(course: str | Path, assignment: str, log: str) -> list[str]:
     """Students nbgrader failed to autograde: named in its log's error lines, and without the
     autograded folder that nbgrader removes when a submission fails.
 
@@ -133,7 +155,7 @@ def failed_students(course, assignment, log):
     return sorted(s for s in named if not (Path(course) / "autograded" / s / assignment).is_dir())
 
 
-def export(course, path="grades.csv"):
+def export(course: str | Path, path: str | Path = "grades.csv") -> Path:
     """Write nbgrader's CSV export of the gradebook to `path` (relative to the course)."""
     nbgrader(course, "export", "--to", str(path))
     return Path(course) / path

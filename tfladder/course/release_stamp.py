@@ -17,6 +17,7 @@ import json
 import os
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 STAMPS = Path("build") / "release-stamps"
 
@@ -35,11 +36,11 @@ DEFINITION_QUERIES = (
 )
 
 
-def stamp_path(course, assignment):
+def stamp_path(course: str | Path, assignment: str) -> Path:
     return Path(course) / STAMPS / f"{assignment}.sha256"
 
 
-def gradebook_file(course):
+def gradebook_file(course: str | Path) -> Path | None:
     """The gradebook's path when it is a local SQLite file (nbgrader's default), else None."""
     from nbgrader.coursedir import CourseDirectory
 
@@ -52,7 +53,7 @@ def gradebook_file(course):
     return Path(course) / url[len(prefix) :]
 
 
-def _tree(folder):
+def _tree(folder: str | Path) -> list[list[str]] | None:
     folder = Path(folder)
     if not folder.is_dir():
         return None
@@ -63,7 +64,7 @@ def _tree(folder):
     ]
 
 
-def _config_files(course):
+def _config_files(course: str | Path) -> list[list[str]]:
     from jupyter_core.paths import jupyter_config_path
 
     found = []
@@ -75,7 +76,7 @@ def _config_files(course):
     return found
 
 
-def _definition(gradebook, assignment):
+def _definition(gradebook: Path | None, assignment: str) -> list[list[Any]] | None:
     """The gradebook's rows for ASSIGNMENT, or None when there is no gradebook or no such assignment."""
     if gradebook is None or not gradebook.is_file():
         return None
@@ -92,7 +93,7 @@ def _definition(gradebook, assignment):
     return rows if rows[0] else None
 
 
-def digest(course, assignment):
+def digest(course: str | Path, assignment: str) -> str | None:
     """A digest of all the regeneration depends on and writes, or None when it cannot be told."""
     import nbgrader
 
@@ -114,7 +115,7 @@ def digest(course, assignment):
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def record(course, assignment):
+def record(course: str | Path, assignment: str) -> None:
     """After a regeneration with the gradebook: remember what it produced."""
     value = digest(course, assignment)
     path = stamp_path(course, assignment)
@@ -127,7 +128,7 @@ def record(course, assignment):
     os.replace(tmp, path)
 
 
-def is_current(course, assignment):
+def is_current(course: str | Path, assignment: str) -> bool:
     """True when regenerating ASSIGNMENT's release and gradebook entry would change nothing."""
     path = stamp_path(course, assignment)
     if not path.is_file():

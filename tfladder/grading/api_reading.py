@@ -17,10 +17,12 @@ import ast
 import inspect
 import textwrap
 import unicodedata
+from collections.abc import Callable, Collection, Iterable, Mapping
+from typing import Any
 
 from tfladder.checks import fail
 from tfladder.course import notebooks
-from tfladder.spies import _OPTIMIZER_CLASSES, KINDS, is_user_file
+from tfladder.spies import _OPTIMIZER_CLASSES, KINDS, Call, Trace, is_user_file
 
 # What each kind of API use looks like in source: identifiers (names, attributes, imported names).
 SOURCE_MARKS = {
@@ -45,17 +47,17 @@ DYNAMIC_NAMES = {"importlib", "__builtins__", "builtins", "__dict__", "modules",
 class Usage:
     """What a reading found for one function: identifiers reached, and code it could not follow."""
 
-    def __init__(self, found, names=(), dynamic=()):
+    def __init__(self, found: bool, names: Iterable[str] = (), dynamic: Iterable[str] = ()) -> None:
         self.found, self.names, self.dynamic = found, set(names), list(dynamic)
 
-    def uses(self, kind):
+    def uses(self, kind: str) -> bool | None:
         """True or False; None when the reading cannot tell (definition not found, or dynamic code)."""
         if not self.found or self.dynamic:
             return None
         return bool(self.names & SOURCE_MARKS[kind])
 
 
-def _identifiers(node):
+def _identifiers(node: ast.AST) -> tuple[set[str], list[str], set[str]]:
     """(identifiers, dynamic constructs, global names loaded) in one definition."""
     names, dynamic, loads = set(), [], set()
     for sub in ast.walk(node):
@@ -84,6 +86,8 @@ def _identifiers(node):
                     len(sub.args) >= 2 and isinstance(sub.args[1], ast.Constant) and isinstance(sub.args[1].value, str)
                 )
                 if literal:
+                    # what `literal` checked, for mypy
+                    assert isinstance(sub.args[1], ast.Constant) and isinstance(sub.args[1].value, str)
                     names.add(unicodedata.normalize("NFKC", sub.args[1].value))
                 else:
                     dynamic.append(f"{called}(...) with a computed name")
@@ -92,14 +96,14 @@ def _identifiers(node):
     return names, dynamic, loads
 
 
-def top_level_definitions(tree):
+def top_level_definitions(tree: ast.Module) -> dict[str, list[ast.stmt]]:
     """{name: [statement]} for every name a module's top level binds (not inside functions)."""
-    found = {}
+    found: dict[str, list[ast.stmt]] = {}
 
-    def bind(name, statement):
+    def bind(name: str, statement: ast.stmt) -> None:
         found.setdefault(name, []).append(statement)
 
-    def visit(statements):
+    def visit(statements: list[ast.stmt]) -> None:
         for statement in statements:
             if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 bind(statement.name, statement)
@@ -131,7 +135,7 @@ def top_level_definitions(tree):
     return found
 
 
-def parse_cell(source):
+def parse_cell(source: str) -> ast.Module | None:
     """A notebook cell's AST (IPython's magics turned into Python first), or None."""
     try:
         from IPython.core.inputtransformer2 import TransformerManager
@@ -145,20 +149,20 @@ def parse_cell(source):
         return None
 
 
-def defined_names(source):
+def defined_names(source: str) -> list[str]:
     """The functions and classes a cell's source defines at its top level, in order."""
     tree = parse_cell(source)
     return [n.name for n in (tree.body if tree else []) if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
 
 
-def _raises_not_implemented(statement):
+def _raises_not_implemented(statement: ast.stmt) -> bool:
     if not isinstance(statement, ast.Raise) or statement.exc is None:
         return False
     exc = statement.exc.func if isinstance(statement.exc, ast.Call) else statement.exc
     return isinstance(exc, ast.Name) and exc.id == "NotImplementedError"
 
 
-def _is_stub(statement):
+def _is_stub(statement: ast.stmt) -> bool:
     """A def whose body (its docstring aside) only raises NotImplementedError, or a class whose
     body raises it: the answer cell as released."""
     if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -172,18 +176,18 @@ def _is_stub(statement):
 class Reading:
     """Definitions of the student's names, and what a function reaches through them."""
 
-    def __init__(self, definitions):
+    def __init__(self, definitions: dict[str, list[ast.stmt]]) -> None:
         self.definitions = definitions  # {name: [AST statement]}
 
-    def is_class(self, name):
+    def is_class(self, name: str) -> bool:
         return any(isinstance(statement, ast.ClassDef) for statement in self.definitions.get(name, []))
 
-    def is_stub(self, name):
+    def is_stub(self, name: str) -> bool:
         """True when every definition of `name` is the released stub (and there is one)."""
         found = self.definitions.get(name, [])
         return bool(found) and all(_is_stub(statement) for statement in found)
 
-    def usage(self, who, exclude=()):
+    def usage(self, who: str, exclude: Collection[str] = ()) -> Usage:
         root = who.split(".")[0]
         if root not in self.definitions:
             return Usage(found=False)
@@ -201,13 +205,13 @@ class Reading:
         return Usage(found=True, names=names, dynamic=dynamic)
 
 
-def notebook_reading(cells, cache=None):
+def notebook_reading(cells: Iterable[Any], cache: dict[str, dict[str, list[ast.stmt]]] | None = None) -> Reading:
     """A Reading of the cells a student may edit (solution cells and cells of their own).
 
     `cache` (a dict) keeps each cell's definitions by its source, for a caller that reads the same
     notebook again and again (the judge, once per test)."""
     cache = {} if cache is None else cache
-    definitions = {}
+    definitions: dict[str, list[ast.stmt]] = {}
     for cell in cells:
         if cell.get("cell_type") != "code":
             continue
@@ -226,10 +230,10 @@ def notebook_reading(cells, cache=None):
 class LocalSource:
     """A Reading of the functions and classes a notebook of your own defined (for `probe.Probe`)."""
 
-    def __init__(self, namespace):
+    def __init__(self, namespace: Mapping[str, Any]) -> None:
         self.namespace = namespace
 
-    def usage(self, who, exclude=()):
+    def usage(self, who: str, exclude: Collection[str] = ()) -> Usage:
         definitions, todo = {}, [who.split(".")[0]]
         while todo:
             name = todo.pop()
@@ -245,7 +249,7 @@ class LocalSource:
         return Reading(definitions).usage(who, exclude)
 
     @staticmethod
-    def _tree(value):
+    def _tree(value: object) -> ast.Module | None:
         if not (inspect.isfunction(value) or inspect.isclass(value)):
             return None
         code = getattr(value, "__code__", None)
@@ -260,27 +264,35 @@ class LocalSource:
 class Seen:
     """A trace from the kernel and a reading of the student's code, judged together."""
 
-    def __init__(self, trace, source, *, isolated=(), flag=None, test_id=None):
+    def __init__(
+        self,
+        trace: Trace,
+        source: Reading | LocalSource,
+        *,
+        isolated: Iterable[str] = (),
+        flag: Callable[[str], None] | None = None,
+        test_id: str | None = None,
+    ) -> None:
         self.trace, self.source, self.isolated = trace, source, tuple(isolated)
         self._flag, self.test_id = flag, test_id
 
     @property
-    def direct(self):
+    def direct(self) -> list[Call]:
         return self.trace.direct
 
-    def count(self, label):
+    def count(self, label: str) -> int:
         """How often a watched method ran (from the trace alone: see the module docstring)."""
         return self.trace.count(label)
 
-    def used(self, kind):
+    def used(self, kind: str) -> bool:
         return self.trace.used(kind)
 
-    def _evidence(self, kind, who):
+    def _evidence(self, kind: str, who: str) -> tuple[bool, bool | None, Usage]:
         traced = self.trace.used(kind)
         usage = self.source.usage(who, exclude=self.isolated)
         return traced, usage.uses(kind), usage
 
-    def _disagree(self, who, label, traced, read, usage):
+    def _disagree(self, who: str, label: str, traced: bool, read: bool | None, usage: Usage) -> None:
         if read is None:
             why = (
                 f"the reading could not follow {', '.join(dict.fromkeys(usage.dynamic))[:200]}"
@@ -295,7 +307,7 @@ class Seen:
         if self._flag is not None:
             self._flag(f"{self.test_id or who}: the API level of {who} could not be confirmed ({why})")
 
-    def forbid(self, kind, who, why):
+    def forbid(self, kind: str, who: str, why: str) -> None:
         """Fail if `who` used this kind of API (trace or reading), or if that cannot be told."""
         label = KINDS[kind][1]
         traced, read, usage = self._evidence(kind, who)
@@ -312,7 +324,7 @@ class Seen:
                 f"calls, or calls eval or __import__); {why}"
             )
 
-    def require(self, kind, who, what):
+    def require(self, kind: str, who: str, what: str) -> None:
         """Fail unless both the trace and the reading show `who` using this kind of API."""
         label = KINDS[kind][1]
         traced, read, usage = self._evidence(kind, who)

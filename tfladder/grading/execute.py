@@ -20,9 +20,11 @@ notebook as `tfladder-run.json`.
 """
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from jupyter_client.manager import AsyncKernelManager
+from jupyter_client.manager import AsyncKernelManager, KernelManager
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.notebooknode import NotebookNode
 from nbformat.v4 import new_code_cell
@@ -44,11 +46,11 @@ NOT_RUN = (
 )
 
 
-def _error(ename, evalue):
+def _error(ename: str, evalue: str) -> NotebookNode:
     return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
 
 
-def gradebook_cells(resources):
+def gradebook_cells(resources: Mapping[str, Any] | None) -> tuple[dict[str, str], dict[str, str]]:
     """({grade id: source} of the notebook's test cells, hidden tests included; {grade id: source}
     of its code answer cells as released, the stubs), as the gradebook holds them, for the notebook
     nbgrader is grading (`resources["nbgrader"]`)."""
@@ -86,7 +88,9 @@ class JudgedExecute(Execute):
     )
     wait_seconds = Float(3600.0, help="longest wait for one worker result").tag(config=True)
 
-    def preprocess(self, nb, resources=None, km=None):
+    def preprocess(
+        self, nb: NotebookNode, resources: Any = None, km: KernelManager | None = None
+    ) -> tuple[NotebookNode, dict[str, Any]]:
         if self.results:
             report, why = replay.replay(self, nb, resources)
             if report is not None:
@@ -98,7 +102,9 @@ class JudgedExecute(Execute):
             self._executed_here = None
         return self._execute(nb, resources, km)
 
-    def _execute(self, nb, resources, km):
+    def _execute(
+        self, nb: NotebookNode, resources: Any, km: KernelManager | None
+    ) -> tuple[NotebookNode, dict[str, Any]]:
         if self.sandbox is None:
             self.sandbox = startable()
             if not self.sandbox:
@@ -107,13 +113,13 @@ class JudgedExecute(Execute):
                     "bubblewrap): grade untrusted notebooks with `tfladder grade` as root"
                 )
         self.kernel_manager_class = SandboxKernelManager if self.sandbox else AsyncKernelManager
-        self._dead_at = None
-        self._flags = []
-        self._output_bytes = {}
-        self._sandbox_km = None
-        self._usage = {}
+        self._dead_at: str | None = None
+        self._flags: list[str] = []
+        self._output_bytes: dict[int, int] = {}
+        self._sandbox_km: KernelManager | None = None
+        self._usage: dict[str, Any] = {}
         self._probing = False
-        self._current = None
+        self._current: int | None = None
         tests, stubs = gradebook_cells(resources) if any(notebooks.is_test(c) for c in nb.cells) else ({}, {})
         self.judge = Judge(nb, tests, self._send, stubs=stubs, flag=self._flags.append, log=self.log)
         try:
@@ -122,16 +128,19 @@ class JudgedExecute(Execute):
             km = self._sandbox_km  # nbclient forgets its kernel manager once the kernel is gone
             self._usage = getattr(km, "sandbox_usage", None) or {}
             if self.sandbox and self._usage:
+                assert km is not None  # it reported the usage
                 self._flags.extend(limits_hit(self._usage, km.limits))
             self._write_report(resources)
         return nb, resources
 
-    def create_kernel_manager(self):
+    def create_kernel_manager(self) -> KernelManager:
         self._sandbox_km = super().create_kernel_manager()
         return self._sandbox_km
 
     # -- cells -------------------------------------------------------------------------------
-    def preprocess_cell(self, cell, resources, index):
+    def preprocess_cell(
+        self, cell: NotebookNode, resources: dict[str, Any], index: int
+    ) -> tuple[NotebookNode, dict[str, Any]]:
         if cell.cell_type != "code":
             return cell, resources
         if self._dead_at is not None:
@@ -156,7 +165,7 @@ class JudgedExecute(Execute):
         self._note_errors(cell, index)
         return cell, resources
 
-    def _kernel_lost(self, cell, index, error):
+    def _kernel_lost(self, cell: NotebookNode, index: int, error: BaseException) -> None:
         """The kernel is gone or stuck: this cell gets an error, the cells after it are not run."""
         self._dead_at = notebooks.grade_id(cell) or f"cell {index}"
         if isinstance(error, CellTimeoutError):
@@ -176,7 +185,7 @@ class JudgedExecute(Execute):
             )
         cell.outputs = list(cell.get("outputs", [])) + [lost]
 
-    def _note_errors(self, cell, index):
+    def _note_errors(self, cell: NotebookNode, index: int) -> None:
         """Flag limits hit inside the kernel (a memory error, a cell interrupted at its time-out)."""
         if self._dead_at is not None:
             return
@@ -188,7 +197,7 @@ class JudgedExecute(Execute):
             self._flags.append(f"{where}: ran longer than {self.timeout} s and was interrupted")
 
     # -- the probe: one request of a test, answered by the kernel --------------------------------
-    def _send(self, request):
+    def _send(self, request: dict[str, Any]) -> dict[str, Any]:
         """One request, as an execute request whose code is `pass` and whose one user expression
         asks the probe (`probe.request_code`). An expression is evaluated as it is, where a cell's
         code goes through IPython's transformers, the kernel's history and ipykernel's hash of the
@@ -200,7 +209,7 @@ class JudgedExecute(Execute):
         real = self.nb.cells[index]
         execute = self.kc.execute
 
-        def execute_with_expression(code, **options):
+        def execute_with_expression(code: str, **options: Any) -> str:
             return execute(code, **options, user_expressions={"tfladder": expression})
 
         self._probing = True
@@ -237,7 +246,9 @@ class JudgedExecute(Execute):
         return {"error": {"type": "ProbeFailed", "message": "the kernel did not answer the test's request"}}
 
     # -- outputs -----------------------------------------------------------------------------
-    def output(self, outs, msg, display_id, cell_index):
+    def output(
+        self, outs: list[NotebookNode], msg: dict[str, Any], display_id: str | None, cell_index: int
+    ) -> NotebookNode | None:
         if self._probing:
             data = msg.get("content", {}).get("data", {})
             if msg.get("msg_type") == "display_data" and wire.MIME in data:
@@ -265,7 +276,7 @@ class JudgedExecute(Execute):
         return super().output(outs, msg, display_id, cell_index)
 
     # -- report ------------------------------------------------------------------------------
-    def _write_report(self, resources):
+    def _write_report(self, resources: Mapping[str, Any] | None) -> None:
         folder = (resources or {}).get("metadata", {}).get("path")
         if not folder:
             return

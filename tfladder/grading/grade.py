@@ -32,10 +32,11 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from tfladder import runtime
 from tfladder.course import ops
@@ -45,6 +46,11 @@ from tfladder.sandbox import launcher
 
 # nbformat, nbgrader and the modules built on them take about 2 s to import: they are imported
 # where they are used, so that the zygote and the workers start first.
+if TYPE_CHECKING:
+    from nbformat import NotebookNode
+
+    from tfladder.grading.parallel import Workers
+    from tfladder.sandbox.zygote import Zygote
 
 REPORT = "tfladder.json"
 # nbgrader's configuration for one assignment of a run, and the settings file it reads
@@ -56,41 +62,43 @@ KEPT_FILES = ("timestamp.txt",)
 @dataclass
 class Submission:
     student: str
-    reasons_failed: list = field(default_factory=list)  # why it was graded as blank
-    flags: list = field(default_factory=list)  # why a human should look at it
-    notes: list = field(default_factory=list)
+    reasons_failed: list[str] = field(default_factory=list)  # why it was graded as blank
+    flags: list[str] = field(default_factory=list)  # why a human should look at it
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
 class Summary:
     assignment: str
-    submissions: dict = field(default_factory=dict)  # student -> Submission
-    nbgrader_failed: list = field(default_factory=list)
+    submissions: dict[str, Submission] = field(default_factory=dict)  # student -> Submission
+    nbgrader_failed: list[str] = field(default_factory=list)
     log: str = ""
-    executed_by: dict = field(default_factory=dict)  # student -> "worker" or "grader" (parallel only)
-    notes: list = field(default_factory=list)
+    executed_by: dict[str, str] = field(default_factory=dict)  # student -> "worker" or "grader" (parallel only)
+    notes: list[str] = field(default_factory=list)
     error: str = ""  # why the assignment could not be graded
 
     @property
-    def failed(self):
+    def failed(self) -> list[str]:
         return sorted({s for s, sub in self.submissions.items() if sub.reasons_failed} | set(self.nbgrader_failed))
 
     @property
-    def flagged(self):
+    def flagged(self) -> list[str]:
         return sorted(s for s, sub in self.submissions.items() if sub.flags or sub.reasons_failed)
 
     @property
-    def graded(self):
+    def graded(self) -> list[str]:
         return sorted(s for s in self.submissions if s not in self.nbgrader_failed)
 
-    def line(self):
+    def line(self) -> str:
         return (
             f"{self.assignment}: {len(self.graded)} graded, {len(self.failed)} failed, "
             f"{len(self.flagged)} flagged for review"
         )
 
 
-def _read_notebook(path, assignment, release_nb):
+def _read_notebook(
+    path: Path, assignment: str, release_nb: "NotebookNode"
+) -> tuple["NotebookNode", None] | tuple[None, str]:
     """(notebook, None) or (None, reason) for a submitted file."""
     import nbformat
 
@@ -122,7 +130,7 @@ def _read_notebook(path, assignment, release_nb):
     return nb, None
 
 
-def stage(source_dir, target_dir, assignment, release_nb):
+def stage(source_dir: Path, target_dir: Path, assignment: str, release_nb: "NotebookNode") -> Submission:
     """Check one submission and copy what may be graded into target_dir; returns a Submission."""
     import nbformat
 
@@ -146,6 +154,7 @@ def stage(source_dir, target_dir, assignment, release_nb):
             else f"no {assignment}.ipynb, and {len(found)} other notebooks: cannot tell which to grade"
         )
     if nb is None:
+        assert reason is not None  # _read_notebook gives a reason with every None
         submission.reasons_failed.append(reason + "; graded as the blank release (0 points)")
         nb = release_nb
     else:
@@ -163,7 +172,9 @@ def stage(source_dir, target_dir, assignment, release_nb):
     return submission
 
 
-def _override_config(folder, staging, *, use_sandbox, slot, zygote="", results=""):
+def _override_config(
+    folder: Path, staging: Path, *, use_sandbox: bool, slot: int, zygote: str = "", results: str | Path = ""
+) -> Path:
     """A Jupyter config folder that sets how the course's JudgedExecute runs for this assignment:
     sandboxed or not, which uid slot and zygote, the workers' results to replay.
 
@@ -188,7 +199,7 @@ def _override_config(folder, staging, *, use_sandbox, slot, zygote="", results="
     return folder
 
 
-def check_course_config(course):
+def check_course_config(course: str | Path) -> None:
     """Stop unless the course's nbgrader_config.py loads and judges test cells outside the kernel."""
     from tfladder.grading.execute import JudgedExecute
 
@@ -203,7 +214,7 @@ def check_course_config(course):
         )
 
 
-def flag_in_gradebook(course, assignment, student, flagged):
+def flag_in_gradebook(course: str | Path, assignment: str, student: str, flagged: object) -> bool:
     from nbgrader.api import MissingEntry
 
     from tfladder.grading import scores
@@ -218,12 +229,12 @@ def flag_in_gradebook(course, assignment, student, flagged):
         return True
 
 
-def read_report(course, assignment, student, name=REPORT):
+def read_report(course: str | Path, assignment: str, student: str, name: str = REPORT) -> dict[str, Any]:
     path = Path(course) / "autograded" / student / assignment / name
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def default_jobs():
+def default_jobs() -> int:
     """Notebooks executed at once by default: one per CPU this process may use."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
@@ -327,16 +338,20 @@ def grade_many(course: str | Path, assignments: list[str], options: Options = Op
 class _Run:
     """What the assignments of one grading run share: options, the zygote and the workers."""
 
-    def __init__(self, course, options, jobs, worker_env):
+    forks: "Zygote | None"
+    workers: "Workers | None"
+
+    def __init__(self, course: Path, options: Options, jobs: int, worker_env: dict[str, str] | None) -> None:
         self.course, self.options, self.jobs, self.worker_env = course, options, jobs, worker_env
         self.forks = self.workers = None
         self.socket_path = ""
         self.waited = False
         self.zygote_failed = ""  # why the workers cannot fork kernels, once that is known
 
-    def launch_zygote(self, stack, summaries):
+    def launch_zygote(self, stack: ExitStack, summaries: Iterable[Summary]) -> None:
         from tfladder.sandbox import zygote
 
+        assert self.worker_env is not None  # a zygote only for a parallel run, which has the workers' env
         try:
             self.forks = zygote.Zygote.launch(launcher.sandbox_env(self.worker_env))
         except OSError as error:
@@ -346,7 +361,7 @@ class _Run:
         stack.callback(self.forks.stop)
         self.socket_path = self.forks.socket_path
 
-    def wait_for_zygote(self):
+    def wait_for_zygote(self) -> None:
         """Once per run, before the first kernel: the zygote's imports."""
         from tfladder.sandbox import zygote
 
@@ -360,7 +375,7 @@ class _Run:
             self.socket_path = ""
 
 
-def _worker_env(env, jobs):
+def _worker_env(env: Mapping[str, str] | None, jobs: int) -> dict[str, str]:
     """The workers' environment (and so the kernels'): TensorFlow threads shared out between the
     jobs, unless the grader chose a number (scores do not depend on it: tests/test_determinism.py)."""
     worker_env = tool_env(env)
@@ -369,7 +384,7 @@ def _worker_env(env, jobs):
     return worker_env
 
 
-def _stage_and_queue(run, summary, chosen, config_dir):
+def _stage_and_queue(run: _Run, summary: Summary, chosen: list[str], config_dir: Path) -> None:
     """Release check, staging and, in a parallel run, the notebooks handed to the workers; writes
     the config nbgrader will grade this assignment with."""
     from tfladder.course import notebooks
@@ -391,7 +406,7 @@ def _stage_and_queue(run, summary, chosen, config_dir):
         _queue_and_replay(run, summary, chosen, work, staging, config_dir)
 
 
-def _record(run, summary, config_dir):
+def _record(run: _Run, summary: Summary, config_dir: Path) -> None:
     """nbgrader autograde for one staged assignment, then flags and reports from its results."""
     from tfladder.grading import execute
 
@@ -399,6 +414,7 @@ def _record(run, summary, config_dir):
     bar = Progress(len(summary.submissions), f"grading {assignment}") if run.options.show_progress else None
     writer_env = {**(run.options.env or {}), "JUPYTER_CONFIG_DIR": str(config_dir)}
     if run.workers is not None:  # a notebook nbgrader executes itself gets the workers' settings
+        assert run.worker_env is not None  # set whenever there are workers
         writer_env[runtime.THREADS_ENV] = run.worker_env[runtime.THREADS_ENV]
     done = ops.autograde(course, assignment, env=writer_env, progress=bar)
     if bar:
@@ -447,11 +463,14 @@ def _record(run, summary, config_dir):
         flag_in_gradebook(course, assignment, student, submission.flags or submission.reasons_failed)
 
 
-def _queue_and_replay(run, summary, chosen, work, staging, config_dir):
+def _queue_and_replay(
+    run: _Run, summary: Summary, chosen: list[str], work: Path, staging: Path, config_dir: Path
+) -> None:
     """Hand every notebook to the workers as soon as it is prepared, and write the config that
     makes nbgrader replay their results (its own fallback kernels use the slot after theirs)."""
     from tfladder.grading import parallel
 
+    assert run.workers is not None  # called only for a run with workers
     results = work / "executed"
     results.mkdir(parents=True)
     for student, prepared in parallel.prepare(

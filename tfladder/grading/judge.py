@@ -14,12 +14,16 @@ Messages that quote the student (an exception's text, a line of their code) are 
 message that quotes a line of the hidden tests is withheld and flagged.
 """
 
+import ast
 import builtins
 import contextlib
 import io
+import logging
 import time
 import traceback
 import warnings
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -27,6 +31,7 @@ from tfladder import checks, data, probe, seeds
 from tfladder.checks import CheckFailed
 from tfladder.course import notebooks
 from tfladder.grading import api_reading
+from tfladder.spies import Trace
 
 MIN_SECRET_LINE = 16
 MAX_MESSAGE_CHARS = 4000
@@ -36,7 +41,7 @@ class KernelLost(BaseException):
     """The kernel died or could not be stopped while answering (a BaseException, so that no test's
     `except Exception` can swallow it); carries the executor's own exception."""
 
-    def __init__(self, cause):
+    def __init__(self, cause: BaseException) -> None:
         super().__init__(str(cause))
         self.cause = cause
 
@@ -45,10 +50,10 @@ class GraderError(Exception):
     """A test could not be run as written: a problem of the course, not of the student."""
 
 
-def secret_lines(sources):
+def secret_lines(sources: Iterable[str]) -> set[str]:
     """Lines of hidden tests that only the judge may know: stripped, long enough to mean something,
     not inside the code a test sends to the kernel (`probe.run("...")`), which is not secret."""
-    found = set()
+    found: set[str] = set()
     for source in sources:
         sent = _sent_lines(source)
         region = notebooks.region_lines(source, notebooks.BEGIN_HIDDEN, notebooks.END_HIDDEN)
@@ -59,7 +64,7 @@ def secret_lines(sources):
     return found
 
 
-def _sent_lines(source):
+def _sent_lines(source: str) -> set[str]:
     """Stripped lines of the string literals a test passes to probe.run / probe.trace."""
     import ast
 
@@ -67,7 +72,7 @@ def _sent_lines(source):
         tree = ast.parse(source)
     except SyntaxError:
         return set()
-    lines = set()
+    lines: set[str] = set()
     for node in ast.walk(tree):
         if (
             isinstance(node, ast.Call)
@@ -84,24 +89,24 @@ def _sent_lines(source):
 class RemoteProbe(probe.Client):
     """`probe` in the judge: each request goes to the student's kernel through `send`."""
 
-    def __init__(self, judge, send):
+    def __init__(self, judge: "Judge", send: Callable[[dict[str, Any]], Any]) -> None:
         self._judge, self._send = judge, send
-        self._registered_by = {}
+        self._registered_by: dict[str, str | None] = {}
         super().__init__()
 
-    def _exchange(self, request):
+    def _exchange(self, request: dict[str, Any]) -> dict[str, Any]:
         return self._judge.exchange(self._send, request)
 
-    def _seen(self, trace):
+    def _seen(self, trace: Trace) -> api_reading.Seen:
         return api_reading.Seen(
             trace, self._judge.reading(), isolated=self._isolated, flag=self._judge.flag, test_id=self.test_id
         )
 
-    def register_standin(self, name, source):
+    def register_standin(self, name: str, source: str) -> None:
         super().register_standin(name, source)
         self._registered_by[name] = self.test_id
 
-    def isolate(self, *names):
+    def isolate(self, *names: str) -> None:
         for name in names:
             registered = self._registered_by.get(name)
             if registered is None or not self._judge.exercise_judged(registered, self.test_id):
@@ -115,7 +120,16 @@ class RemoteProbe(probe.Client):
 class Judge:
     """Runs the test cells of one notebook, in order, against one student's kernel."""
 
-    def __init__(self, nb, tests, send, *, stubs=None, flag=None, log=None):
+    def __init__(
+        self,
+        nb: Any,
+        tests: Mapping[str, str],
+        send: Callable[[dict[str, Any]], Any],
+        *,
+        stubs: Mapping[str, str] | None = None,
+        flag: Callable[[str], None] | None = None,
+        log: logging.Logger | logging.LoggerAdapter[Any] | None = None,
+    ) -> None:
         """`tests`: {grade id: source} of the test cells, from the gradebook (trusted); `send`:
         request -> reply, through the kernel; `stubs`: {answer's grade id: its released stub};
         `flag`: where reasons to look go."""
@@ -125,9 +139,9 @@ class Judge:
         solutions = notebooks.solution_ids(nb)
         self.order = [notebooks.grade_id(c) for c in nb.cells if notebooks.grade_id(c) in self.tests]
         self.exercise = {gid: notebooks.exercise_of(gid, solutions) or gid for gid in self.order}
-        self.done = set()
+        self.done: set[str] = set()
         self.index = 0
-        self._parsed = {}  # each student cell's definitions, by source
+        self._parsed: dict[str, dict[str, list[ast.stmt]]] = {}  # each student cell's definitions, by source
         self.secrets = secret_lines(self.tests.values())
         self.probe = RemoteProbe(self, send)
         self.namespace = {
@@ -149,11 +163,11 @@ class Judge:
         }
 
     # -- what the kernel and the API reading need ---------------------------------------------------
-    def flag(self, reason):
+    def flag(self, reason: str) -> None:
         if self._flag is not None:
             self._flag(reason)
 
-    def exchange(self, send, request):
+    def exchange(self, send: Callable[[dict[str, Any]], Any], request: dict[str, Any]) -> dict[str, Any]:
         """One request through `send`, timed (`send` may count the bytes it moves in `stats`)."""
         started = time.perf_counter()
         self.stats["requests"] += 1
@@ -166,15 +180,16 @@ class Judge:
             self.stats["kernel_seconds"] += float(seconds)
         return reply
 
-    def reading(self):
+    def reading(self) -> api_reading.Reading:
         """The student's editable cells before the current test, read for API use."""
         return api_reading.notebook_reading(self.nb.cells[: self.index], self._parsed)
 
-    def unwritten(self, grade_id):
+    def unwritten(self, grade_id: str) -> str | None:
         """Why the test's answer cannot have been written, or None: the student's cells never
         define its names, or only as released (`raise NotImplementedError()`). Then nothing the
         kernel might say about them counts: the test fails without asking it."""
-        names = self.answer_names.get(self.exercise.get(grade_id), [])
+        exercise = self.exercise.get(grade_id)
+        names = self.answer_names.get(exercise, []) if exercise is not None else []
         reading = self.reading()
         missing = [name for name in names if not reading.definitions.get(name) or reading.is_stub(name)]
         if not names or len(missing) < len(names):
@@ -187,7 +202,7 @@ class Judge:
             )
         return checks.NOT_DEFINED.format(name=name)  # what the kernel says of a class cell that raised
 
-    def exercise_judged(self, registered_by, current):
+    def exercise_judged(self, registered_by: str, current: str | None) -> bool:
         """True when every test of `registered_by`'s exercise was judged and `current` belongs to
         another exercise."""
         exercise = self.exercise.get(registered_by)
@@ -196,7 +211,7 @@ class Judge:
         return all(gid in self.done for gid in self.order if self.exercise[gid] == exercise)
 
     # -- one test ------------------------------------------------------------------------------------
-    def test(self, grade_id, index):
+    def test(self, grade_id: str, index: int) -> list[Any]:
         """Run the test `grade_id` (the cell at `index`); its outputs as nbformat dicts."""
         from nbformat.notebooknode import NotebookNode
 
@@ -230,7 +245,7 @@ class Judge:
         finally:
             self.done.add(grade_id)
             self.stats["judge_seconds"] += (time.perf_counter() - started) - (self.stats["probe_seconds"] - probing)
-        outputs = []
+        outputs: list[Any] = []
         if printed.getvalue():
             outputs.append(NotebookNode(output_type="stream", name="stdout", text=printed.getvalue()[-20_000:]))
         if error:
@@ -245,7 +260,7 @@ class Judge:
             )
         return outputs
 
-    def _clean(self, message, grade_id):
+    def _clean(self, message: str, grade_id: str) -> str:
         """A failure message as the student may read it: no line of the hidden tests, not too long."""
         quoted = [line for line in self.secrets if line in message]
         if quoted:

@@ -27,25 +27,37 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import nbformat
 
 from tfladder.course.config import nbgrader_config
 from tfladder.grading import execute, replay
 
+if TYPE_CHECKING:  # traitlets is imported where a configuration is built
+    from traitlets.config import Config
+
 # nbgrader's sanitizing pass, in its order (nbgrader.converters.Autograde.sanitize_preprocessors)
 SANITIZERS = ("ClearOutput", "DeduplicateIds", "OverwriteKernelspec", "OverwriteCells", "CheckCellMetadata")
 
 
-def _write_atomically(path, text):
+def _write_atomically(path: str | Path, text: str) -> None:
     tmp = Path(f"{path}.partial")
     tmp.write_text(text)
     os.replace(tmp, path)
 
 
 # -- preparing notebooks as nbgrader will ------------------------------------------------------------
-def prepare(course, assignment, staging, work, students, config):
+def prepare(
+    course: str | Path,
+    assignment: str,
+    staging: str | Path,
+    work: str | Path,
+    students: Iterable[str],
+    config: "Config",
+) -> Iterator[tuple[str, tuple[Path, Path, dict[str, Any]] | None]]:
     """For each student in turn, the notebook and folder nbgrader's autograde will execute.
 
     Yields (student, (notebook path, folder, nbgrader's resources)), or (student, None) when nbgrader's sanitizer
@@ -94,7 +106,7 @@ def prepare(course, assignment, staging, work, students, config):
 
 
 # -- the workers ---------------------------------------------------------------------------------------
-def execute_one(config, task):
+def execute_one(config: "Config", task: Mapping[str, Any]) -> None:
     """In a worker: execute one prepared notebook with JudgedExecute; write its result file."""
     from nbgrader.utils import setenv
 
@@ -114,7 +126,7 @@ def execute_one(config, task):
     _write_atomically(replay.result_path(results, student), json.dumps(result))
 
 
-def worker_main(argv):
+def worker_main(argv: Sequence[str]) -> None:
     """`python -m tfladder.grading.parallel COURSE SETTINGS`: execute the tasks read from stdin, one JSON
     object per line, answering "done" for each."""
     from traitlets.config import Config
@@ -139,9 +151,19 @@ def worker_main(argv):
 class Workers:
     """N worker processes, each with its own sandbox slot (uid), taking notebooks in order."""
 
-    def __init__(self, jobs, course, *, logs, use_sandbox, zygote="", first_slot=0, env=None):
+    def __init__(
+        self,
+        jobs: int,
+        course: str | Path,
+        *,
+        logs: str | Path,
+        use_sandbox: bool,
+        zygote: str = "",
+        first_slot: int = 0,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         """Start the worker processes now (their imports overlap whatever comes next)."""
-        self.tasks = queue.Queue()
+        self.tasks: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self.logs = Path(logs)
         self.logs.mkdir(parents=True, exist_ok=True)
         self.command = [sys.executable, "-m", "tfladder.grading.parallel", str(course)]
@@ -151,7 +173,7 @@ class Workers:
         for thread in self.threads:
             thread.start()
 
-    def _start(self, slot, first=False):
+    def _start(self, slot: int, first: bool = False) -> subprocess.Popen[str]:
         log = open(Path(self.logs) / f"worker-{slot}.log", "w" if first else "a")  # one log per run
         try:
             return subprocess.Popen(
@@ -166,12 +188,13 @@ class Workers:
         finally:
             log.close()
 
-    def _feed(self, slot):
+    def _feed(self, slot: int) -> None:
         process = self._start(slot, first=True)
         while (task := self.tasks.get()) is not None:
             try:
                 if process is None or process.poll() is not None:
                     process = self._start(slot)
+                assert process.stdin is not None and process.stdout is not None  # started with pipes
                 process.stdin.write(json.dumps(task) + "\n")
                 process.stdin.flush()
                 answer = process.stdout.readline()
@@ -188,10 +211,11 @@ class Workers:
                         ),
                     )
         if process is not None and process.poll() is None:
+            assert process.stdin is not None  # started with a pipe
             process.stdin.close()
             process.wait()
 
-    def submit(self, student, prepared, results):
+    def submit(self, student: str, prepared: tuple[Path, Path, dict[str, Any]] | None, results: str | Path) -> None:
         """Queue one student's prepared notebook (notebook, folder); None: nothing to execute,
         which the result says at once (the grader executes that notebook itself)."""
         if prepared is None:
@@ -211,7 +235,7 @@ class Workers:
                 }
             )
 
-    def finish(self):
+    def finish(self) -> None:
         """Let every worker finish its queue and exit."""
         for _ in self.threads:
             self.tasks.put(None)

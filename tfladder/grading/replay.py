@@ -11,6 +11,7 @@ import hashlib
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import nbformat
 
@@ -19,7 +20,7 @@ from tfladder.sandbox import launcher
 RESULT_SUFFIX = ".json"
 
 
-def fingerprint(nb, folder):
+def fingerprint(nb: nbformat.NotebookNode, folder: str | Path) -> str:
     """What a notebook's execution depends on: its cells and the files its kernel gets."""
     cells = [[c.cell_type, c.source, c.metadata.get("nbgrader"), c.metadata.get("tags")] for c in nb.cells]
     files = [
@@ -32,11 +33,13 @@ def fingerprint(nb, folder):
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def result_path(results, student):
+def result_path(results: str | Path, student: str) -> Path:
     return Path(results) / f"{student}{RESULT_SUFFIX}"
 
 
-def replay(executor, nb, resources):
+def replay(
+    executor: Any, nb: nbformat.NotebookNode, resources: dict[str, Any]
+) -> tuple[dict[str, Any] | None, str | None]:
     """In nbgrader's own JudgedExecute: take the worker's execution of this very notebook.
 
     Returns (report, None) when taken (outputs copied into `nb`; the worker's run report, which the
@@ -56,7 +59,7 @@ def replay(executor, nb, resources):
     return {**result["report"], "executed_by": "worker"}, None
 
 
-def _wait_for(path, wait_seconds):
+def _wait_for(path: Path, wait_seconds: float) -> tuple[dict[str, Any] | None, str | None]:
     deadline = time.monotonic() + wait_seconds
     while not path.exists():
         if time.monotonic() > deadline:
@@ -65,7 +68,7 @@ def _wait_for(path, wait_seconds):
     return json.loads(path.read_text()), None
 
 
-def _take(nb, executed):
+def _take(nb: nbformat.NotebookNode, executed: nbformat.NotebookNode) -> None:
     """What execution adds, from the worker's copy: outputs, counts, timings, language info."""
     for mine, theirs in zip(nb.cells, executed.cells):
         if mine.cell_type == "code":

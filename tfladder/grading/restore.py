@@ -18,11 +18,12 @@ What was changed is returned as reasons to look (`tfladder grade` flags them).
 
 import copy
 import uuid
+from typing import Any
 
 from tfladder.course import notebooks
 
 
-def _fresh(cell, taken):
+def _fresh(cell: Any, taken: set[str]) -> Any:
     """A copy of a release cell for the submission, outputs cleared, with an id not yet taken."""
     cell = copy.deepcopy(cell)
     if cell.get("cell_type") == "code":
@@ -34,7 +35,7 @@ def _fresh(cell, taken):
     return cell
 
 
-def _answer(cell, released):
+def _answer(cell: Any, released: Any) -> Any:
     """The student's answer in the release's answer cell: their source, the release's type and metadata."""
     fixed = copy.deepcopy(released)
     fixed["source"] = cell.get("source", "")
@@ -46,7 +47,7 @@ def _answer(cell, released):
     return fixed
 
 
-def restore(nb, release_nb):
+def restore(nb: Any, release_nb: Any) -> list[str]:
     """Put `nb` (a submitted notebook) back into the release's shape; returns the reasons."""
     released = notebooks.cells_by_id(release_nb)
     order = [notebooks.grade_id(c) for c in release_nb.cells if notebooks.grade_id(c)]

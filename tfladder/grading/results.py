@@ -8,28 +8,29 @@ kept, because they quote the hidden test code.
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Final, cast
 
 from tfladder.course import notebooks
 from tfladder.grading import scores
 
 SEED_PATTERN = re.compile(r"grading seed (\d+)")
-MANUAL = scores.MANUAL
+MANUAL: Final = scores.MANUAL
 
 
 @dataclass
 class CellResult:
     grade_id: str
     exercise: str
-    points: object  # float, or MANUAL while a written answer waits for a human
+    points: scores.Points  # float, or MANUAL while a written answer waits for a human
     max_points: float
     message: str = ""
 
     @property
-    def passed(self):
+    def passed(self) -> bool:
         return self.points != MANUAL and self.points >= self.max_points
 
     @property
-    def part(self):
+    def part(self) -> str:
         """'interface', 'values', 'api' (the test id after its exercise id), or 'written answer'."""
         rest = self.grade_id[len(self.exercise) :].lstrip("_")
         return rest or "written answer"
@@ -39,43 +40,43 @@ class CellResult:
 class NotebookResult:
     assignment: str
     student: str
-    cells: list = field(default_factory=list)
-    seed: int = None
+    cells: list[CellResult] = field(default_factory=list)
+    seed: int | None = None
     error: str = ""  # why the notebook could not be graded, if it could not
-    flags: list = field(default_factory=list)  # why `tfladder grade` wants a human to look
+    flags: list[str] = field(default_factory=list)  # why `tfladder grade` wants a human to look
 
-    def exercises(self):
+    def exercises(self) -> list[tuple[str, scores.Points, float, list[CellResult]]]:
         """[(exercise id, points, max points, [CellResult])] in notebook order; points may be MANUAL."""
-        order = {}
+        order: dict[str, list[CellResult]] = {}
         for cell in self.cells:
             order.setdefault(cell.exercise, []).append(cell)
-        rows = []
+        rows: list[tuple[str, scores.Points, float, list[CellResult]]] = []
         for exercise, cells in order.items():
             maximum = sum(c.max_points for c in cells)
             if any(c.points == MANUAL for c in cells):
                 rows.append((exercise, MANUAL, maximum, cells))
             else:
-                rows.append((exercise, sum(c.points for c in cells), maximum, cells))
+                rows.append((exercise, sum(cast(float, c.points) for c in cells), maximum, cells))
         return rows
 
     @property
-    def auto_points(self):
+    def auto_points(self) -> float:
         return sum(c.points for c in self.cells if c.points != MANUAL)
 
     @property
-    def auto_max(self):
+    def auto_max(self) -> float:
         return sum(c.max_points for c in self.cells if c.points != MANUAL)
 
     @property
-    def total_max(self):
+    def total_max(self) -> float:
         return sum(c.max_points for c in self.cells)
 
     @property
-    def manual_pending(self):
+    def manual_pending(self) -> list[CellResult]:
         return [c for c in self.cells if c.points == MANUAL]
 
 
-def message_of(cell):
+def message_of(cell: Any) -> str:
     """A failed cell's message for the student: the error text without its type for CheckFailed."""
     text = notebooks.failure_text(cell).strip()
     if text.startswith("CheckFailed: "):
@@ -83,7 +84,7 @@ def message_of(cell):
     return text
 
 
-def seed_of(nb):
+def seed_of(nb: Any) -> int | None:
     """The grading seed the setup cell printed, or None."""
     for cell in nb.cells:
         for output in cell.get("outputs", []):
@@ -93,7 +94,7 @@ def seed_of(nb):
     return None
 
 
-def load(course, assignment, student):
+def load(course: str | Path, assignment: str, student: str) -> NotebookResult:
     """The result of one student's graded assignment, from the gradebook and autograded/."""
     course = Path(course)
     source_nb = notebooks.read(course / "source" / assignment / f"{assignment}.ipynb")
@@ -126,14 +127,14 @@ def load(course, assignment, student):
     return result
 
 
-def summary_line(result):
+def summary_line(result: NotebookResult) -> str:
     seed = f", grading seed {result.seed}" if result.seed is not None else ""
     pending = len(result.manual_pending)
     manual = f"; {pending} written answer(s) wait for a human grader" if pending else ""
     return f"{result.assignment}: {result.auto_points:g} / {result.auto_max:g} autograded points{seed}{manual}"
 
 
-def _mark(cell):
+def _mark(cell: CellResult) -> str:
     if cell.points == MANUAL:
         return "(waits for a human grader)"
     if cell.part == "written answer" and not cell.passed:
@@ -141,7 +142,7 @@ def _mark(cell):
     return "ok" if cell.passed else "FAILED"
 
 
-def text_report(result):
+def text_report(result: NotebookResult) -> str:
     """A plain-text report: points per exercise, which tests passed, and the failure messages."""
     lines = [summary_line(result)]
     if result.error:

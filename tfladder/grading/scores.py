@@ -1,26 +1,29 @@
 """Points per student and graded cell from the gradebook, and a readable table per exercise."""
 
+from collections.abc import Iterable, Mapping
 from contextlib import closing
 from pathlib import Path
+from typing import Any, Final, Literal, cast
 
 from nbgrader.api import Gradebook, MissingEntry
 
 from tfladder.course import notebooks
 
-MANUAL = "manual"
+MANUAL: Final = "manual"
+Points = float | Literal["manual"]
 
 
-def gradebook(course):
+def gradebook(course: str | Path) -> Gradebook:
     return Gradebook(f"sqlite:///{Path(course).resolve() / 'gradebook.db'}")
 
 
-def cell_points(course, assignment, students):
+def cell_points(course: str | Path, assignment: str, students: Iterable[str]) -> dict[str, dict[str, Points] | None]:
     """{student: {grade_id: points, or "manual" while a written answer waits for a human}}.
 
     A student whose submission is missing from the gradebook maps to None.
     """
     notebook = assignment
-    result = {}
+    result: dict[str, dict[str, Points] | None] = {}
     with closing(gradebook(course)) as gb:
         for student in students:
             try:
@@ -35,11 +38,11 @@ def cell_points(course, assignment, students):
     return result
 
 
-def exercises(source_nb):
+def exercises(source_nb: Any) -> list[tuple[str, list[str], float]]:
     """[(solution grade id, [graded cell ids], max points)] in notebook order."""
     solutions = notebooks.solution_ids(source_nb)
     points = notebooks.graded_points(source_nb)
-    rows = {}
+    rows: dict[str, tuple[list[str], float]] = {}
     for cell_id, value in points.items():
         owner = notebooks.exercise_of(cell_id, solutions) or cell_id
         ids, total = rows.get(owner, ([], 0.0))
@@ -47,7 +50,7 @@ def exercises(source_nb):
     return [(owner, ids, total) for owner, (ids, total) in rows.items()]
 
 
-def _fmt(value):
+def _fmt(value: Points | None) -> str:
     if value == MANUAL:
         return MANUAL
     if value is None:
@@ -55,7 +58,7 @@ def _fmt(value):
     return f"{value:g}"
 
 
-def table(assignment, source_nb, points_by_student):
+def table(assignment: str, source_nb: Any, points_by_student: Mapping[str, Mapping[str, Points] | None]) -> str:
     """A text table: one row per exercise, one column per student.
 
     A written answer that waits for a human shows as "manual" and is not in the total yet.
@@ -74,7 +77,7 @@ def table(assignment, source_nb, points_by_student):
             if any(v == MANUAL for v in values):
                 row.append(MANUAL)
             else:
-                got = sum(v or 0.0 for v in values)
+                got = sum(cast(float, v or 0.0) for v in values)
                 totals[s] += got
                 row.append(_fmt(got))
         rows.append(row)

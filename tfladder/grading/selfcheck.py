@@ -15,6 +15,7 @@ From inside a notebook: from tfladder.grading.selfcheck import check; check("01_
 import json
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from tfladder.course import notebooks, ops
@@ -29,7 +30,7 @@ class CheckError(ValueError):
     """The notebook cannot be checked; the message says why."""
 
 
-def assignment_of(path, course):
+def assignment_of(path: str | Path, course: str | Path) -> str | None:
     """The assignment a notebook belongs to: its file name, else the grade ids it holds."""
     known = ops.assignments(course)
     stem = Path(path).stem
@@ -46,7 +47,13 @@ def assignment_of(path, course):
     return None
 
 
-def grade(path, *, course=None, assignment=None, env=None):
+def grade(
+    path: str | Path,
+    *,
+    course: str | Path | None = None,
+    assignment: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> results.NotebookResult:
     """Grade the notebook at `path` in a temporary course; returns a results.NotebookResult."""
     path = Path(path).resolve()
     if not path.is_file():
@@ -73,7 +80,7 @@ def grade(path, *, course=None, assignment=None, env=None):
         target = root / "submitted" / STUDENT / assignment / f"{assignment}.ipynb"
         target.parent.mkdir(parents=True)
         shutil.copy(path, target)
-        flags = []
+        flags: list[str] = []
         try:
             # As `tfladder grade` would: sandboxed kernel, tamper checks.
             summary = safe.grade(root, assignment, safe.Options(env=env, show_progress=False, jobs=1, prefork=False))
@@ -88,18 +95,24 @@ def grade(path, *, course=None, assignment=None, env=None):
     return result
 
 
-def _nbgrader_reason(log):
+def _nbgrader_reason(log: str) -> str:
     lines = [line for line in log.splitlines() if "ERROR" in line or "Error" in line]
     return "\n".join(lines[-5:]) or log[-1500:]
 
 
-def check(path, *, course=None, assignment=None, env=None):
+def check(
+    path: str | Path,
+    *,
+    course: str | Path | None = None,
+    assignment: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> results.NotebookResult:
     """Grade and print the report; returns the result (for use from a notebook cell)."""
     result = grade(path, course=course, assignment=assignment, env=env)
     print(results.text_report(result))
     return result
 
 
-def all_points(result):
+def all_points(result: results.NotebookResult) -> bool:
     """True when every autograded point was earned and the notebook could be graded."""
     return not result.error and result.auto_points >= result.auto_max

@@ -9,6 +9,8 @@ in shape (`tfladder.grading.restore`) and every test runs outside the kernel (`t
 
 import re
 import unicodedata
+from collections.abc import Iterator
+from typing import Any
 
 from tfladder.course import notebooks
 
@@ -49,10 +51,10 @@ SUSPICIOUS = [
         r"|site-packages|\.ipython\b|\.pth\b",
     ),
 ]
-TAGS_ALLOWED = set()
+TAGS_ALLOWED: set[str] = set()
 
 
-def _student_cells(submitted_nb):
+def _student_cells(submitted_nb: Any) -> Iterator[Any]:
     """Code cells the student could write: solution cells and cells without nbgrader metadata."""
     for cell in submitted_nb.cells:
         if cell.get("cell_type") != "code":
@@ -62,7 +64,7 @@ def _student_cells(submitted_nb):
             yield cell
 
 
-def scan(submitted_nb, release_nb):
+def scan(submitted_nb: Any, release_nb: Any) -> list[str]:
     """Reasons to review this submission: [str]; [] when nothing looks tampered with."""
     reasons = []
     released = notebooks.cells_by_id(release_nb)

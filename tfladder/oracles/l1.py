@@ -1,19 +1,20 @@
 """Level 1 oracles: linear regression by hand, in float64 numpy."""
 
 import numpy as np
+import numpy.typing as npt
 
 
-def _col(y):
+def _col(y: npt.ArrayLike) -> np.ndarray:
     return np.asarray(y, dtype=np.float64).reshape(-1, 1)
 
 
-def linear_forward(X, w, b):
+def linear_forward(X: npt.ArrayLike, w: npt.ArrayLike, b: npt.ArrayLike) -> np.ndarray:
     """X @ w + b as an (n, 1) array."""
     X = np.asarray(X, dtype=np.float64)
     return X @ np.asarray(w, dtype=np.float64).reshape(-1, 1) + np.asarray(b, dtype=np.float64).reshape(1, 1)
 
 
-def linear_forward_mistakes(X, w, b):
+def linear_forward_mistakes(X: npt.ArrayLike, w: npt.ArrayLike, b: npt.ArrayLike) -> dict[str, np.ndarray]:
     X, w, b = np.asarray(X, np.float64), np.asarray(w, np.float64), np.asarray(b, np.float64)
     return {
         "forgot the bias: the result is X @ w without + b": X @ w,
@@ -21,12 +22,12 @@ def linear_forward_mistakes(X, w, b):
     }
 
 
-def mse_loss(y_true, y_pred):
+def mse_loss(y_true: npt.ArrayLike, y_pred: npt.ArrayLike) -> float:
     """Mean of squared errors over all n examples, y_true as (n,) or (n, 1)."""
     return float(np.mean((_col(y_pred) - _col(y_true)) ** 2))
 
 
-def mse_loss_mistakes(y_true, y_pred):
+def mse_loss_mistakes(y_true: npt.ArrayLike, y_pred: npt.ArrayLike) -> dict[str, float]:
     r = _col(y_pred) - _col(y_true)
     flat = np.asarray(y_true, dtype=np.float64).reshape(-1)
     return {
@@ -41,7 +42,7 @@ def mse_loss_mistakes(y_true, y_pred):
     }
 
 
-def gradients(X, y, w, b):
+def gradients(X: npt.ArrayLike, y: npt.ArrayLike, w: npt.ArrayLike, b: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """(dw, db) of the MSE: dw = (2/n) X^T r with shape (d, 1), db = 2 mean(r) with shape (1,)."""
     X = np.asarray(X, dtype=np.float64)
     r = linear_forward(X, w, b) - _col(y)
@@ -49,7 +50,9 @@ def gradients(X, y, w, b):
     return (2.0 / n) * X.T @ r, np.array([2.0 * np.mean(r)])
 
 
-def gradients_mistakes(X, y, w, b):
+def gradients_mistakes(
+    X: npt.ArrayLike, y: npt.ArrayLike, w: npt.ArrayLike, b: npt.ArrayLike
+) -> dict[str, dict[str, np.ndarray]]:
     dw, db = gradients(X, y, w, b)
     n = np.asarray(X).shape[0]
     return {
@@ -66,7 +69,9 @@ def gradients_mistakes(X, y, w, b):
     }
 
 
-def sgd_step(X, y, w, b, lr):
+def sgd_step(
+    X: npt.ArrayLike, y: npt.ArrayLike, w: npt.ArrayLike, b: npt.ArrayLike, lr: float
+) -> tuple[float, np.ndarray, np.ndarray]:
     """(loss before the step, new w, new b) for one full-batch SGD step."""
     loss = mse_loss(y, linear_forward(X, w, b))
     dw, db = gradients(X, y, w, b)
@@ -75,7 +80,9 @@ def sgd_step(X, y, w, b, lr):
     return loss, w - lr * dw, b - lr * db
 
 
-def sgd_step_mistakes(X, y, w, b, lr):
+def sgd_step_mistakes(
+    X: npt.ArrayLike, y: npt.ArrayLike, w: npt.ArrayLike, b: npt.ArrayLike, lr: float
+) -> dict[str, dict[str, float | np.ndarray]]:
     loss, w_new, b_new = sgd_step(X, y, w, b, lr)
     w0 = np.asarray(w, dtype=np.float64).reshape(-1, 1)
     b0 = np.asarray(b, dtype=np.float64).reshape(1)
@@ -98,7 +105,9 @@ def sgd_step_mistakes(X, y, w, b, lr):
     }
 
 
-def train_linear_regression(X, y, lr=0.1, steps=100):
+def train_linear_regression(
+    X: npt.ArrayLike, y: npt.ArrayLike, lr: float = 0.1, steps: int = 100
+) -> tuple[np.ndarray, np.ndarray, list[float]]:
     """(w, b, losses) after `steps` full-batch SGD steps from zeros; losses[i] is before step i."""
     X = np.asarray(X, dtype=np.float64)
     w = np.zeros((X.shape[1], 1))
@@ -110,7 +119,7 @@ def train_linear_regression(X, y, lr=0.1, steps=100):
     return w, b, losses
 
 
-def train_mistakes(X, y, lr=0.1, steps=100):
+def train_mistakes(X: npt.ArrayLike, y: npt.ArrayLike, lr: float = 0.1, steps: int = 100) -> dict[str, list[float]]:
     _, _, losses = train_linear_regression(X, y, lr, steps + 1)
     return {
         "recorded the loss after each step instead of before it (losses[0] must be the loss at zero weights)": losses[

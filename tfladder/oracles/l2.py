@@ -1,8 +1,11 @@
 """Level 2 oracles: Dense layers, parameter counts, running sums and small MLPs in float64 numpy."""
 
-import numpy as np
+from collections.abc import Callable, Iterable, Sequence
 
-ACTIVATIONS = {
+import numpy as np
+import numpy.typing as npt
+
+ACTIVATIONS: dict[str | None, Callable[[np.ndarray], np.ndarray]] = {
     None: lambda z: z,
     "linear": lambda z: z,
     "relu": lambda z: np.maximum(z, 0.0),
@@ -11,7 +14,7 @@ ACTIVATIONS = {
 }
 
 
-def activate(z, activation):
+def activate(z: npt.ArrayLike, activation: str | None) -> np.ndarray:
     """Apply an activation given by name (None or "linear" for none)."""
     try:
         return ACTIVATIONS[activation](np.asarray(z, dtype=np.float64))
@@ -19,14 +22,18 @@ def activate(z, activation):
         raise ValueError(f"no oracle for activation {activation!r}") from None
 
 
-def dense_forward(x, kernel, bias, activation=None):
+def dense_forward(
+    x: npt.ArrayLike, kernel: npt.ArrayLike, bias: npt.ArrayLike, activation: str | None = None
+) -> np.ndarray:
     """activation(x @ kernel + bias) for x (n, d), kernel (d, units), bias (units,)."""
     x = np.asarray(x, dtype=np.float64)
     z = x @ np.asarray(kernel, dtype=np.float64) + np.asarray(bias, dtype=np.float64).reshape(1, -1)
     return activate(z, activation)
 
 
-def dense_forward_mistakes(x, kernel, bias, activation=None):
+def dense_forward_mistakes(
+    x: npt.ArrayLike, kernel: npt.ArrayLike, bias: npt.ArrayLike, activation: str | None = None
+) -> dict[str, np.ndarray]:
     x = np.asarray(x, dtype=np.float64)
     kernel = np.asarray(kernel, dtype=np.float64)
     bias = np.asarray(bias, dtype=np.float64).reshape(1, -1)
@@ -40,19 +47,19 @@ def dense_forward_mistakes(x, kernel, bias, activation=None):
     return found
 
 
-def dense_param_count(input_dim, units, use_bias=True):
+def dense_param_count(input_dim: int, units: int, use_bias: bool = True) -> int:
     """Trainable parameters of Dense(units) on input_dim features."""
     return input_dim * units + (units if use_bias else 0)
 
 
-def dense_param_count_mistakes(input_dim, units, use_bias=True):
+def dense_param_count_mistakes(input_dim: int, units: int, use_bias: bool = True) -> dict[str, int]:
     return {
         "the bias was counted although use_bias=False: pass use_bias to Dense": input_dim * units + units,
         "the bias was left out although use_bias=True": input_dim * units,
     }
 
 
-def running_totals(batches):
+def running_totals(batches: Iterable[npt.ArrayLike]) -> list[np.ndarray]:
     """The totals a RunningSum returns after each batch: cumulative column sums."""
     totals, total = [], None
     for batch in batches:
@@ -62,24 +69,23 @@ def running_totals(batches):
     return totals
 
 
-def running_totals_mistakes(batches):
+def running_totals_mistakes(batches: Iterable[npt.ArrayLike]) -> dict[str, list[np.ndarray]]:
     """Known mistakes, each as the list of totals it would return."""
-    batches = [np.asarray(b, dtype=np.float64) for b in batches]
-    right = running_totals(batches)
+    arrays = [np.asarray(b, dtype=np.float64) for b in batches]
+    right = running_totals(arrays)
     return {
         "the state does not persist: each call returned only its own batch's column sums": [
-            b.sum(axis=0) for b in batches
+            b.sum(axis=0) for b in arrays
         ],
         "the column means were added instead of the column sums": running_totals(
-            [b.mean(axis=0, keepdims=True) for b in batches]
+            [b.mean(axis=0, keepdims=True) for b in arrays]
         ),
         "call returned the variable itself, so every value returned earlier changed with later "
-        "calls: return a copy (tf.identity(self.total) or tf.convert_to_tensor(self.total))": [right[-1]]
-        * len(batches),
+        "calls: return a copy (tf.identity(self.total) or tf.convert_to_tensor(self.total))": [right[-1]] * len(arrays),
     }
 
 
-def mlp_forward(x, weights):
+def mlp_forward(x: npt.ArrayLike, weights: Iterable[npt.ArrayLike]) -> np.ndarray:
     """Linear -> relu -> Linear -> relu -> Linear with weights [k1, b1, k2, b2, k3, b3]."""
     h = np.asarray(x, dtype=np.float64)
     k1, b1, k2, b2, k3, b3 = (np.asarray(w, dtype=np.float64) for w in weights)
@@ -88,7 +94,7 @@ def mlp_forward(x, weights):
     return h @ k3 + b3
 
 
-def mlp_forward_mistakes(x, weights):
+def mlp_forward_mistakes(x: npt.ArrayLike, weights: Iterable[npt.ArrayLike]) -> dict[str, np.ndarray]:
     h = np.asarray(x, dtype=np.float64)
     k1, b1, k2, b2, k3, b3 = (np.asarray(w, dtype=np.float64) for w in weights)
     return {
@@ -99,7 +105,9 @@ def mlp_forward_mistakes(x, weights):
     }
 
 
-def stack_forward(x, layer_weights, activations):
+def stack_forward(
+    x: npt.ArrayLike, layer_weights: Sequence[tuple[npt.ArrayLike, npt.ArrayLike]], activations: Sequence[str | None]
+) -> np.ndarray:
     """Apply dense layers in order: layer_weights [(kernel, bias), ...] with their activations."""
     h = np.asarray(x, dtype=np.float64)
     for (kernel, bias), activation in zip(layer_weights, activations):
@@ -107,8 +115,10 @@ def stack_forward(x, layer_weights, activations):
     return h
 
 
-def stack_forward_mistakes(x, layer_weights, activations):
-    found = {}
+def stack_forward_mistakes(
+    x: npt.ArrayLike, layer_weights: Sequence[tuple[npt.ArrayLike, npt.ArrayLike]], activations: Sequence[str | None]
+) -> dict[str, np.ndarray]:
+    found: dict[str, np.ndarray] = {}
     first = dense_forward(x, *layer_weights[0], activations[0])
     found["only the first layer was applied: loop over all the layers, feeding each one's output to the next"] = first
     last = (

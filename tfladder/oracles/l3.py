@@ -1,8 +1,10 @@
 """Level 3 oracles: Sequential and functional models, mini-batch SGD as fit runs it, evaluate."""
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from tfladder.oracles import l1
 from tfladder.oracles.l2 import activate, dense_forward
@@ -13,12 +15,14 @@ CNN_PARAMS = 32 * (3 * 3 * 1 + 1) + 64 * (3 * 3 * 32 + 1) + 10 * (5 * 5 * 64 + 1
 CNN_LAYERS = ["Conv2D", "MaxPooling2D", "Conv2D", "MaxPooling2D", "Flatten", "Dropout", "Dense"]
 
 
-def mlp_param_count(input_dim, hidden_units, output_dim):
+def mlp_param_count(input_dim: int, hidden_units: Sequence[int], output_dim: int) -> int:
     widths = [input_dim, *hidden_units, output_dim]
     return sum(a * b + b for a, b in zip(widths, widths[1:]))
 
 
-def mlp_forward(x, layer_weights, activation="relu"):
+def mlp_forward(
+    x: npt.ArrayLike, layer_weights: Sequence[tuple[npt.ArrayLike, npt.ArrayLike]], activation: str | None = "relu"
+) -> np.ndarray:
     """Hidden Dense layers with `activation`, then a linear output layer; weights [(k, b), ...]."""
     h = np.asarray(x, dtype=np.float64)
     for kernel, bias in layer_weights[:-1]:
@@ -26,9 +30,11 @@ def mlp_forward(x, layer_weights, activation="relu"):
     return dense_forward(h, *layer_weights[-1])
 
 
-def mlp_forward_mistakes(x, layer_weights, activation="relu"):
+def mlp_forward_mistakes(
+    x: npt.ArrayLike, layer_weights: Sequence[tuple[npt.ArrayLike, npt.ArrayLike]], activation: str | None = "relu"
+) -> dict[str, np.ndarray]:
     h = np.asarray(x, dtype=np.float64)
-    found = {}
+    found: dict[str, np.ndarray] = {}
     if len(layer_weights) > 1:
         linear = h
         for kernel, bias in layer_weights:
@@ -40,13 +46,17 @@ def mlp_forward_mistakes(x, layer_weights, activation="relu"):
     return found
 
 
-def two_input_forward(a, b, k1, b1, k2, b2):
+def two_input_forward(
+    a: npt.ArrayLike, b: npt.ArrayLike, k1: npt.ArrayLike, b1: npt.ArrayLike, k2: npt.ArrayLike, b2: npt.ArrayLike
+) -> np.ndarray:
     """Dense(1)(relu(Dense(8)(concat([a, b]))))."""
     h = np.concatenate([np.asarray(a, np.float64), np.asarray(b, np.float64)], axis=1)
     return dense_forward(dense_forward(h, k1, b1, "relu"), k2, b2)
 
 
-def two_input_forward_mistakes(a, b, k1, b1, k2, b2):
+def two_input_forward_mistakes(
+    a: npt.ArrayLike, b: npt.ArrayLike, k1: npt.ArrayLike, b1: npt.ArrayLike, k2: npt.ArrayLike, b2: npt.ArrayLike
+) -> dict[str, np.ndarray]:
     swapped = np.concatenate([np.asarray(b, np.float64), np.asarray(a, np.float64)], axis=1)
     h = np.concatenate([np.asarray(a, np.float64), np.asarray(b, np.float64)], axis=1)
     return {
@@ -57,7 +67,16 @@ def two_input_forward_mistakes(a, b, k1, b1, k2, b2):
     }
 
 
-def fit_linear(X, y, kernel, bias, *, lr, epochs, batch_size):
+def fit_linear(
+    X: npt.ArrayLike,
+    y: npt.ArrayLike,
+    kernel: npt.ArrayLike,
+    bias: npt.ArrayLike,
+    *,
+    lr: float,
+    epochs: int,
+    batch_size: int,
+) -> tuple[np.ndarray, np.ndarray, list[float]]:
     """(kernel, bias, epoch losses) after fit with SGD(lr), MSE, shuffle=False on a Dense(1) model.
 
     Batches are taken in order; the last may be partial. Each epoch's loss is what Keras reports:
@@ -79,7 +98,16 @@ def fit_linear(X, y, kernel, bias, *, lr, epochs, batch_size):
     return w, b, losses
 
 
-def fit_linear_mistakes(X, y, kernel, bias, *, lr, epochs, batch_size):
+def fit_linear_mistakes(
+    X: npt.ArrayLike,
+    y: npt.ArrayLike,
+    kernel: npt.ArrayLike,
+    bias: npt.ArrayLike,
+    *,
+    lr: float,
+    epochs: int,
+    batch_size: int,
+) -> dict[str, np.ndarray]:
     """Known mistakes in compile_and_fit, each as the final kernel it would produce."""
     found = {
         "the learning rate was not passed to SGD (its default is 0.01)": fit_linear(
@@ -95,19 +123,19 @@ def fit_linear_mistakes(X, y, kernel, bias, *, lr, epochs, batch_size):
     return found
 
 
-def iterations(n, epochs, batch_size):
+def iterations(n: int, epochs: int, batch_size: int) -> int:
     """Optimizer steps fit takes: one per batch, the last batch possibly partial."""
     return epochs * math.ceil(n / batch_size)
 
 
-def evaluate_linear(X, y, kernel, bias):
+def evaluate_linear(X: npt.ArrayLike, y: npt.ArrayLike, kernel: npt.ArrayLike, bias: npt.ArrayLike) -> dict[str, float]:
     """{'loss': MSE, 'mae': MAE} of a Dense(1) model compiled with loss='mse', metrics=['mae']."""
     pred = l1.linear_forward(X, kernel, bias)
     r = pred - np.asarray(y, np.float64).reshape(-1, 1)
     return {"loss": float(np.mean(r**2)), "mae": float(np.mean(np.abs(r)))}
 
 
-def accuracy(probabilities, one_hot):
+def accuracy(probabilities: npt.ArrayLike, one_hot: npt.ArrayLike) -> float:
     """The fraction of rows whose most probable class is the true class (labels one-hot)."""
     predicted = np.argmax(np.asarray(probabilities, np.float64), axis=1)
     return float(np.mean(predicted == np.argmax(np.asarray(one_hot), axis=1)))

@@ -8,12 +8,14 @@ tests cannot leak (nbgrader's own feedback shows them: nbgrader issues #917, #13
 
 from pathlib import Path
 
+from nbformat import NotebookNode
+
 from tfladder.course import notebooks
 from tfladder.grading import results
 from tfladder.reports.html import render
 
 
-def _test(cell):
+def _test(cell: results.CellResult) -> dict[str, str]:
     """One test's line: its part, status and score, and its failure message."""
     if cell.points == results.MANUAL:
         status, text, score = "manual", "waits for a human grader", ""
@@ -24,13 +26,13 @@ def _test(cell):
     return {"part": cell.part, "status": status, "status_text": text, "score": score, "message": cell.message}
 
 
-def _mark(cell):
+def _mark(cell: results.CellResult) -> str:
     return "✓" if cell.passed else ("…" if cell.points == results.MANUAL else "✗")
 
 
-def page(result, graded_nb):
+def page(result: results.NotebookResult, graded_nb: NotebookNode | None) -> str:
     """The feedback page as an HTML string (templates/feedback.html.j2, every value escaped)."""
-    answers = {}
+    answers: dict[str, str] = {}
     if graded_nb is not None:
         for cell in graded_nb.cells:
             if notebooks.is_solution(cell):
@@ -58,7 +60,7 @@ def page(result, graded_nb):
     )
 
 
-def write(course, assignment, student, out_root=None):
+def write(course: str | Path, assignment: str, student: str, out_root: str | Path | None = None) -> Path:
     """Write feedback/<student>/<assignment>/<assignment>.html; returns its path."""
     course = Path(course)
     result = results.load(course, assignment, student)

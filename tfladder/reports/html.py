@@ -6,12 +6,13 @@ text, so no submission can put markup or script into a student's or an instructo
 """
 
 from functools import cache
+from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 
 @cache
-def environment():
+def environment() -> Environment:
     return Environment(
         loader=PackageLoader("tfladder.reports", "templates"),
         autoescape=True,
@@ -22,6 +23,6 @@ def environment():
     )
 
 
-def render(template, **context):
+def render(template: str, **context: Any) -> str:
     """The page `templates/<template>` with `context`, as a string."""
     return environment().get_template(template).render(**context)

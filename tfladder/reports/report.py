@@ -6,8 +6,10 @@ messages per exercise, and the submissions that need a look (could not be graded
 
 import re
 from collections import Counter
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 from nbgrader.api import MissingEntry
 
@@ -17,7 +19,7 @@ from tfladder.grading.progress import Progress
 from tfladder.reports.html import render
 
 
-def _students(course, assignment, keep):
+def _students(course: str | Path, assignment: str, keep: Callable[[Any], bool]) -> list[str]:
     """Sorted ids of the students whose gradebook submission of ASSIGNMENT satisfies keep(submission)."""
     with closing(scores.gradebook(course)) as gb:
         try:
@@ -27,12 +29,12 @@ def _students(course, assignment, keep):
         return sorted({sub.student.id for sub in found.submissions if keep(sub)})
 
 
-def graded_students(course, assignment):
+def graded_students(course: str | Path, assignment: str) -> list[str]:
     """Students with a submission of ASSIGNMENT in the gradebook."""
     return _students(course, assignment, lambda sub: True)
 
 
-def grader_reasons(course, assignment, student):
+def grader_reasons(course: str | Path, assignment: str, student: str) -> list[str]:
     """Why `tfladder grade` flagged or failed a submission (autograded/.../tfladder.json), or []."""
     from tfladder.grading.grade import read_report
 
@@ -40,7 +42,7 @@ def grader_reasons(course, assignment, student):
     return list(found.get("failed", [])) + list(found.get("flags", []))
 
 
-def flagged_in_gradebook(course, assignment):
+def flagged_in_gradebook(course: str | Path, assignment: str) -> list[str]:
     """Students whose notebook is flagged in the gradebook (formgrader's flag, or the grader's)."""
     return _students(course, assignment, lambda sub: any(nb.flagged for nb in sub.notebooks))
 
@@ -48,7 +50,7 @@ def flagged_in_gradebook(course, assignment):
 KNOWN_MISTAKE = "This matches a known mistake: "
 
 
-def common_message(message):
+def common_message(message: str) -> str:
     """The gist of a failure message, numbers blanked, so equal mistakes count together.
 
     A named known mistake is the gist; otherwise the message's first line.
@@ -59,7 +61,7 @@ def common_message(message):
     return re.sub(r"-?\d+(\.\d+)?(e-?\d+)?", "#", gist)
 
 
-def plot_assignment(assignment, rows, path):
+def plot_assignment(assignment: str, rows: Sequence[results.NotebookResult], path: Path) -> Path | None:
     """Bar charts of how many students earned each number of points, one per exercise."""
     import matplotlib
 
@@ -93,7 +95,7 @@ def plot_assignment(assignment, rows, path):
     return path
 
 
-def build(course, out_dir=None, *, show_progress=True):
+def build(course: str | Path, out_dir: str | Path | None = None, *, show_progress: bool = True) -> Path:
     """Write OUT_DIR/index.html, OUT_DIR/grades.csv and one PNG per assignment; returns index.html."""
     course = Path(course)
     out = Path(out_dir or course / "report")
@@ -118,14 +120,14 @@ def build(course, out_dir=None, *, show_progress=True):
     return index
 
 
-def _section(course, assignment, rows, out):
+def _section(course: Path, assignment: str, rows: list[results.NotebookResult], out: Path) -> dict[str, object]:
     """What the report says about one assignment (templates/report.html.j2)."""
     graded = [r for r in rows if not r.error]
     mean = sum(r.auto_points for r in graded) / len(graded) if graded else 0.0
     image = plot_assignment(assignment, graded, out / f"{assignment}_points.png")
-    failures = []
+    failures: list[tuple[str, int, str]] = []
     for exercise, _, _, _ in graded[0].exercises() if graded else []:
-        counter = Counter()
+        counter: Counter[str] = Counter()
         for result in graded:
             counter.update({common_message(c.message) for c in result.cells if c.exercise == exercise and c.message})
         failures += [(exercise, count, message) for message, count in counter.most_common(3)]

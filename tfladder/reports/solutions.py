@@ -8,12 +8,13 @@ from pathlib import Path
 
 from nbclient import NotebookClient
 from nbconvert import HTMLExporter
+from nbformat import NotebookNode
 
 from tfladder.course import notebooks
 from tfladder.course.config import tool_env
 
 
-def reference_notebook(source_nb):
+def reference_notebook(source_nb: NotebookNode) -> NotebookNode:
     """A copy of the source notebook without solution markers and without hidden tests."""
     import copy
 
@@ -32,7 +33,7 @@ def reference_notebook(source_nb):
     return nb
 
 
-def render(course, assignment, out_dir):
+def render(course: str | Path, assignment: str, out_dir: str | Path) -> Path:
     """Execute the reference of ASSIGNMENT and write OUT_DIR/ASSIGNMENT.html; returns the path."""
     course = Path(course)
     source = course / "source" / assignment / f"{assignment}.ipynb"

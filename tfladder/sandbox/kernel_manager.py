@@ -13,6 +13,7 @@ import sys
 import time
 from dataclasses import asdict
 from queue import Empty
+from typing import Any
 
 from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
@@ -44,7 +45,7 @@ class SandboxKernelClient(AsyncKernelClient):
     (it reads only the messages whose parent is the cell it executes).
     """
 
-    async def wait_for_ready(self, timeout=None):
+    async def wait_for_ready(self, timeout: float | None = None) -> None:
         deadline = time.monotonic() + (float("inf") if timeout is None else timeout)
         while True:
             self.kernel_info()
@@ -65,7 +66,7 @@ class SandboxKernelClient(AsyncKernelClient):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"Kernel didn't respond in {timeout:.0f} seconds")
 
-    async def _saw_idle(self, request_id, quiet_seconds=0.1):
+    async def _saw_idle(self, request_id: str | None, quiet_seconds: float = 0.1) -> bool:
         """True once IOPub shows the kernel idle after `request_id`; False after `quiet_seconds`
         without any message (IOPub is not connected yet: the caller asks again)."""
         while True:
@@ -93,13 +94,14 @@ class SandboxKernelManager(AsyncKernelManager):
         "(tfladder.sandbox.zygote); empty: every kernel starts from scratch",
     ).tag(config=True)
 
-    async def _async_pre_start_kernel(self, **kw):
+    async def _async_pre_start_kernel(self, **kw: Any) -> tuple[list[str], dict[str, Any]]:
         self.limits = Limits.from_env()
-        self.sandbox_usage = {}
+        self.sandbox_usage: dict[str, Any] = {}
         self._sandbox_dir = prepare_kernel_dir(uid_for(self.slot), self.limits)
         self.transport = "ipc"
         self.ip = str(self._sandbox_dir / "sockets" / "kernel")
         self.connection_file = str(self._sandbox_dir / "kernel.json")
+        assert self.kernel_spec is not None  # as jupyter_client asserts before starting a kernel
         # jupyter_client interrupts with SIGINT to the process group, which would kill bwrap:
         # interrupt with a message on the control channel instead.
         self.kernel_spec.interrupt_mode = "message"
@@ -107,7 +109,7 @@ class SandboxKernelManager(AsyncKernelManager):
         self._notebook_lib = notebook_lib.build()
         return await super()._async_pre_start_kernel(**kw)
 
-    def format_kernel_cmd(self, extra_arguments=None):
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         command = super().format_kernel_cmd(extra_arguments)
         uid = uid_for(self.slot)
         if command and os.path.basename(command[0]).startswith("python"):
@@ -132,18 +134,18 @@ class SandboxKernelManager(AsyncKernelManager):
         ]
         return launcher + command
 
-    def write_connection_file(self, **kwargs):
+    def write_connection_file(self, **kwargs: Any) -> None:
         super().write_connection_file(**kwargs)
         if getattr(self, "_sandbox_dir", None):
             uid = uid_for(self.slot)
             os.chown(self.connection_file, uid, uid)
             os.chmod(self.connection_file, 0o400)
 
-    async def _async_wait(self, pollinterval=SHUTDOWN_POLL_SECONDS):
+    async def _async_wait(self, pollinterval: float = SHUTDOWN_POLL_SECONDS) -> None:
         # the launcher notices the end of the sandbox within 0.05 s; look a little more often
         await super()._async_wait(pollinterval=min(pollinterval, SHUTDOWN_POLL_SECONDS))
 
-    async def _async_cleanup_resources(self, restart=False):
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart=restart)
         if not restart and getattr(self, "_sandbox_dir", None):
             self.sandbox_usage = read_usage(self._sandbox_dir)

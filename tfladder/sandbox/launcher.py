@@ -27,8 +27,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import FrameType
+from typing import Any, TextIO
 
 from tfladder.sandbox.paths import python_paths
 
@@ -78,10 +81,10 @@ class Limits:
     wall_seconds: int = 600  # the whole notebook, on top of nbgrader's per-cell timeout
 
     @classmethod
-    def from_env(cls, env=None):
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Limits":
         """Limits with overrides from TFLADDER_SANDBOX_<FIELD> environment variables."""
         env = os.environ if env is None else env
-        values = {}
+        values: dict[str, int] = {}
         for name in cls.__dataclass_fields__:
             raw = env.get(f"TFLADDER_SANDBOX_{name.upper()}")
             if raw:
@@ -89,13 +92,13 @@ class Limits:
         return cls(**values)
 
 
-def uid_for(slot):
+def uid_for(slot: int) -> int:
     return FIRST_UID + int(slot)
 
 
-def _parents(paths):
+def _parents(paths: Iterable[str]) -> list[str]:
     """Every parent folder of the given paths, shortest first (created 0755 in the sandbox)."""
-    found = set()
+    found: set[str] = set()
     for path in paths:
         parent = Path(path).parent
         while str(parent) not in ("/", ""):
@@ -104,7 +107,7 @@ def _parents(paths):
     return sorted(found, key=lambda p: (p.count(os.sep), p))
 
 
-def sandbox_env(env, notebook_lib=False):
+def sandbox_env(env: Mapping[str, str], notebook_lib: bool = False) -> dict[str, str]:
     """The kernel's whole environment: fixed values plus the few grading settings passed on
     (with `notebook_lib`, the notebook library's mount point on the kernel's import path)."""
     values = {
@@ -127,7 +130,7 @@ def sandbox_env(env, notebook_lib=False):
     return values
 
 
-def _prlimit(limits):
+def _prlimit(limits: Limits) -> list[str]:
     return [
         "/usr/bin/prlimit",
         f"--as={limits.memory_bytes}",
@@ -140,7 +143,7 @@ def _prlimit(limits):
     ]
 
 
-def _setpriv(uid=None):
+def _setpriv(uid: int | None = None) -> list[str]:
     """setpriv dropping every capability; as `uid` when given (else it stays uid 0, powerless)."""
     user = [f"--reuid={uid}", f"--regid={uid}", "--clear-groups"] if uid is not None else ["--clear-groups"]
     return ["/usr/bin/setpriv", *user, "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all", "--"]
@@ -175,7 +178,7 @@ while True:
 """
 
 
-def holder_script(uid, limits, token):
+def holder_script(uid: int, limits: Limits, token: str) -> str:
     """What a zygote kernel's sandbox runs instead of the kernel: the kernel's setup, as the kernel's
     uid under its limits, then HOLDER_INIT as PID 1, with every capability dropped."""
     setup = shlex.join([*_prlimit(limits), *_setpriv(uid), "/bin/sh", "-c", SETUP, "setup"])
@@ -183,7 +186,17 @@ def holder_script(uid, limits, token):
     return f"{setup} && exec {hold}"
 
 
-def bwrap_command(command, *, uid, kernel_dir, files_dir, limits, env, holder_token=None, notebook_lib=None):
+def bwrap_command(
+    command: Iterable[str],
+    *,
+    uid: int,
+    kernel_dir: str | Path,
+    files_dir: str | Path | None,
+    limits: Limits,
+    env: Mapping[str, str],
+    holder_token: str | None = None,
+    notebook_lib: str | Path | None = None,
+) -> list[str]:
     """The full command line that runs `command` inside the sandbox.
 
     With `holder_token`, the sandbox runs `holder_script` instead (named by the token, so that the
@@ -268,14 +281,14 @@ def bwrap_command(command, *, uid, kernel_dir, files_dir, limits, env, holder_to
     return args + list(command)
 
 
-def _mount_tmpfs(path, options):
+def _mount_tmpfs(path: Path, options: str) -> bool:
     path.mkdir()
     return (
         subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True).returncode == 0
     )
 
 
-def prepare_kernel_dir(uid, limits=None):
+def prepare_kernel_dir(uid: int, limits: Limits | None = None) -> Path:
     """A fresh folder for one kernel: passwd/group files, its connection file, and two tmpfs.
 
     `sockets/` holds the Unix sockets the grader connects to: a 1 MiB tmpfs owned by the kernel's
@@ -297,14 +310,14 @@ def prepare_kernel_dir(uid, limits=None):
     return kernel_dir
 
 
-def remove_kernel_dir(kernel_dir):
+def remove_kernel_dir(kernel_dir: str | Path) -> None:
     for name in ("sockets", "scratch"):
         if os.path.ismount(Path(kernel_dir) / name):
             subprocess.run(["umount", "-l", str(Path(kernel_dir) / name)], capture_output=True)
     shutil.rmtree(kernel_dir, ignore_errors=True)
 
 
-def read_usage(kernel_dir):
+def read_usage(kernel_dir: str | Path) -> dict[str, Any]:
     """What the launcher measured when the sandbox ended (see `launch`), or {}."""
     try:
         return json.loads((Path(kernel_dir) / USAGE).read_text())
@@ -312,7 +325,7 @@ def read_usage(kernel_dir):
         return {}
 
 
-def limits_hit(usage, limits):
+def limits_hit(usage: Mapping[str, Any], limits: Limits) -> list[str]:
     """Plain-words reasons from a usage record: which limits the notebook ran into."""
     reasons = []
     if usage.get("wall_clock_exceeded"):
@@ -332,7 +345,7 @@ def limits_hit(usage, limits):
     return reasons
 
 
-def _submitted_files(source_dir):
+def _submitted_files(source_dir: str | Path | None) -> list[tuple[Path, bool]]:
     """[(relative path, may reach the kernel)] for every file submitted in source_dir.
 
     Data files may; code Python could import or run, notebooks, symlinks and hidden files may not.
@@ -350,12 +363,12 @@ def _submitted_files(source_dir):
     return found
 
 
-def kernel_files(source_dir):
+def kernel_files(source_dir: str | Path | None) -> list[Path]:
     """The submitted files a kernel gets a copy of (relative paths)."""
     return [relative for relative, allowed in _submitted_files(source_dir) if allowed]
 
 
-def left_out_files(source_dir):
+def left_out_files(source_dir: str | Path | None) -> list[str]:
     """Submitted files the kernel will not see (the graded notebook itself aside)."""
     return [
         str(relative)
@@ -364,23 +377,24 @@ def left_out_files(source_dir):
     ]
 
 
-def copy_allowed_files(source_dir, target_dir):
+def copy_allowed_files(source_dir: str | Path | None, target_dir: str | Path) -> Path:
     """Copy a submission's data files (no code, no hidden files, no notebooks) to target_dir."""
     target_dir = Path(target_dir)
     target_dir.mkdir(parents=True, exist_ok=True)
     for relative in kernel_files(source_dir):
+        assert source_dir is not None  # kernel_files(None) is empty
         (target_dir / relative).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(Path(source_dir) / relative, target_dir / relative)
     return target_dir
 
 
-def startable():
+def startable() -> bool:
     """True when the sandbox's tools are here and this process may use them (root): a cheap test,
     `check_available` is the thorough one."""
     return os.geteuid() == 0 and all(shutil.which(tool) for tool in ("bwrap", "prlimit", "setpriv"))
 
 
-def check_available(slot=0, limits=None):
+def check_available(slot: int = 0, limits: Limits | None = None) -> None:
     """Raise SandboxUnavailable with a clear message unless a sandbox really starts here."""
     missing = [tool for tool in ("bwrap", "prlimit", "setpriv") if shutil.which(tool) is None]
     if missing:
@@ -416,7 +430,7 @@ def check_available(slot=0, limits=None):
         )
 
 
-def launch(argv=None):
+def launch(argv: Sequence[str] | None = None) -> int:
     """Run a command in the sandbox; kill it all when the wall clock runs out or we are stopped.
 
     With --zygote, the sandbox holds a placeholder and the kernel is forked into it by the zygote
@@ -457,13 +471,17 @@ def launch(argv=None):
             os.close(fd)
     streams = _Streams({out_read: sys.stdout, err_read: sys.stderr})
 
-    def stop(signum=None, frame=None):
+    def stop(signum: int | None = None, frame: FrameType | None = None) -> None:
         try:
             os.killpg(child.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
 
-    signal.signal(signal.SIGTERM, lambda s, f: (stop(), sys.exit(143)))
+    def terminated(signum: int, frame: FrameType | None) -> None:
+        stop()
+        sys.exit(143)
+
+    signal.signal(signal.SIGTERM, terminated)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # interrupts arrive as messages
     exceeded = False
     peak = {"max_rss_bytes": 0, "cpu_seconds": 0.0}
@@ -491,10 +509,10 @@ class _Streams:
     """A kernel's stdout and stderr pipes, passed on to this process's own, at most
     MAX_KERNEL_OUTPUT bytes in all (the rest is read and dropped, so the kernel never blocks)."""
 
-    def __init__(self, targets):
+    def __init__(self, targets: Mapping[int, TextIO]) -> None:
         self.targets, self.left = dict(targets), MAX_KERNEL_OUTPUT
 
-    def pass_on(self, timeout):
+    def pass_on(self, timeout: float) -> None:
         import select
 
         if not self.targets:
@@ -503,7 +521,7 @@ class _Streams:
         for fd in select.select(list(self.targets), [], [], timeout)[0]:
             self._read(fd)
 
-    def _read(self, fd):
+    def _read(self, fd: int) -> bool:
         data = os.read(fd, 65536)
         if not data:
             os.close(fd)
@@ -519,7 +537,7 @@ class _Streams:
             target.flush()
         return True
 
-    def drain(self, seconds=2.0):
+    def drain(self, seconds: float = 2.0) -> None:
         """What is left in the pipes once the kernel ended (its sandbox, and so every writer, gone)."""
         import select
 
@@ -529,7 +547,9 @@ class _Streams:
                 self._read(fd)
 
 
-def _start_forked(args, command, limits, stdio):
+def _start_forked(
+    args: argparse.Namespace, command: list[str], limits: Limits, stdio: tuple[int, int, int]
+) -> subprocess.Popen[bytes]:
     """Start the sandbox with a placeholder, then have the zygote fork the kernel into it with
     `stdio` (stdin, stdout, stderr descriptors) as its standard streams."""
     import secrets
@@ -560,6 +580,7 @@ def _start_forked(args, command, limits, stdio):
         stdout=subprocess.PIPE,
         stderr=stdio[2],
     )
+    assert child.stdin is not None and child.stdout is not None  # both are pipes
     os.close(info_write)
     try:
         ready = zygote.read_line(child.stdout.fileno(), 60)
@@ -589,7 +610,7 @@ def _start_forked(args, command, limits, stdio):
     return child
 
 
-def _sample(uid, peak):
+def _sample(uid: int, peak: dict[str, float]) -> None:
     """Update the peak resident memory and the CPU time of the processes running as `uid`.
 
     Measured from outside through /proc: bubblewrap does not pass its children's resource usage on.
@@ -609,9 +630,9 @@ def _sample(uid, peak):
     peak["cpu_seconds"] = max(peak["cpu_seconds"], cpu)
 
 
-def _write_usage(kernel_dir, code, exceeded, peak):
+def _write_usage(kernel_dir: str | Path, code: int | None, exceeded: bool, peak: Mapping[str, float]) -> None:
     """Record, from outside the sandbox, what the kernel used: memory, CPU, scratch, how it ended."""
-    record = {"exit_code": code, "wall_clock_exceeded": exceeded, **peak}
+    record: dict[str, object] = {"exit_code": code, "wall_clock_exceeded": exceeded, **peak}
     # bwrap reports a child killed by signal N as exit status 128 + N
     if code is not None and code > 128 and code - 128 < signal.NSIG:
         record["signal"] = signal.Signals(code - 128).name

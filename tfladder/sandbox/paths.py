@@ -9,7 +9,7 @@ import sysconfig
 from pathlib import Path
 
 
-def python_paths(grader=False):
+def python_paths(grader: bool = False) -> list[str]:
     """Folders the kernel's Python needs, read-only: the base installation and the environment.
 
     Not the tfladder package itself (its oracles and grading machinery): the kernel's tfladder
@@ -22,7 +22,7 @@ def python_paths(grader=False):
     for key in ("stdlib", "platstdlib", "purelib", "platlib"):
         paths.add(os.path.realpath(sysconfig.get_paths()[key]))
     # keep only outermost folders
-    kept = []
+    kept: list[str] = []
     for path in sorted(paths, key=len):
         if not any(path == k or path.startswith(k + os.sep) for k in kept):
             kept.append(path)

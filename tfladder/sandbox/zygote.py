@@ -49,6 +49,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, NoReturn, Self
 
 # Linux constants (x86_64 and aarch64 agree on these)
 CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS = 0x00020000, 0x02000000, 0x04000000
@@ -79,32 +81,32 @@ class ZygoteError(RuntimeError):
     """The zygote could not start a kernel; the message says why."""
 
 
-def _check(result, what):
+def _check(result: int, what: str) -> None:
     if result != 0:
         errno = ctypes.get_errno()
         raise OSError(errno, f"{what}: {os.strerror(errno)}")
 
 
-def _prctl(option, arg=0):
+def _prctl(option: int, arg: int = 0) -> None:
     _check(_libc.prctl(option, ctypes.c_ulong(arg), 0, 0, 0), f"prctl({option})")
 
 
-def _clear_capabilities():
+def _clear_capabilities() -> None:
     """Empty the effective, permitted and inheritable sets of this process."""
     header = (ctypes.c_uint32 * 2)(LINUX_CAPABILITY_VERSION_3, 0)
     data = (ctypes.c_uint32 * 6)()
     _check(_libc.capset(header, data), "capset")
 
 
-def _drop_bounding_and_ambient():
+def _drop_bounding_and_ambient() -> None:
     _prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
     last = int(open("/proc/sys/kernel/cap_last_cap").read())
     for cap in range(last + 1):
         _prctl(PR_CAPBSET_DROP, cap)
 
 
-def _status():
-    fields = {}
+def _status() -> dict[str, list[str]]:
+    fields: dict[str, list[str]] = {}
     for line in open("/proc/self/status"):
         key, _, value = line.partition(":")
         fields[key] = value.split()
@@ -112,7 +114,7 @@ def _status():
 
 
 # -- the kernel side ------------------------------------------------------------------------------
-def become_sandboxed(uid, limits):
+def become_sandboxed(uid: int, limits: Mapping[str, int]) -> None:
     """In the kernel process: the rlimits `prlimit` sets, then what `setpriv` does, then a check.
 
     setpriv --reuid=U --regid=U --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all
@@ -135,7 +137,7 @@ def become_sandboxed(uid, limits):
         raise ZygoteError(f"the kernel did not drop its privileges: {wrong}")
 
 
-def forget_the_grader():
+def forget_the_grader() -> None:
     """Drop what the zygote (a grader's process) imported of tfladder, and the environment's
     finder that maps `tfladder` to the repository: the kernel imports its tfladder afresh, from
     the notebook library on its PYTHONPATH, as a kernel started from scratch would. (`make lab`'s
@@ -153,7 +155,7 @@ def forget_the_grader():
     importlib.invalidate_caches()
 
 
-def run_kernel(request):
+def run_kernel(request: Mapping[str, Any]) -> NoReturn:
     """In the kernel process, once sandboxed: become `python -P ARGV` as the kernelspec says."""
     os.umask(0o077)
     os.chdir(request["cwd"])
@@ -191,9 +193,9 @@ def run_kernel(request):
 
 
 # -- entering the sandbox -------------------------------------------------------------------------
-def _open_namespaces(pid, token):
+def _open_namespaces(pid: int, token: str) -> dict[str, int]:
     """File descriptors of the placeholder's namespaces, checked to be that placeholder's."""
-    fds = {}
+    fds: dict[str, int] = {}
     try:
         for name in NAMESPACES:
             fds[name] = os.open(f"/proc/{pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC)
@@ -215,7 +217,7 @@ def _open_namespaces(pid, token):
         raise
 
 
-def _enter(namespaces):
+def _enter(namespaces: Mapping[str, int]) -> None:
     for name, fd in namespaces.items():
         _check(_libc.setns(fd, 0), f"setns({name})")
         os.close(fd)
@@ -223,14 +225,14 @@ def _enter(namespaces):
         raise ZygoteError("entered the namespaces, but the host name is not the sandbox's")
 
 
-def _send(conn, message):
+def _send(conn: socket.socket, message: dict[str, object]) -> None:
     try:
         conn.sendall((json.dumps(message) + "\n").encode())
     except OSError:
         pass
 
 
-def _adopted(timeout=10):
+def _adopted(timeout: float = 10) -> None:
     """Wait until the sandbox's PID 1 has adopted this process (its first parent has exited)."""
     deadline = time.monotonic() + timeout
     while os.getppid() != 1:
@@ -239,7 +241,7 @@ def _adopted(timeout=10):
         time.sleep(0.001)
 
 
-def _spawn(conn, request, fds):
+def _spawn(conn: socket.socket, request: Mapping[str, Any], fds: Sequence[int]) -> NoReturn:
     """In the entrant (forked from the zygote): put the kernel into the sandbox and report it.
 
     The entrant joins every namespace but the mount namespace and forks a middle process, the
@@ -282,7 +284,7 @@ def _spawn(conn, request, fds):
 
 
 # -- the zygote ------------------------------------------------------------------------------------
-def _private_tmp(home, keep):
+def _private_tmp(home: str, keep: Iterable[str]) -> None:
     """A mount namespace of its own with an empty /tmp, so that importing TensorFlow and Keras
     here (Keras creates ~/.keras) sees what a sandboxed kernel sees: HOME=/tmp/home, nothing in it.
 
@@ -306,7 +308,7 @@ def _private_tmp(home, keep):
     os.chdir("/tmp/work")
 
 
-def serve(socket_path, ready_fd=None):
+def serve(socket_path: str, ready_fd: int | None = None) -> NoReturn:
     """Import the heavy modules once, then fork a sandboxed kernel for each request."""
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # the grader gone: so is the zygote
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -327,7 +329,7 @@ def serve(socket_path, ready_fd=None):
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # entrants are reaped as they exit
     while True:
         conn, _ = listener.accept()
-        fds = []
+        fds: list[int] = []
         try:
             conn.settimeout(30)
             data, fds, _, _ = socket.recv_fds(conn, MAX_REQUEST, 3)
@@ -359,15 +361,17 @@ def serve(socket_path, ready_fd=None):
 class Zygote:
     """A running zygote process: `Zygote.start(env)`, `.socket_path`, `.stop()`."""
 
+    import_seconds: float | None
+
     @classmethod
-    def start(cls, env, timeout=300):
+    def start(cls, env: Mapping[str, str], timeout: float = 300) -> Self:
         """Start a zygote whose imports see `env` (the sandbox's environment); wait until ready."""
         zygote = cls.launch(env)
         zygote.wait_ready(timeout)
         return zygote
 
     @classmethod
-    def launch(cls, env):
+    def launch(cls, env: Mapping[str, str]) -> Self:
         """Start a zygote and return at once; `wait_ready()` before asking it for kernels."""
         folder = tempfile.mkdtemp(prefix="tfladder-zygote-")
         os.chmod(folder, 0o700)
@@ -383,11 +387,11 @@ class Zygote:
         os.close(write_end)
         return cls(process, folder, socket_path, read_end)
 
-    def __init__(self, process, folder, socket_path, ready_fd):
+    def __init__(self, process: subprocess.Popen[bytes], folder: str, socket_path: str, ready_fd: int | None) -> None:
         self.process, self.folder, self.socket_path = process, folder, socket_path
         self._ready_fd, self.import_seconds = ready_fd, None
 
-    def wait_ready(self, timeout=300):
+    def wait_ready(self, timeout: float = 300) -> Self:
         """Block until the zygote has imported everything (ZygoteError if it never does)."""
         if self._ready_fd is None:
             return self
@@ -402,7 +406,7 @@ class Zygote:
         self.import_seconds = json.loads(line)["import_seconds"]
         return self
 
-    def stop(self):
+    def stop(self) -> None:
         if self._ready_fd is not None:
             os.close(self._ready_fd)
             self._ready_fd = None
@@ -411,14 +415,14 @@ class Zygote:
         self.process.wait()
         shutil.rmtree(self.folder, ignore_errors=True)
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
 
-def read_line(fd, timeout):
+def read_line(fd: int, timeout: float) -> bytes:
     deadline = time.monotonic() + timeout
     data = b""
     while b"\n" not in data:
@@ -432,7 +436,7 @@ def read_line(fd, timeout):
     return data.split(b"\n", 1)[0]
 
 
-def read_all(fd, timeout):
+def read_all(fd: int, timeout: float) -> bytes:
     """Everything written to `fd` until its writer closes it, or b"" after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     data = b""
@@ -446,7 +450,18 @@ def read_all(fd, timeout):
         data += chunk
 
 
-def request_kernel(socket_path, *, holder_pid, token, uid, limits, env, argv, cwd="/tmp/work", stdio=(0, 1, 2)):
+def request_kernel(
+    socket_path: str,
+    *,
+    holder_pid: int,
+    token: str,
+    uid: int,
+    limits: dict[str, int],
+    env: dict[str, str],
+    argv: list[str],
+    cwd: str = "/tmp/work",
+    stdio: Sequence[int] = (0, 1, 2),
+) -> socket.socket:
     """Ask the zygote for a kernel in the sandbox whose placeholder is `holder_pid`.
 
     Returns the connected socket, on which the zygote's side says {"started": pid} and later
@@ -468,7 +483,7 @@ def request_kernel(socket_path, *, holder_pid, token, uid, limits, env, argv, cw
     return conn
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     serve(argv[0], int(argv[1]) if len(argv) > 1 else None)
 
