@@ -1,7 +1,7 @@
 """nbgrader configuration for the tfladder course, tuned for TensorFlow and untrusted code.
 
 Every nbgrader command run in this folder reads this file (`tfladder` commands run them here).
-Facts behind each line: ../shared/nbgrader-notes.md and ../shared/tf-pitfalls.md.
+Why each line is there: docs/grading.md ("The course's nbgrader config").
 """
 
 import secrets

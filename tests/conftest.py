@@ -224,3 +224,23 @@ def start_graded_batches(request):
 def graded_fixtures(grading_runs):
     """graded_fixtures(assignment) -> GradedCourse with every fixture graded under BASELINE_ENV."""
     return lambda assignment: grading_runs.get("baseline")[assignment]
+
+
+@pytest.fixture(scope="session")
+def demo_course(tmp_path_factory):
+    """`make demo` run once for the session: (course, {assignment: table}, printed output).
+
+    Tests that change the course work on a copy (`copy_course`).
+    """
+    from tfladder.cli import demo
+
+    root = make_course(tmp_path_factory.mktemp("demo") / "course")
+    lines = []
+    tables = demo.run(root, echo=lines.append)
+    return root, tables, "\n".join(lines)
+
+
+def copy_course(root, target):
+    """A copy of a course folder (its gradebook included), to change without touching the original."""
+    shutil.copytree(root, target)
+    return Path(target)

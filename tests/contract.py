@@ -1,4 +1,4 @@
-"""The curriculum contract (shared/curriculum.md): assignment folders and solution grade ids.
+"""The curriculum contract (docs/authoring.md, "The solution cell"): assignment folders and solution grade ids.
 
 Graders, fixtures and outside checks rely on these names; a test fails if a notebook drifts.
 """

@@ -1,4 +1,4 @@
-"""Hostile submissions, one or more per attack in shared/grading-security.md, with what each must get.
+"""Hostile submissions, one or more per attack family of docs/security.md, with what each must get.
 
 Every case is a student of one batch graded by `tfladder grade` (tests/test_hostile_grading.py).
 Most are level 1; the families that attack the judge (harvesting answers, patching what checks,

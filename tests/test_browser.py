@@ -12,7 +12,7 @@ from contextlib import closing
 import browser
 import pytest
 from browser import KERNEL_START, PAGE_LOAD, Shots
-from conftest import ASSIGNMENTS, make_course
+from conftest import ASSIGNMENTS, copy_course, make_course
 from playwright.sync_api import expect, sync_playwright
 
 from tfladder.cli import demo, lab
@@ -55,10 +55,10 @@ def student_lab(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def instructor_lab(tmp_path_factory):
-    """The course after `make demo` (five assignments, the demo class graded), with `make lab`."""
-    root = make_course(tmp_path_factory.mktemp("instructor") / "course")
-    demo.run(root, echo=lambda line: None)
+def instructor_lab(tmp_path_factory, demo_course):
+    """The course after `make demo` (five assignments, the demo class graded; a copy of the
+    session's demo course), with `make lab`."""
+    root = copy_course(demo_course[0], tmp_path_factory.mktemp("instructor") / "course")
     with browser.running_lab(root, tmp_path_factory.mktemp("instructor-jupyter")) as server:
         yield server
 

@@ -3,7 +3,7 @@
 import csv
 
 import pytest
-from conftest import ASSIGNMENTS, make_course
+from conftest import ASSIGNMENTS, copy_course
 
 from tfladder.cli import demo
 from tfladder.course import fixtures, notebooks
@@ -12,11 +12,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
-    root = make_course(tmp_path_factory.mktemp("demo"))
-    lines = []
-    tables = demo.run(root, echo=lines.append)
-    return root, tables, "\n".join(lines)
+def demo_run(demo_course):
+    return demo_course
 
 
 def test_does_the_demo_print_a_table_per_assignment(demo_run):
@@ -56,8 +53,9 @@ def test_are_grades_feedback_and_report_written_for_every_demo_student(demo_run)
             assert (root / "autograded" / student / assignment / f"{assignment}.ipynb").exists()
 
 
-def test_does_running_the_demo_again_give_the_same_table(demo_run):
+def test_does_running_the_demo_again_give_the_same_table(demo_run, tmp_path):
     root, first, _ = demo_run
+    root = copy_course(root, tmp_path / "course")
     again = demo.run(root, echo=lambda line: None, assignments=ASSIGNMENTS[:1])
     assert again[ASSIGNMENTS[0]] == first[ASSIGNMENTS[0]]
     nb = notebooks.read(root / "release" / ASSIGNMENTS[0] / f"{ASSIGNMENTS[0]}.ipynb")

@@ -65,3 +65,12 @@ def test_does_grade_refuse_an_unknown_assignment_before_grading_any(course, grad
     done = tfladder(course, "grade", SUBMITTED[0], "07_no_such_level")
     assert done.returncode != 0 and "07_no_such_level" in done.stderr
     assert "graded" not in done.stdout
+
+
+def test_does_grade_grade_only_the_students_named(course, graded_all):
+    blank = fixtures.load_all(course, SUBMITTED[0])[f"{ops.level_prefix(SUBMITTED[0])}_blank"]
+    fixtures.submit(blank, course, student="team_b")
+    done = tfladder(course, "grade", SUBMITTED[0], "--student", "alice", "--student", "team_*")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"{SUBMITTED[0]}: 1 graded, 0 failed, 0 flagged for review" in done.stdout
+    assert "team_b" in done.stdout and "pat" not in done.stdout

@@ -38,9 +38,11 @@ LIMITS = {
 CELL_TIMEOUT = 20
 HOST_STARTUP = Path("/root/.ipython/profile_default/startup/00-planted.py")
 ALL = case_list(Path("/course"), 0)
+# The two batches grade at the same time, each with sandbox uids of its own (slots; a parallel run
+# uses `jobs` slots and one more for nbgrader's own kernels).
 MODES = {
-    "parallel": {"jobs": 2, "prefork": True, "levels": LEVELS},
-    "serial": {"jobs": 1, "prefork": False, "levels": (A,)},
+    "parallel": {"jobs": 2, "prefork": True, "levels": LEVELS, "slot": 0},
+    "serial": {"jobs": 1, "prefork": False, "levels": (A,), "slot": 5},
 }
 RUNS = [(mode, case.name) for mode, how in MODES.items() for case in ALL if case.assignment in how["levels"]]
 
@@ -121,15 +123,21 @@ def digest(folder):
     }
 
 
-def sandbox_processes():
-    """Processes on this machine running as a sandbox uid."""
+def batch_uids(mode):
+    """The sandbox uids a batch's kernels run as."""
+    how = MODES[mode]
+    return {launcher.uid_for(how["slot"] + i) for i in range(how["jobs"] + 1)}
+
+
+def sandbox_processes(uids=None):
+    """Processes on this machine running as a sandbox uid (one of `uids`, if given)."""
     found = []
     for status in Path("/proc").glob("[0-9]*/status"):
         try:
             uid = int(next(line for line in status.read_text().splitlines() if line.startswith("Uid:")).split()[1])
         except (OSError, StopIteration, ValueError):
             continue
-        if uid >= launcher.FIRST_UID:
+        if uid >= launcher.FIRST_UID and (uids is None or uid in uids):
             found.append((status.parent.name, uid))
     return found
 
@@ -164,10 +172,8 @@ class Batch:
             return gb.find_submission_notebook(level, level, name).flagged
 
 
-def _grade(mode, tmp_path_factory, grading_runs):
+def _grade(mode, tmp_path_factory):
     how = MODES[mode]
-    # Alone on the machine: its limits are short, and it counts every sandbox process there is.
-    grading_runs.wait_all()
     course = make_course(tmp_path_factory.mktemp(f"hostile-{mode}") / "course", list(how["levels"]))
     with open(course / "nbgrader_config.py", "a") as config:
         config.write(f"\nc.Execute.timeout = {CELL_TIMEOUT}  # short, for the hostile batch\n")
@@ -176,10 +182,14 @@ def _grade(mode, tmp_path_factory, grading_runs):
     for case in cases.values():
         build(case, course)
     before = {part: digest(course / part) for part in ("source", "release", "submitted")}
-    assert not sandbox_processes(), "sandbox processes were running before the batch"
+    assert not sandbox_processes(batch_uids(mode)), "sandbox processes were running before the batch"
     try:
         options = grade.Options(
-            env={**BASELINE_ENV, **LIMITS}, show_progress=False, jobs=how["jobs"], prefork=how["prefork"]
+            env={**BASELINE_ENV, **LIMITS},
+            show_progress=False,
+            jobs=how["jobs"],
+            prefork=how["prefork"],
+            slot=how["slot"],
         )
         summaries = grade.grade_many(course, list(how["levels"]), options)
     finally:
@@ -189,13 +199,25 @@ def _grade(mode, tmp_path_factory, grading_runs):
 
 
 @pytest.fixture(scope="module")
-def parallel_batch(tmp_path_factory, grading_runs):
-    return _grade("parallel", tmp_path_factory, grading_runs)
+def both_batches(tmp_path_factory, grading_runs):
+    """Both batches, graded at the same time once the session's other batches are done (the hostile
+    limits are short, and their kernels should not wait on a busy machine)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    grading_runs.wait_all()
+    with ThreadPoolExecutor(max_workers=len(MODES)) as pool:
+        futures = {mode: pool.submit(_grade, mode, tmp_path_factory) for mode in MODES}
+        return {mode: future.result() for mode, future in futures.items()}
 
 
 @pytest.fixture(scope="module")
-def serial_batch(tmp_path_factory, grading_runs):
-    return _grade("serial", tmp_path_factory, grading_runs)
+def parallel_batch(both_batches):
+    return both_batches["parallel"]
+
+
+@pytest.fixture(scope="module")
+def serial_batch(both_batches):
+    return both_batches["serial"]
 
 
 @pytest.fixture
@@ -277,7 +299,7 @@ def test_did_the_workers_execute_every_submission_of_the_parallel_batch(batch):
 
 @pytest.mark.parametrize("batch", list(MODES), indirect=True)
 def test_does_no_sandbox_process_outlive_its_submission(batch):
-    assert sandbox_processes() == []
+    assert sandbox_processes(batch_uids(batch.mode)) == []
 
 
 @pytest.mark.parametrize("batch", list(MODES), indirect=True)

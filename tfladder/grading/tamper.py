@@ -2,7 +2,7 @@
 
 Compares the submission with the release the student was given (test cells, nbgrader metadata,
 tags, pre-filled outputs) and reads the code the student wrote for the tricks listed in
-shared/grading-security.md (after NFKC normalisation, as Python reads identifiers). A hit is a
+docs/security.md (after NFKC normalisation, as Python reads identifiers). A hit is a
 reason to flag the submission for a human; it takes no points by itself: the cells are put back
 in shape (`tfladder.grading.restore`) and every test runs outside the kernel (`tfladder.grading.judge`).
 """
