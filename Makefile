@@ -30,7 +30,7 @@ SANDBOX_TOOLS := /usr/bin/bwrap
 $(SANDBOX_TOOLS):
 	$(call apt-install,bubblewrap util-linux,the grading sandbox)
 
-# The browser tests (tests/test_browser.py) drive Debian's Chromium with Playwright's Python client
+# The browser tests (tests/cli/test_browser.py) drive Debian's Chromium with Playwright's Python client
 # (Playwright's own browser download is not used).
 CHROMIUM := /usr/bin/chromium
 $(CHROMIUM):

@@ -1,6 +1,6 @@
 """Hostile submissions, one or more per attack family of docs/security.md, with what each must get.
 
-Every case is a student of one batch graded by `tfladder grade` (tests/test_hostile_grading.py).
+Every case is a student of one batch graded by `tfladder grade` (tests/grading/test_hostile_grading.py).
 Most are level 1; the families that attack the judge (harvesting answers, patching what checks,
 input transformers, failure messages that carry the tests out) have a case on every level. A case
 starts from the reference answers (`base="reference"`), from the blank release (`base="release"`,

@@ -32,7 +32,7 @@ DOC_PAGES = ["architecture.md", "authoring.md", "grading.md", "security.md", "pe
 DOCUMENTS = ["README.md", "CHANGELOG.md", *(f"docs/{page}" for page in DOC_PAGES)]
 README_MAX_LINES = 170
 MAKEFILE_TEST = "tests/test_docs.py::test_do_the_make_targets_shown_run_what_the_docs_say"
-HOSTILE = "tests/test_hostile_grading.py::test_does_each_submission_get_exactly_what_it_earned"
+HOSTILE = "tests/grading/test_hostile_grading.py::test_does_each_submission_get_exactly_what_it_earned"
 GRADE_CLASS = "parses: bench/grade_class.py"
 
 RUN_BY = {
@@ -41,48 +41,48 @@ RUN_BY = {
     "make test": MAKEFILE_TEST,
     "make check": MAKEFILE_TEST,
     "make setup": MAKEFILE_TEST,
-    "make demo": "tests/test_demo.py::test_does_the_demo_print_a_table_per_assignment",
-    "make release": "tests/test_release.py::test_is_the_committed_release_what_nbgrader_makes_today",
-    "make lab": "tests/test_browser.py::test_does_the_printed_formgrader_address_open_formgrader",
+    "make demo": "tests/cli/test_demo.py::test_does_the_demo_print_a_table_per_assignment",
+    "make release": "tests/course/test_release.py::test_is_the_committed_release_what_nbgrader_makes_today",
+    "make lab": "tests/cli/test_browser.py::test_does_the_printed_formgrader_address_open_formgrader",
     # the tfladder command (a thin layer over the functions these tests call)
     "tfladder check release/01_low_level_ops/01_low_level_ops.ipynb": (
-        "tests/test_feedback_pages.py::test_does_check_give_full_marks_to_the_reference"
+        "tests/reports/test_feedback_pages.py::test_does_check_give_full_marks_to_the_reference"
     ),
     "tfladder grade": (
-        "tests/test_grade_command.py::test_does_grade_without_names_grade_every_assignment_with_submissions"
+        "tests/grading/test_grade_command.py::test_does_grade_without_names_grade_every_assignment_with_submissions"
     ),
-    "tfladder grade 01_low_level_ops": "tests/test_grading.py::test_does_the_grader_grade_every_fixture",
+    "tfladder grade 01_low_level_ops": "tests/grading/test_grading.py::test_does_the_grader_grade_every_fixture",
     "tfladder grade 01_low_level_ops 02_layers": (
-        "tests/test_parallel_grading.py::"
+        "tests/grading/test_parallel_grading.py::"
         "test_is_an_assignment_that_cannot_be_released_reported_while_the_others_are_graded"
     ),
     "tfladder grade 01_low_level_ops --jobs 1 --no-prefork": (
-        "tests/test_parallel_grading.py::test_do_parallel_and_serial_grading_record_the_same_gradebook"
+        "tests/grading/test_parallel_grading.py::test_do_parallel_and_serial_grading_record_the_same_gradebook"
     ),
     "tfladder grade 01_low_level_ops --student alice --student 'team_*'": (
-        "tests/test_grade_command.py::test_does_grade_grade_only_the_students_named"
+        "tests/grading/test_grade_command.py::test_does_grade_grade_only_the_students_named"
     ),
     "tfladder autograde 01_low_level_ops": "make demo",
     "tfladder feedback 01_low_level_ops": (
-        "tests/test_feedback_pages.py::test_does_feedback_show_scores_answers_messages_and_no_hidden_test"
+        "tests/reports/test_feedback_pages.py::test_does_feedback_show_scores_answers_messages_and_no_hidden_test"
     ),
-    "tfladder report": "tests/test_feedback_pages.py::test_does_the_report_show_plots_common_failures_and_grades",
-    "tfladder solutions": "tests/test_feedback_pages.py::test_do_the_solutions_render_with_answers_outputs_and_plots",
+    "tfladder report": "tests/reports/test_feedback_pages.py::test_does_the_report_show_plots_common_failures_and_grades",
+    "tfladder solutions": "tests/reports/test_feedback_pages.py::test_do_the_solutions_render_with_answers_outputs_and_plots",
     "python -m tfladder --version": "tests/test_layout.py::test_does_python_dash_m_tfladder_run_the_command",
-    "export TFLADDER_GRADING_SEED=271828": "tests/test_runtime.py::test_is_the_grading_seed_read_from_the_environment",
+    "export TFLADDER_GRADING_SEED=271828": "tests/library/test_runtime.py::test_is_the_grading_seed_read_from_the_environment",
     "pip install .venv/tfladder-notebook": (
-        "tests/test_notebook_lib.py::test_does_pip_install_the_library_for_a_student"
+        "tests/course/test_notebook_lib.py::test_does_pip_install_the_library_for_a_student"
     ),
     "systemd-run --scope -p MemoryMax=6G -p MemorySwapMax=0 -p CPUQuota=180% -p TasksMax=2048 "
     "tfladder grade 01_low_level_ops": (
         "not here: these machines have no systemd; the command inside, tfladder grade 01_low_level_ops, "
-        "is run by tests/test_grading.py::test_does_the_grader_grade_every_fixture"
+        "is run by tests/grading/test_grading.py::test_does_the_grader_grade_every_fixture"
     ),
     # pytest
     "python -m pytest -q --basetemp=/tmp/tfladder-pytest/docs tests/test_docs.py": (
         "tests/test_docs.py::test_is_every_command_shown_run_by_a_test"
     ),
-    "python -m pytest -q --basetemp=/tmp/tfladder-pytest/hostile tests/test_hostile_grading.py": HOSTILE,
+    "python -m pytest -q --basetemp=/tmp/tfladder-pytest/hostile tests/grading/test_hostile_grading.py": HOSTILE,
     # bench scripts: too long to run here; their flags are parsed by the scripts' own parsers
     "python bench/notebook_time.py": "parses: bench/notebook_time.py",
     "python bench/grade_class.py": GRADE_CLASS,
@@ -252,8 +252,8 @@ print("not a command either")
 
 def test_would_an_unrun_command_be_reported():
     assert problems("tfladder frobnicate", RUN_BY.get("tfladder frobnicate"))
-    assert problems("tfladder grade", "tests/test_grading.py::test_that_does_not_exist")
-    assert problems("tfladder solutions", "tests/test_demo.py::test_does_the_demo_print_a_table_per_assignment")
+    assert problems("tfladder grade", "tests/grading/test_grading.py::test_that_does_not_exist")
+    assert problems("tfladder solutions", "tests/cli/test_demo.py::test_does_the_demo_print_a_table_per_assignment")
     assert problems("tfladder solutions", "make demo")  # the demo renders no solutions
     assert not problems("tfladder autograde 01_low_level_ops", "make demo")
     assert problems("python bench/grade_class.py", "parses: bench/notebook_time.py")

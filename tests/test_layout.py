@@ -19,7 +19,7 @@ LAYERS = ("oracles", "course", "sandbox", "grading", "reports", "cli")
 # instructor's own kernel (a `source/` notebook run top to bottom, where the whole package is
 # installed) the setup cell's `probe` judges API-level tests in place. It is a guarded import inside
 # a function; the library built apart has no `api_reading` and says so
-# (tests/test_notebook_lib.py imports the built library with nothing else of tfladder present).
+# (tests/course/test_notebook_lib.py imports the built library with nothing else of tfladder present).
 ALLOWED_UPWARD = {("tfladder.probe", "tfladder.grading.api_reading")}
 
 

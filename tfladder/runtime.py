@@ -81,7 +81,7 @@ def _array_input_without_autotuning():
     on 2 cores left a core idle for a fifth of the time. Without it, the same batches arrive in the
     same order, so every loss and weight is the same; only the waiting goes (see the README,
     "Measured"). Pipelines a student builds with `tf.data` are untouched. Keras 3 has no option for
-    this, so its adapter's `get_tf_dataset` is wrapped, once; `tests/test_runtime.py` fails if a
+    this, so its adapter's `get_tf_dataset` is wrapped, once; `tests/library/test_runtime.py` fails if a
     Keras upgrade moves it.
     """
     import tensorflow as tf

@@ -377,7 +377,7 @@ class _Run:
 
 def _worker_env(env: Mapping[str, str] | None, jobs: int) -> dict[str, str]:
     """The workers' environment (and so the kernels'): TensorFlow threads shared out between the
-    jobs, unless the grader chose a number (scores do not depend on it: tests/test_determinism.py)."""
+    jobs, unless the grader chose a number (scores do not depend on it: tests/grading/test_determinism.py)."""
     worker_env = tool_env(env)
     if not worker_env.get(runtime.THREADS_ENV):
         worker_env[runtime.THREADS_ENV] = str(max(1, default_jobs() // jobs))

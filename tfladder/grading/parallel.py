@@ -16,7 +16,7 @@
 - The zygote, which forks kernels into their sandboxes.
 
 Results are the same as serial grading because the same notebook runs in the same sandbox with
-the same executor; only where and when it runs differ (tests/test_parallel_grading.py).
+the same executor; only where and when it runs differ (tests/grading/test_parallel_grading.py).
 """
 
 import json

@@ -3,7 +3,7 @@ its answers to itself?
 
 A `Judge` here drives a "kernel" that is a plain namespace answered by `probe.answer` (what the
 student's kernel runs), through JSON, as nbgrader's Execute step drives a real one; grading real
-notebooks through nbgrader is tests/test_grading.py's and tests/test_hostile_grading.py's job.
+notebooks through nbgrader is tests/grading/test_grading.py's and tests/grading/test_hostile_grading.py's job.
 """
 
 import base64
