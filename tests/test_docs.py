@@ -343,11 +343,11 @@ def make_rules():
 def test_do_the_make_targets_shown_run_what_the_docs_say():
     rules = make_rules()
     # make check: lint, format, types, then the fast tests
-    check = rules["check"]
+    check = "\n".join(rules["check"])
     assert "ruff check ." in check and "ruff format --check ." in check and "mypy" in check
     assert '$(PYTEST) -m "not slow" -q' in check
-    # make test: every test; CI runs it
-    assert "$(PYTEST) -q" in rules["test"]
+    # make test: the same lint, format and types, then every test; CI runs it
+    assert rules["test"] == ["ruff check .", "ruff format --check .", "mypy", "$(PYTEST) -q"]
     assert "make test" in (REPO / ".ci" / "run").read_text()
     # make setup: the pinned environment and the notebook library
     setup = rules["$(STAMP)"]
