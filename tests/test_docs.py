@@ -62,14 +62,22 @@ RUN_BY = {
     "tfladder grade 01_low_level_ops --student alice --student 'team_*'": (
         "tests/grading/test_grade_command.py::test_does_grade_grade_only_the_students_named"
     ),
-    "tfladder autograde 01_low_level_ops": "make demo",
+    "tfladder autograde 01_low_level_ops": (
+        "tests/grading/test_grade_command.py::test_does_autograde_grade_trusted_notebooks_and_print_the_table"
+    ),
     "tfladder feedback 01_low_level_ops": (
         "tests/reports/test_feedback_pages.py::test_does_feedback_show_scores_answers_messages_and_no_hidden_test"
     ),
-    "tfladder report": "tests/reports/test_feedback_pages.py::test_does_the_report_show_plots_common_failures_and_grades",
-    "tfladder solutions": "tests/reports/test_feedback_pages.py::test_do_the_solutions_render_with_answers_outputs_and_plots",
-    "python -m tfladder --version": "tests/test_layout.py::test_does_python_dash_m_tfladder_run_the_command",
-    "export TFLADDER_GRADING_SEED=271828": "tests/library/test_runtime.py::test_is_the_grading_seed_read_from_the_environment",
+    "tfladder report": (
+        "tests/reports/test_feedback_pages.py::test_does_the_report_show_plots_common_failures_and_grades"
+    ),
+    "tfladder solutions": (
+        "tests/reports/test_feedback_pages.py::test_do_the_solutions_render_with_answers_outputs_and_plots"
+    ),
+    "python -m tfladder --version": ("tests/test_layout.py::test_does_python_dash_m_tfladder_run_the_command"),
+    "export TFLADDER_GRADING_SEED=271828": (
+        "tests/library/test_runtime.py::test_is_the_grading_seed_read_from_the_environment"
+    ),
     "pip install .venv/tfladder-notebook": (
         "tests/course/test_notebook_lib.py::test_does_pip_install_the_library_for_a_student"
     ),
@@ -255,7 +263,7 @@ def test_would_an_unrun_command_be_reported():
     assert problems("tfladder grade", "tests/grading/test_grading.py::test_that_does_not_exist")
     assert problems("tfladder solutions", "tests/cli/test_demo.py::test_does_the_demo_print_a_table_per_assignment")
     assert problems("tfladder solutions", "make demo")  # the demo renders no solutions
-    assert not problems("tfladder autograde 01_low_level_ops", "make demo")
+    assert not problems("tfladder grade 01_low_level_ops", "make demo")  # the demo grades as grade does
     assert problems("python bench/grade_class.py", "parses: bench/notebook_time.py")
     assert problems("systemd-run --scope tfladder grade", "not here: no systemd")  # names no test
     assert problems("tfladder report", "somewhere")

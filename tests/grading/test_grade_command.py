@@ -74,3 +74,10 @@ def test_does_grade_grade_only_the_students_named(course, graded_all):
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"{SUBMITTED[0]}: 1 graded, 0 failed, 0 flagged for review" in done.stdout
     assert "team_b" in done.stdout and "pat" not in done.stdout
+
+
+def test_does_autograde_grade_trusted_notebooks_and_print_the_table(course, graded_all):
+    done = tfladder(course, "autograde", SUBMITTED[1], "--student", "pat")
+    assert done.returncode == 0, done.stdout + done.stderr
+    table = done.stdout.splitlines()
+    assert table[0].split() == [SUBMITTED[1], "pat"] and table[-1].split()[-1] == "0"

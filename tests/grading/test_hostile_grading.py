@@ -38,8 +38,8 @@ LIMITS = {
 CELL_TIMEOUT = 20
 HOST_STARTUP = Path("/root/.ipython/profile_default/startup/00-planted.py")
 ALL = case_list(Path("/course"), 0)
-# The two batches grade at the same time, each with sandbox uids of its own (slots; a parallel run
-# uses `jobs` slots and one more for nbgrader's own kernels).
+# Each batch has sandbox uids of its own (slots; a parallel run uses `jobs` slots and one more for
+# nbgrader's own kernels).
 MODES = {
     "parallel": {"jobs": 2, "prefork": True, "levels": LEVELS, "slot": 0},
     "serial": {"jobs": 1, "prefork": False, "levels": (A,), "slot": 5},
@@ -200,14 +200,11 @@ def _grade(mode, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def both_batches(tmp_path_factory, grading_runs):
-    """Both batches, graded at the same time once the session's other batches are done (the hostile
-    limits are short, and their kernels should not wait on a busy machine)."""
-    from concurrent.futures import ThreadPoolExecutor
-
+    """Both batches, one after the other, once the session's other batches are done: the hostile
+    limits are short (a 20 s cell), and a memory attack that shares the cores with other kernels
+    can run out of time before it reaches the memory limit it tests."""
     grading_runs.wait_all()
-    with ThreadPoolExecutor(max_workers=len(MODES)) as pool:
-        futures = {mode: pool.submit(_grade, mode, tmp_path_factory) for mode in MODES}
-        return {mode: future.result() for mode, future in futures.items()}
+    return {mode: _grade(mode, tmp_path_factory) for mode in MODES}
 
 
 @pytest.fixture(scope="module")

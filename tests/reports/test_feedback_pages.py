@@ -54,9 +54,10 @@ def test_is_markup_from_a_submission_text_in_its_feedback_page_and_the_report(le
     assert not [m for m in MARKUP if m in raw]
     assert "&lt;script&gt;alert(&#39;feedback&#39;)&lt;/script&gt;" in raw  # the message, as text
     assert "mse_loss raised ValueError: <script>alert('feedback')</script>" in visible_text(raw)
+    # The report shows each exercise's three most common failures; whether this one is among them
+    # depends on the class (tests/reports/test_reports.py puts one there and finds it escaped).
     index = report.build(level1.root, tmp_path / "report", show_progress=False).read_text()
-    assert not [m for m in MARKUP if m in index]
-    assert "&lt;script&gt;" in index  # the message is among the most common failures of l1_mse_loss
+    assert "<h2>01_low_level_ops</h2>" in index and not [m for m in MARKUP if m in index]
 
 
 def test_does_the_report_show_plots_common_failures_and_grades(level1, tmp_path):
@@ -72,7 +73,9 @@ def test_does_the_report_show_plots_common_failures_and_grades(level1, tmp_path)
     assert image.shape[0] > 100 and image.shape[1] > 400
     with open(tmp_path / "report" / "grades.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert {r["student_id"] for r in rows if r["assignment"] == LEVEL1} == set(fixtures.load_all(REPO, LEVEL1))
+    # one row per student and assignment; the baseline course holds every level's fixtures as students
+    everyone = {name for a in ASSIGNMENTS for name in fixtures.load_all(REPO, a)}
+    assert {r["student_id"] for r in rows if r["assignment"] == LEVEL1} == everyone
     assert not [line for line in hidden_lines(LEVEL1) if line in page]
 
 

@@ -2,7 +2,9 @@
 
 The class has three students per assignment, each made from that level's fixtures:
 a perfect student (the reference), a blank one (the untouched release) and one with typical
-mistakes. They are graded by `nbgrader autograde` into autograded/, shown as a table per
+mistakes. They are graded as `tfladder grade` grades a class (every assignment in one run, in
+parallel, nbgrader's autograde recording; in the sandbox when it can start, else as the current
+user: the demo's notebooks are the course's own fixtures) into autograded/, shown as a table per
 exercise, given feedback pages (feedback/), and summed up in the instructor report (report/,
 with grades.csv). Only the demo students are touched in the gradebook.
 """
@@ -14,9 +16,9 @@ from pathlib import Path
 from nbgrader.api import MissingEntry
 
 from tfladder.course import fixtures, notebooks, ops
-from tfladder.grading import scores
-from tfladder.grading.progress import Progress
+from tfladder.grading import grade, scores
 from tfladder.reports import feedback, report
+from tfladder.sandbox import launcher
 
 DEMO_CLASS = {
     "demo_perfect": "reference",
@@ -50,6 +52,7 @@ def run(
     tables: dict[str, str] = {}
     if (course / "gradebook.db").exists():
         forget_demo_students(course)
+    graded = []
     for assignment in assignments or ops.assignments(course):
         echo(f"== {assignment}: regenerating release/{assignment} with nbgrader")
         ops.release(course, assignment, db=True)
@@ -63,14 +66,16 @@ def run(
                 continue
             fixtures.submit(fixture, course, student=student)
             students.append(student)
-        if not students:
-            continue
-        echo(f"== {assignment}: autograding {', '.join(students)}")
-        bar = Progress(len(students), f"grading {assignment}")
-        done = ops.autograde(course, assignment, student="demo_*", progress=bar)
-        bar.done()
-        for student in ops.failed_students(course, assignment, done.stdout):
-            echo(f"   nbgrader could not grade {student}; the end of its log:\n" + done.stdout[-2000:])
+        if students:
+            graded.append(assignment)
+    if graded:
+        echo(f"== grading {', '.join(DEMO_CLASS)} in {len(graded)} assignments")
+        options = grade.Options(students=("demo_*",), use_sandbox=launcher.startable())
+        for summary in grade.grade_many(course, graded, options):
+            if summary.error or summary.failed:
+                echo(f"   {summary.line()} {summary.error}".rstrip())
+    for assignment in graded:
+        students = [s for s in DEMO_CLASS if (course / "submitted" / s / assignment).is_dir()]
         for student in students:
             feedback.write(course, assignment, student)
         source_nb = notebooks.read(course / "source" / assignment / f"{assignment}.ipynb")
