@@ -148,6 +148,9 @@ class GradingRuns:
 
     def __init__(self, tmp_path_factory):
         self.tmp = tmp_path_factory
+        # pytest makes its base folder on first use, and two threads making it at once fail
+        # (FileExistsError): make it here, in the main thread, before any batch starts.
+        tmp_path_factory.getbasetemp()
         self.pool = ThreadPoolExecutor(max_workers=2)
         self.futures = {}
 
