@@ -152,6 +152,8 @@ class GradingRuns:
         # (FileExistsError): make it here, in the main thread, before any batch starts.
         tmp_path_factory.getbasetemp()
         self.pool = ThreadPoolExecutor(max_workers=2)
+        # one more lane, for a batch of single kernels that mostly wait (the serial hostile batch)
+        self.lane = ThreadPoolExecutor(max_workers=1)
         self.futures = {}
 
     def _run(self, key):
@@ -182,6 +184,12 @@ class GradingRuns:
     def get(self, key):
         return self.submit(key).result()
 
+    def submit_job(self, key, job):
+        """Run `job()` in the extra lane, once per key; its future."""
+        if key not in self.futures:
+            self.futures[key] = self.lane.submit(job)
+        return self.futures[key]
+
     def wait_all(self):
         """Until every batch submitted so far is done (a failed batch fails the tests that read it)."""
         for future in list(self.futures.values()):
@@ -210,6 +218,7 @@ def grading_runs(tmp_path_factory):
     runs = GradingRuns(tmp_path_factory)
     yield runs
     runs.pool.shutdown(wait=True, cancel_futures=True)
+    runs.lane.shutdown(wait=True, cancel_futures=True)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -217,10 +226,17 @@ def start_graded_batches(request):
     """Start every batch the selected tests read as the session starts: the batches grade in the
     background while the other slow tests run."""
     needed = batches_needed(request.session.items)
-    if needed:
+    modules = {}
+    for item in request.session.items:
+        hook = getattr(getattr(item, "module", None), "background_batches", None)
+        if hook is not None:
+            modules.setdefault(hook, []).append(item)
+    if needed or modules:
         runs = request.getfixturevalue("grading_runs")
         for key in needed:
             runs.submit(key)
+        for hook, items in modules.items():  # a test module's own batches (test_hostile_grading)
+            hook(runs, request.getfixturevalue("tmp_path_factory"), items)
 
 
 @pytest.fixture(scope="session")
@@ -247,3 +263,17 @@ def copy_course(root, target):
     """A copy of a course folder (its gradebook included), to change without touching the original."""
     shutil.copytree(root, target)
     return Path(target)
+
+
+def pytest_collection_modifyitems(items):
+    """The tests that wait for the session's last batches run last, so that the others run while
+    the batches grade: the determinism variants, then the hostile batches (which want the
+    machine to themselves)."""
+
+    def last(item):
+        if "hostile" in item.nodeid:
+            return 2
+        callspec = getattr(item, "callspec", None)
+        return 1 if callspec is not None and callspec.params.get("variant") in VARIANTS else 0
+
+    items.sort(key=last)

@@ -39,10 +39,12 @@ CELL_TIMEOUT = 20
 HOST_STARTUP = Path("/root/.ipython/profile_default/startup/00-planted.py")
 ALL = case_list(Path("/course"), 0)
 # Each batch has sandbox uids of its own (slots; a parallel run uses `jobs` slots and one more for
-# nbgrader's own kernels).
+# nbgrader's own kernels). The serial batch grades in the background from the session's start, beside
+# the other batches (conftest.GradingRuns): its cells get a longer time-out, so that a memory attack
+# reaches the memory limit it tests on a busy machine. The parallel batch grades last, alone.
 MODES = {
-    "parallel": {"jobs": 2, "prefork": True, "levels": LEVELS, "slot": 0},
-    "serial": {"jobs": 1, "prefork": False, "levels": (A,), "slot": 5},
+    "parallel": {"jobs": 2, "prefork": True, "levels": LEVELS, "slot": 0, "cell_timeout": CELL_TIMEOUT},
+    "serial": {"jobs": 1, "prefork": False, "levels": (A,), "slot": 5, "cell_timeout": 3 * CELL_TIMEOUT},
 }
 RUNS = [(mode, case.name) for mode, how in MODES.items() for case in ALL if case.assignment in how["levels"]]
 
@@ -176,7 +178,7 @@ def _grade(mode, tmp_path_factory):
     how = MODES[mode]
     course = make_course(tmp_path_factory.mktemp(f"hostile-{mode}") / "course", list(how["levels"]))
     with open(course / "nbgrader_config.py", "a") as config:
-        config.write(f"\nc.Execute.timeout = {CELL_TIMEOUT}  # short, for the hostile batch\n")
+        config.write(f"\nc.Execute.timeout = {how['cell_timeout']}  # short, for the hostile batch\n")
     listener = Listener()
     cases = {case.name: case for case in case_list(course, listener.port) if case.assignment in how["levels"]}
     for case in cases.values():
@@ -198,23 +200,24 @@ def _grade(mode, tmp_path_factory):
     return Batch(mode, course, cases, summaries, listener, before, after)
 
 
+def background_batches(runs, tmp_path_factory, items):
+    """Called by conftest as the session starts: the serial batch, if a selected test reads it."""
+    if any(getattr(item, "callspec", None) and item.callspec.params.get("batch") == "serial" for item in items):
+        runs.submit_job(("hostile", "serial"), lambda: _grade("serial", tmp_path_factory))
+
+
 @pytest.fixture(scope="module")
-def both_batches(tmp_path_factory, grading_runs):
-    """Both batches, one after the other, once the session's other batches are done: the hostile
-    limits are short (a 20 s cell), and a memory attack that shares the cores with other kernels
-    can run out of time before it reaches the memory limit it tests."""
+def parallel_batch(tmp_path_factory, grading_runs):
+    """Graded once every other batch is done: its limits are short (a 20 s cell), and a memory
+    attack that shares the cores with other kernels can run out of time before it reaches the
+    memory limit it tests."""
     grading_runs.wait_all()
-    return {mode: _grade(mode, tmp_path_factory) for mode in MODES}
+    return _grade("parallel", tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
-def parallel_batch(both_batches):
-    return both_batches["parallel"]
-
-
-@pytest.fixture(scope="module")
-def serial_batch(both_batches):
-    return both_batches["serial"]
+def serial_batch(tmp_path_factory, grading_runs):
+    return grading_runs.submit_job(("hostile", "serial"), lambda: _grade("serial", tmp_path_factory)).result()
 
 
 @pytest.fixture
