@@ -53,10 +53,6 @@ def add_broken_assignment(root):
     (root / "submitted" / "someone" / BROKEN / f"{BROKEN}.ipynb").write_text("{}")
 
 
-def exercise_of(cell, exercises):
-    return next((e for e in exercises if cell == e or cell.startswith(e + "_")), None)
-
-
 def determinism_subset(assignment, found=None):
     """The reference and, for every exercise, the most specific fixture that loses points in it
     (the one that loses points in the fewest exercises; never the blank release)."""
@@ -66,7 +62,7 @@ def determinism_subset(assignment, found=None):
     exercises = notebooks.solution_ids(notebooks.read(REPO / "source" / assignment / f"{assignment}.ipynb"))
     loses = {
         name: {
-            exercise_of(cell, exercises)
+            notebooks.exercise_of(cell, exercises)
             for cell, points in fixture.points.items()
             if points != scores.MANUAL and points != reference.get(cell)
         }
@@ -76,7 +72,7 @@ def determinism_subset(assignment, found=None):
     }
     chosen = [f"{prefix}_reference"]
     for exercise in exercises:
-        if all(p == scores.MANUAL for c, p in reference.items() if exercise_of(c, exercises) == exercise):
+        if all(p == scores.MANUAL for c, p in reference.items() if notebooks.exercise_of(c, exercises) == exercise):
             continue  # a written answer: graded by hand
         candidates = sorted((len(lost), name) for name, lost in loses.items() if exercise in lost)
         if not candidates:
@@ -271,7 +267,7 @@ def pytest_collection_modifyitems(items):
     machine to themselves)."""
 
     def last(item):
-        if "hostile" in item.nodeid:
+        if item.nodeid.startswith("tests/grading/test_hostile_grading.py"):
             return 2
         callspec = getattr(item, "callspec", None)
         return 1 if callspec is not None and callspec.params.get("variant") in VARIANTS else 0

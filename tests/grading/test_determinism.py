@@ -7,9 +7,10 @@ level's reference and, for every exercise, a fixture that makes a mistake in it
 """
 
 import pytest
-from conftest import ASSIGNMENTS, REPO, VARIANTS, determinism_subset, exercise_of
+from conftest import ASSIGNMENTS, REPO, VARIANTS, determinism_subset
 
 from tfladder.course import fixtures, notebooks
+from tfladder.grading import scores
 
 
 @pytest.mark.slow
@@ -36,12 +37,12 @@ def test_does_the_subset_hold_the_reference_and_a_mistake_in_every_exercise(assi
     source = notebooks.read(REPO / "source" / assignment / f"{assignment}.ipynb")
     exercises = notebooks.solution_ids(source)
     reference = found[chosen[0]].points
-    auto = {exercise_of(c, exercises) for c, p in reference.items() if p != "manual"}
+    auto = {notebooks.exercise_of(c, exercises) for c, p in reference.items() if p != scores.MANUAL}
     covered = {
-        exercise_of(c, exercises)
+        notebooks.exercise_of(c, exercises)
         for name in chosen[1:]
         for c, p in found[name].points.items()
-        if p != "manual" and p != reference.get(c)
+        if p != scores.MANUAL and p != reference.get(c)
     }
     assert auto <= covered, f"no mistake graded in {sorted(auto - covered)}"
     assert len(chosen) < len(found), "the subset should be smaller than every fixture"

@@ -73,18 +73,8 @@ def test_is_student_controlled_text_escaped_in_the_report(tmp_path, monkeypatch)
     r.cells[1].message = f"mse_loss raised ValueError: {HOSTILE}"
     flagged = results.NotebookResult(assignment="01_low_level_ops", student=f"mallory{HOSTILE}", seed=99)
     flagged.error = f"not a notebook: {HOSTILE}"
-    monkeypatch.setattr(
-        report,
-        "ops",
-        type(
-            "Ops",
-            (),
-            {
-                "export": staticmethod(lambda course, path: Path(path)),
-                "assignments": staticmethod(lambda course: ["01_low_level_ops"]),
-            },
-        ),
-    )
+    monkeypatch.setattr(report.ops, "export", lambda course, path: Path(path))
+    monkeypatch.setattr(report.ops, "assignments", lambda course: ["01_low_level_ops"])
     monkeypatch.setattr(report, "graded_students", lambda course, a: [r.student, flagged.student])
     monkeypatch.setattr(report.results, "load", lambda course, a, s: r if s == r.student else flagged)
     monkeypatch.setattr(report, "flagged_in_gradebook", lambda course, a: [r.student])

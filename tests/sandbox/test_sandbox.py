@@ -38,8 +38,9 @@ def kernel_dir():
     launcher.remove_kernel_dir(folder)
 
 
-def run(kernel_dir, command, limits, timeout=60, stdout=None):
-    args = [
+def launcher_args(kernel_dir, command, limits, zygote=None):
+    """`python -m tfladder.sandbox.launcher ...` as the kernel manager builds it (slot 7's uid)."""
+    return [
         sys.executable,
         "-m",
         "tfladder.sandbox.launcher",
@@ -51,9 +52,14 @@ def run(kernel_dir, command, limits, timeout=60, stdout=None):
         json.dumps(asdict(limits)),
         "--notebook-lib",
         str(notebook_lib.build()),
+        *(["--zygote", zygote] if zygote else []),
         "--",
         *command,
     ]
+
+
+def run(kernel_dir, command, limits, timeout=60, stdout=None):
+    args = launcher_args(kernel_dir, command, limits)
     if stdout is not None:
         return subprocess.run(args, stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=timeout)
     return subprocess.run(args, capture_output=True, text=True, timeout=timeout)
@@ -172,23 +178,7 @@ def forks():
 
 
 def run_forked(kernel_dir, command, limits, forks, timeout=60):
-    args = [
-        sys.executable,
-        "-m",
-        "tfladder.sandbox.launcher",
-        "--uid",
-        str(launcher.uid_for(7)),
-        "--kernel-dir",
-        str(kernel_dir),
-        "--limits",
-        json.dumps(asdict(limits)),
-        "--notebook-lib",
-        str(notebook_lib.build()),
-        "--zygote",
-        forks.socket_path,
-        "--",
-        *command,
-    ]
+    args = launcher_args(kernel_dir, command, limits, zygote=forks.socket_path)
     return subprocess.run(args, capture_output=True, text=True, timeout=timeout)
 
 

@@ -72,8 +72,10 @@ def run(
         echo(f"== grading {', '.join(DEMO_CLASS)} in {len(graded)} assignments")
         options = grade.Options(students=("demo_*",), use_sandbox=launcher.startable())
         for summary in grade.grade_many(course, graded, options):
-            if summary.error or summary.failed:
-                echo(f"   {summary.line()} {summary.error}".rstrip())
+            if summary.error:
+                echo(f"   {summary.assignment} could not be graded: {summary.error}")
+            for student in summary.failed:
+                echo(f"   {student} ({summary.assignment}): {'; '.join(summary.submissions[student].reasons_failed)}")
     for assignment in graded:
         students = [s for s in DEMO_CLASS if (course / "submitted" / s / assignment).is_dir()]
         for student in students:
