@@ -27,8 +27,9 @@ VARIANTS = {
 # An assignment whose source is not a notebook, graded in the baseline batch between the others:
 # it must be reported while every other assignment is graded (test_parallel_grading).
 BROKEN = "06_broken_source"
-# Levels graded serially as well (nbgrader executes every notebook itself), to compare with the
-# baseline batch's parallel grading: level 1 and level 5 (whose tests read shuffles).
+# Levels whose determinism subset is graded serially as well (nbgrader executes every notebook
+# itself, each kernel from scratch), to compare with the baseline batch's parallel grading: level 1
+# and level 5 (whose tests read shuffles).
 SERIAL_LEVELS = ("01_low_level_ops", "05_data_pipelines")
 
 
@@ -136,11 +137,12 @@ class GradingRuns:
     """The session's graded batches, each graded once in the background, two at a time.
 
     "baseline": every fixture of every level (and BROKEN) in one parallel `tfladder grade` run;
-    each variant of VARIANTS: the determinism subset of every level, in one run; ("serial", level):
-    every fixture of the level graded serially. Each batch has its own sandbox uids (slots).
+    each variant of VARIANTS: the determinism subset of every level, in one run; "serial": the
+    determinism subset of SERIAL_LEVELS graded serially, in one run. Each batch has its own sandbox
+    uids (slots).
     """
 
-    SLOTS = {"baseline": 10, **{v: 13 + 3 * i for i, v in enumerate(VARIANTS)}}
+    SLOTS = {"baseline": 10, **{v: 13 + 3 * i for i, v in enumerate(VARIANTS)}, "serial": 20}
 
     def __init__(self, tmp_path_factory):
         self.tmp = tmp_path_factory
@@ -165,11 +167,10 @@ class GradingRuns:
             chosen = {a: determinism_subset(a) for a in ASSIGNMENTS}
             env = {**BASELINE_ENV, **VARIANTS[key]}
             return grade_batch(root, chosen, Options(env=env, show_progress=False, jobs=2, slot=self.SLOTS[key]))
-        _, level = key
-        root = make_course(self.tmp.mktemp(f"serial_{level}") / "course", [level])
-        chosen = {level: sorted(fixtures.load_all(root, level))}
-        slot = 20 + SERIAL_LEVELS.index(level)
-        options = Options(env=BASELINE_ENV, show_progress=False, jobs=1, prefork=False, slot=slot)
+        assert key == "serial", key
+        root = make_course(self.tmp.mktemp("serial") / "course", SERIAL_LEVELS)
+        chosen = {level: determinism_subset(level) for level in SERIAL_LEVELS}
+        options = Options(env=BASELINE_ENV, show_progress=False, jobs=1, prefork=False, slot=self.SLOTS[key])
         return grade_batch(root, chosen, options)
 
     def submit(self, key):
@@ -201,11 +202,11 @@ def batches_needed(items):
         if names & {"graded_fixtures", "two_gradings"} or "grading_runs" in direct:
             needed.append("baseline")
         if "two_gradings" in names:
-            needed += [("serial", level) for level in SERIAL_LEVELS]
+            needed.append("serial")
         variant = getattr(item, "callspec", None) and item.callspec.params.get("variant")
         if variant in VARIANTS:
             needed.append(variant)
-    order = ["baseline", *[("serial", level) for level in SERIAL_LEVELS], *VARIANTS]
+    order = ["baseline", "serial", *VARIANTS]
     return [key for key in order if key in needed]
 
 

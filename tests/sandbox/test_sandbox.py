@@ -1,6 +1,8 @@
 """Does the sandbox hold on its own: another uid, no network, no course, a wall clock, usage measured?"""
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -140,6 +142,30 @@ def test_is_a_full_scratch_space_measured_from_outside(kernel_dir):
     usage = launcher.read_usage(kernel_dir)
     assert usage["scratch_used_bytes"] >= 0.9 * limits.scratch_bytes
     assert any("scratch space" in r for r in launcher.limits_hit(usage, limits))
+
+
+def test_is_usage_recorded_when_the_grader_stops_a_slow_kernel(kernel_dir):
+    """jupyter_client sends SIGTERM to a kernel slow to shut down; what it used must still count."""
+    limits = launcher.Limits()
+    chunks = int(limits.scratch_bytes * 0.95) // (16 << 20)
+    fill = (
+        f"import time\nfor i in range({chunks}):\n    open(f'/tmp/big{{i}}', 'wb').write(bytes(16 << 20))\n"
+        "print('full', flush=True)\ntime.sleep(120)"
+    )
+    args = launcher_args(kernel_dir, [sys.executable, "-P", "-c", fill], limits)
+    started = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        assert started.stdout.readline().strip() == b"full"
+        os.killpg(started.pid, signal.SIGTERM)  # as jupyter_client's provisioner does
+        assert started.wait(timeout=30) == 143
+    finally:
+        started.kill()
+        started.wait()
+    usage = launcher.read_usage(kernel_dir)
+    assert usage["stopped_by_grader"] is True and usage["scratch_used_bytes"] >= 0.9 * limits.scratch_bytes
+    assert launcher.limits_hit(usage, limits) == [
+        f"the notebook filled its {limits.scratch_bytes >> 20} MiB scratch space"
+    ], "a kernel the grader stopped is not flagged for the signal"
 
 
 # -- kernels forked from the zygote -------------------------------------------------------------------

@@ -477,14 +477,20 @@ def launch(argv: Sequence[str] | None = None) -> int:
         except ProcessLookupError:
             pass
 
+    peak = {"max_rss_bytes": 0, "cpu_seconds": 0.0}
+
     def terminated(signum: int, frame: FrameType | None) -> None:
+        # jupyter_client sends SIGTERM when a kernel is slow to shut down (a busy machine, a big
+        # heap to free): the usage measured so far is still the notebook's, and must be recorded.
+        _sample(args.uid, peak)
         stop()
+        child.wait()
+        _write_usage(args.kernel_dir, None, False, peak, stopped_by_grader=True)
         sys.exit(143)
 
     signal.signal(signal.SIGTERM, terminated)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # interrupts arrive as messages
     exceeded = False
-    peak = {"max_rss_bytes": 0, "cpu_seconds": 0.0}
     deadline = time.monotonic() + limits.wall_seconds
     next_sample = 0.0
     while (code := child.poll()) is None:
@@ -630,9 +636,17 @@ def _sample(uid: int, peak: dict[str, float]) -> None:
     peak["cpu_seconds"] = max(peak["cpu_seconds"], cpu)
 
 
-def _write_usage(kernel_dir: str | Path, code: int | None, exceeded: bool, peak: Mapping[str, float]) -> None:
+def _write_usage(
+    kernel_dir: str | Path,
+    code: int | None,
+    exceeded: bool,
+    peak: Mapping[str, float],
+    stopped_by_grader: bool = False,
+) -> None:
     """Record, from outside the sandbox, what the kernel used: memory, CPU, scratch, how it ended."""
     record: dict[str, object] = {"exit_code": code, "wall_clock_exceeded": exceeded, **peak}
+    if stopped_by_grader:
+        record["stopped_by_grader"] = True
     # bwrap reports a child killed by signal N as exit status 128 + N
     if code is not None and code > 128 and code - 128 < signal.NSIG:
         record["signal"] = signal.Signals(code - 128).name
