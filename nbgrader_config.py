@@ -35,8 +35,9 @@ c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, ClearH
 c.CourseDirectory.course_id = "tfladder"
 
 # Files in source/<assignment>/ that must never be copied into release/ or graded: editor
-# checkpoints, caches, and anything an instructor builds next to a notebook.
-c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.py", ".*"]
+# checkpoints, caches, anything an instructor builds next to a notebook, and the explanations of
+# the reference answers (explanations.md, for `tfladder solutions`).
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.py", ".*", "explanations.md"]
 
 # Per-cell limit in seconds. The slowest graded cell (training a small CNN for a few epochs on
 # 2 CPU cores) takes well under a minute; a cell past this scores 0 and grading goes on.

@@ -73,7 +73,7 @@ RUN_BY = {
         "tests/reports/test_feedback_pages.py::test_does_the_report_show_plots_common_failures_and_grades"
     ),
     "tfladder solutions": (
-        "tests/reports/test_feedback_pages.py::test_do_the_solutions_render_with_answers_outputs_and_plots"
+        "tests/reports/test_feedback_pages.py::test_do_the_solutions_explain_each_answer_with_outputs_plots_and_no_warning"
     ),
     "python -m tfladder --version": ("tests/test_layout.py::test_does_python_dash_m_tfladder_run_the_command"),
     "export TFLADDER_GRADING_SEED=271828": (

@@ -101,6 +101,19 @@ def test_can_a_student_run_answer_and_validate_level_1(student_lab, page):
     assert "linear_forward is not written yet: it still raises NotImplementedError" in shown, shown
     shots.take("run_all_not_implemented", focus=test.locator(".jp-OutputArea-output").last, block="end")
 
+    # stuck? the hints just above the answer cell unfold one at a time
+    ladder = page.locator(".jp-MarkdownCell", has=page.locator("summary", has_text="Hint 1 of")).first
+    ladder.scroll_into_view_if_needed()
+    expect(ladder.locator("summary", has_text="Hint 2 of")).to_be_hidden()
+    ladder.locator("summary", has_text="Hint 1 of").click()
+    expect(ladder.locator("details").first).to_have_attribute("open", "")
+    expect(ladder.locator("summary", has_text="Hint 2 of")).to_be_visible()
+    expect(ladder.locator("summary", has_text="Hint 3 of")).to_be_hidden()
+    shots.take("hint_1_open", focus=ladder)
+    ladder.locator("summary", has_text="Hint 2 of").click()
+    expect(ladder.locator("details details").first).to_have_attribute("open", "")
+    shots.take("hint_2_open", focus=ladder)
+
     # write a correct answer, run it and its visible test: the test passes
     answer = browser.code_cell(page, "def linear_forward(X, w, b):")
     browser.replace_source(page, answer, ANSWER)

@@ -8,8 +8,9 @@ import sys
 
 import pytest
 from conftest import ASSIGNMENTS, REPO
+from nbconvert.filters import markdown2html
 
-from tfladder.course import fixtures, notebooks
+from tfladder.course import explanations, fixtures, notebooks
 from tfladder.reports import feedback, report, solutions
 
 pytestmark = pytest.mark.slow
@@ -124,12 +125,27 @@ def test_does_check_refuse_a_broken_file_clearly(tmp_path):
     assert done.returncode == 2 and "is not a readable notebook" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_do_the_solutions_render_with_answers_outputs_and_plots(tmp_path):
+def test_do_the_solutions_explain_each_answer_with_outputs_plots_and_no_warning(tmp_path, capfd):
     raw = solutions.render(REPO, LEVEL1, tmp_path).read_text()
+    printed = capfd.readouterr()
+    assert "WARNING" not in printed.out + printed.err, printed.err
     page = visible_text(raw)
+    squeezed = " ".join(page.split())
     assert "data:image/png" in raw and "hidden tests not shown" in page
     assert "w.assign_sub(lr" in page
-    assert not [line for line in hidden_lines(LEVEL1) if line in page]
+    found = fixtures.load_all(REPO, LEVEL1)
+    answers = "\n".join(a for f in found.values() for a in f.answers.values())  # the answers shown may share a line
+    assert not [line for line in hidden_lines(LEVEL1) if line in page and line not in answers]
+    assert "<title>Level 1 — Tensors, variables and a manual gradient step: reference solutions</title>" in raw
+    assert "Hint 1 of" not in page, "the hint ladders are left out"
+    for gid, text in explanations.read(REPO, LEVEL1).items():  # a table of contents, an explanation each
+        assert f'href="#{gid}"' in raw and f'id="{gid}"' in raw
+        assert " ".join(visible_text(markdown2html(text.split("\n\n")[0])).split())[:80] in squeezed, gid
+    mistake = found["l1_forgot_mean"]
+    assert f"{mistake.about} (l1_forgot_mean): loses 2 of 4 points (the hidden values test)" in squeezed
+    assert "\u201cforgot the mean\u201d" in page
+    assert "np.asarray(X, dtype=np.float32)" in page, "an alternative answer the tests accept"
+    assert found["l1_several_mistakes"].about not in page, "a fixture with mistakes in several exercises names none"
 
 
 def test_does_nbgraders_own_feedback_show_no_hidden_test(level1, tmp_path):
