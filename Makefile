@@ -9,7 +9,7 @@ export PATH := $(VENV)/bin:$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup check test demo release lab lock
+.PHONY: help setup check test demo release explorations lab lock
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -78,6 +78,10 @@ demo: $(STAMP) ## regenerate the release, grade a small demo class, print the sc
 
 release: $(STAMP) ## regenerate release/ from source/ with nbgrader
 	tfladder release
+
+explorations: $(STAMP) ## recompute the explorations' reference runs (source/<assignment>/exploration.json)
+	python -m tfladder.course.exploration_data
+	make release
 
 lab: $(STAMP) ## JupyterLab + nbgrader on the course: students in release/, formgrader (loopback, token)
 	tfladder lab

@@ -39,6 +39,11 @@ c.CourseDirectory.course_id = "tfladder"
 # the reference answers (explanations.md, for `tfladder solutions`).
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.py", ".*", "explanations.md"]
 
+# Kernels nbgrader starts (autograde, validate, `tfladder check` and `grade`) run with no one to
+# look at them: mark them, so that the notebooks' explorations (tfladder.explore) print one line
+# instead of drawing widgets and training models. No name is bound in the student's namespace.
+c.Execute.extra_arguments = ["--IPKernelApp.exec_lines=__import__('os').environ.__setitem__('TFLADDER_GRADING', '1')"]
+
 # Per-cell limit in seconds. The slowest graded cell (training a small CNN for a few epochs on
 # 2 CPU cores) takes well under a minute; a cell past this scores 0 and grading goes on.
 c.Execute.timeout = 120

@@ -181,10 +181,11 @@ class GradingRuns:
     def get(self, key):
         return self.submit(key).result()
 
-    def submit_job(self, key, job):
-        """Run `job()` in the extra lane, once per key; its future."""
+    def submit_job(self, key, job, lane=True):
+        """Run `job()` once per key, in the extra lane (or in the pool, after the batches queued
+        there so far); its future."""
         if key not in self.futures:
-            self.futures[key] = self.lane.submit(job)
+            self.futures[key] = (self.lane if lane else self.pool).submit(job)
         return self.futures[key]
 
     def wait_all(self):
@@ -264,8 +265,7 @@ def copy_course(root, target):
 
 def pytest_collection_modifyitems(items):
     """The tests that wait for the session's last batches run last, so that the others run while
-    the batches grade: the determinism variants, then the hostile batches (which want the
-    machine to themselves)."""
+    the batches grade: the determinism variants, then the hostile batches."""
 
     def last(item):
         if item.nodeid.startswith("tests/grading/test_hostile_grading.py"):

@@ -45,6 +45,9 @@ RUN_BY = {
     "make demo": "tests/cli/test_demo.py::test_does_the_demo_print_a_table_per_assignment",
     "make release": "tests/course/test_release.py::test_is_the_committed_release_what_nbgrader_makes_today",
     "make lab": "tests/cli/test_browser.py::test_does_the_printed_formgrader_address_open_formgrader",
+    "make explorations": (
+        "tests/course/test_exploration_data.py::test_does_recording_level_2_again_give_the_shipped_run"
+    ),
     # the tfladder command (a thin layer over the functions these tests call)
     "tfladder check release/01_low_level_ops/01_low_level_ops.ipynb": (
         "tests/reports/test_feedback_pages.py::test_does_check_give_full_marks_to_the_reference"
@@ -94,6 +97,7 @@ RUN_BY = {
     "python -m pytest -q --basetemp=/tmp/tfladder-pytest/hostile tests/grading/test_hostile_grading.py": HOSTILE,
     # bench scripts: too long to run here; their flags are parsed by the scripts' own parsers
     "python bench/notebook_time.py": "parses: bench/notebook_time.py",
+    "python bench/exploration_time.py": "parses: bench/exploration_time.py",
     "python bench/grade_class.py": GRADE_CLASS,
     'python bench/grade_class.py --class-only --memory-sizes ""': GRADE_CLASS,
     'python bench/grade_class.py --compare-with /tmp/before --rounds 2 --memory-sizes ""': GRADE_CLASS,

@@ -88,8 +88,9 @@ def cycles(graph):
 def role(name):
     """'library' for the notebook library, a layer's name for the instructor's side."""
     parts = name.split(".")
-    if len(parts) == 1 or parts[1] in notebook_lib.MODULES or parts[1] == "__main__":
-        return "library" if len(parts) > 1 and parts[1] in notebook_lib.MODULES else "top"
+    library = (*notebook_lib.MODULES, *notebook_lib.PACKAGES)
+    if len(parts) == 1 or parts[1] in library or parts[1] == "__main__":
+        return "library" if len(parts) > 1 and parts[1] in library else "top"
     return parts[1]
 
 
@@ -106,7 +107,7 @@ def test_is_the_top_of_the_package_the_notebook_library_and_the_subpackages_only
     top_modules = {p.stem for p in PACKAGE.glob("*.py")}
     assert top_modules == {"__init__", "__main__", *notebook_lib.MODULES}
     subpackages = {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
-    assert subpackages == set(LAYERS)
+    assert subpackages == {*LAYERS, *notebook_lib.PACKAGES}
 
 
 def test_does_the_notebook_library_import_only_itself():

@@ -38,6 +38,11 @@ def chromium():
         instance.close()
 
 
+# Playwright's assertions wait 5 s by default: too little for a page (formgrader's, a notebook)
+# that renders while the machine is busy grading. Actions already wait PAGE_LOAD.
+expect.set_options(timeout=PAGE_LOAD)
+
+
 @pytest.fixture
 def page(chromium):
     context = chromium.new_context(viewport=browser.VIEWPORT)
@@ -48,8 +53,8 @@ def page(chromium):
 
 @pytest.fixture(scope="module")
 def student_lab(tmp_path_factory):
-    """A course as the student gets it (release/ only matters), with `make lab`'s server on it."""
-    root = make_course(tmp_path_factory.mktemp("student") / "course", [LEVEL1])
+    """A course as the student gets it (release/ only matters), every level, with `make lab`'s server on it."""
+    root = make_course(tmp_path_factory.mktemp("student") / "course")
     with browser.running_lab(root, tmp_path_factory.mktemp("student-jupyter")) as server:
         yield server
 
@@ -136,6 +141,37 @@ def test_can_a_student_run_answer_and_validate_level_1(student_lab, page):
     assert "linear_forward is not written yet" not in dialog.inner_text()
     shots.take("validate_result")
     dialog.get_by_role("button", name="Ok").click()
+
+
+def run_cell(page, cell):
+    """Run one cell as a student would: click into it, Shift+Enter, wait until the kernel is idle."""
+    cell.scroll_into_view_if_needed()
+    cell.locator(".cm-content").click()
+    page.keyboard.press("Shift+Enter")
+    browser.wait_until_run(page)
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_does_moving_a_levels_exploration_slider_redraw_its_plot(student_lab, page, assignment):
+    """Only the setup cell has run, as for a student who has written nothing yet: the exploration
+    shows the shipped reference run, and moving its first slider redraws the plot at once."""
+    shots = Shots(page, f"explore_{assignment}")
+    page.goto(student_lab.url(f"/lab/tree/release/{assignment}/{assignment}.ipynb"))
+    expect(browser.kernel_status(page)).to_contain_text("Idle", timeout=KERNEL_START)
+    run_cell(page, browser.code_cell(page, "# Setup: run this cell first."))
+    released = notebooks.read(student_lab.root / "release" / assignment / f"{assignment}.ipynb")
+    first = next(c for c in released.cells if c.cell_type == "code" and c.get("id", "").startswith("explore-"))
+    cell = browser.code_cell(page, first.source.strip().splitlines()[-1])
+    run_cell(page, cell)
+    expect(cell).to_contain_text("Reference run")
+    plot = cell.locator(".widget-output img").first
+    expect(plot).to_be_visible()
+    before = plot.get_attribute("src")
+    shots.take("before", focus=cell)
+    cell.locator(".widget-slider .noUi-handle").first.focus()
+    page.keyboard.press("ArrowRight")
+    expect(plot).not_to_have_attribute("src", before)
+    shots.take("after_moving_the_slider", focus=cell)
 
 
 def total(root, assignment, student):

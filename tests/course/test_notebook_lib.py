@@ -34,18 +34,26 @@ def test_does_the_library_hold_only_the_notebook_modules(built):
     files = sorted(str(p.relative_to(built)) for p in built.rglob("*") if p.is_file())
     assert files == sorted(
         [".digest", "pyproject.toml", "tfladder/__init__.py", *(f"tfladder/{m}.py" for m in notebook_lib.MODULES)]
+        + [f"tfladder/{p.relative_to(REPO / 'tfladder')}" for p in explore_modules()]
     )
     assert not any("oracle" in f for f in files)
 
 
+def explore_modules():
+    return sorted((REPO / "tfladder" / "explore").glob("*.py"))
+
+
 def test_do_the_notebook_modules_import_only_each_other_and_outside_packages():
-    for name in notebook_lib.MODULES:
-        tree = ast.parse((REPO / "tfladder" / f"{name}.py").read_text())
+    modules = [REPO / "tfladder" / f"{name}.py" for name in notebook_lib.MODULES] + explore_modules()
+    for path in modules:
+        name = path.relative_to(REPO)
+        tree = ast.parse(path.read_text())
         imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
         imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
         ours = {m for m in imported if m.startswith("tfladder")}
         allowed = {"tfladder", *(f"tfladder.{m}" for m in notebook_lib.MODULES), "tfladder.grading.api_reading"}
-        assert ours <= allowed, f"tfladder/{name}.py imports {sorted(ours - allowed)}"
+        allowed |= {"tfladder.explore", *(f"tfladder.explore.{p.stem}" for p in explore_modules())}
+        assert ours <= allowed, f"{name} imports {sorted(ours - allowed)}"
 
 
 def test_does_a_python_with_only_the_library_find_no_answer_key(built):
@@ -111,3 +119,4 @@ def test_does_pip_install_the_library_for_a_student(built, tmp_path):
     assert sorted(p.name for p in (target / "tfladder").glob("*.py")) == sorted(
         ["__init__.py", *(f"{m}.py" for m in notebook_lib.MODULES)]
     )
+    assert sorted(p.name for p in (target / "tfladder" / "explore").glob("*.py")) == [p.name for p in explore_modules()]

@@ -8,7 +8,7 @@ below reads one fixture's result.
 import pytest
 from conftest import ASSIGNMENTS, REPO
 
-from tfladder.course import fixtures
+from tfladder.course import fixtures, notebooks
 
 pytestmark = pytest.mark.slow
 
@@ -44,3 +44,23 @@ def test_does_the_failure_message_name_the_mistake(graded_fixtures, assignment, 
         assert text in graded.failures.get(cell, ""), (
             f"{name}: the failure of {cell} should mention {text!r}; it said:\n{graded.failures.get(cell, '')}"
         )
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_do_the_explorations_only_print_their_line_while_graded(graded_fixtures, assignment):
+    """nbgrader's kernels are marked as graded (nbgrader_config.py): an exploration cell must print
+    its one line and draw nothing, for every fixture (forked kernels in the sandbox included)."""
+    run = graded_fixtures(assignment)
+    for name in run.graded:
+        path = run.root / "autograded" / name / assignment / f"{assignment}.ipynb"
+        cells = [
+            c for c in notebooks.read(path).cells if c.cell_type == "code" and c.get("id", "").startswith("explore-")
+        ]
+        assert cells, f"{assignment} has no exploration cell"
+        for cell in cells:
+            printed = [o.get("text", "") for o in cell.outputs]
+            assert len(printed) == 1 and "an exploration; it runs when you open the notebook" in printed[0], (
+                name,
+                cell.id,
+                cell.outputs,
+            )

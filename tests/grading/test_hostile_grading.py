@@ -35,16 +35,18 @@ LIMITS = {
     "TFLADDER_SANDBOX_SCRATCH_BYTES": str(64 << 20),
     "TFLADDER_SANDBOX_WALL_SECONDS": "240",
 }
-CELL_TIMEOUT = 20
+# Both batches grade in the background beside the session's other batches (conftest.GradingRuns):
+# a cell gets a minute, so that a memory attack reaches the memory limit it tests, and an honest
+# level-3 notebook trains its CNN, on a busy machine.
+CELL_TIMEOUT = 60
 HOST_STARTUP = Path("/root/.ipython/profile_default/startup/00-planted.py")
 ALL = case_list(Path("/course"), 0)
 # Each batch has sandbox uids of its own (slots; a parallel run uses `jobs` slots and one more for
-# nbgrader's own kernels). The serial batch grades in the background from the session's start, beside
-# the other batches (conftest.GradingRuns): its cells get a longer time-out, so that a memory attack
-# reaches the memory limit it tests on a busy machine. The parallel batch grades last, alone.
+# nbgrader's own kernels). The serial batch grades in the extra lane from the session's start, the
+# parallel one in the pool, after the batches of fixtures queued there.
 MODES = {
     "parallel": {"jobs": 2, "prefork": True, "levels": LEVELS, "slot": 0, "cell_timeout": CELL_TIMEOUT},
-    "serial": {"jobs": 1, "prefork": False, "levels": (A,), "slot": 5, "cell_timeout": 3 * CELL_TIMEOUT},
+    "serial": {"jobs": 1, "prefork": False, "levels": (A,), "slot": 5, "cell_timeout": CELL_TIMEOUT},
 }
 RUNS = [(mode, case.name) for mode, how in MODES.items() for case in ALL if case.assignment in how["levels"]]
 
@@ -200,24 +202,25 @@ def _grade(mode, tmp_path_factory):
     return Batch(mode, course, cases, summaries, listener, before, after)
 
 
+def _submit(mode, runs, tmp_path_factory):
+    return runs.submit_job(("hostile", mode), lambda: _grade(mode, tmp_path_factory), lane=mode == "serial")
+
+
 def background_batches(runs, tmp_path_factory, items):
-    """Called by conftest as the session starts: the serial batch, if a selected test reads it."""
-    if any(getattr(item, "callspec", None) and item.callspec.params.get("batch") == "serial" for item in items):
-        runs.submit_job(("hostile", "serial"), lambda: _grade("serial", tmp_path_factory))
+    """Called by conftest as the session starts: the batches the selected tests read."""
+    for mode in MODES:
+        if any(getattr(item, "callspec", None) and item.callspec.params.get("batch") == mode for item in items):
+            _submit(mode, runs, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def parallel_batch(tmp_path_factory, grading_runs):
-    """Graded once every other batch is done: its limits are short (a 20 s cell), and a memory
-    attack that shares the cores with other kernels can run out of time before it reaches the
-    memory limit it tests."""
-    grading_runs.wait_all()
-    return _grade("parallel", tmp_path_factory)
+    return _submit("parallel", grading_runs, tmp_path_factory).result()
 
 
 @pytest.fixture(scope="module")
 def serial_batch(tmp_path_factory, grading_runs):
-    return grading_runs.submit_job(("hostile", "serial"), lambda: _grade("serial", tmp_path_factory)).result()
+    return _submit("serial", grading_runs, tmp_path_factory).result()
 
 
 @pytest.fixture

@@ -61,6 +61,15 @@ def test_does_the_scan_name_each_trick(code, label):
     assert any(label in r and "l1_linear_forward, line" in r for r in reasons), reasons
 
 
+def test_is_a_cell_left_as_released_not_the_students_but_an_edited_one_is():
+    nb = copy.deepcopy(release("01_low_level_ops"))
+    exploration = next(c for c in nb.cells if c.cell_type == "code" and c.get("id", "").startswith("explore-"))
+    assert "from tfladder.explore import" in exploration.source
+    assert tamper.scan(nb, release("01_low_level_ops")) == []
+    exploration.source += "\nfrom tfladder import checks"
+    assert any("changing the grader's checks" in r for r in tamper.scan(nb, release("01_low_level_ops")))
+
+
 def test_does_the_scan_see_edited_metadata_tags_outputs_and_duplicates():
     nb = copy.deepcopy(release("01_low_level_ops"))
     tests = [c for c in nb.cells if notebooks.is_test(c)]

@@ -1,7 +1,8 @@
 """The notebook library: what the course's notebooks import, built apart from the instructor's tools.
 
-The modules in MODULES are everything a notebook needs (`from tfladder import runtime, checks,
-data, seeds` and `tfladder.probe`); none of them knows an answer. `build()` copies them into a
+The modules in MODULES and the packages in PACKAGES are everything a notebook needs (`from
+tfladder import runtime, checks, data, seeds`, `tfladder.probe` and the explorations,
+`tfladder.explore`); none of them knows an answer. `build()` copies them into a
 folder of their own with a pyproject, so that
 
 - the grading sandbox mounts that folder, read-only at MOUNT_POINT, as the kernel's only
@@ -23,16 +24,18 @@ from pathlib import Path
 import tfladder
 
 MODULES = ("runtime", "seeds", "data", "checks", "spies", "wire", "probe")
+PACKAGES = ("explore",)  # the explorations: ungraded widgets, one module per level
 MOUNT_POINT = "/opt/tfladder-notebook"
 DIGEST = ".digest"
 # What students need to run the notebooks (pinned as the course is).
-REQUIREMENTS = ("tensorflow-cpu", "keras", "numpy", "matplotlib")
+REQUIREMENTS = ("tensorflow-cpu", "keras", "numpy", "matplotlib", "ipywidgets")
 
 INIT = '''"""tfladder's notebook library: what the course's notebooks import.
 
 runtime (a quiet, reproducible start), seeds (the grading seed), data (synthetic data), checks
 (checks whose failures read well), spies (which APIs code called), wire (plain data between a
-kernel and its tests), probe (how tests run your code: `probe.run`). The instructor's tools, the
+kernel and its tests), probe (how tests run your code: `probe.run`), explore (the explorations:
+widgets to try things out). The instructor's tools, the
 oracles and the hidden tests are not part of it.
 """
 
@@ -52,7 +55,7 @@ requires-python = ">=3.11,<3.12"
 dependencies = [{dependencies}]
 
 [tool.setuptools]
-packages = ["tfladder"]
+packages = ["tfladder", {packages}]
 """
 
 
@@ -78,9 +81,14 @@ def files() -> dict[str, str]:
     """{relative path: text} of the library as built."""
     package = _package_dir()
     found = {f"tfladder/{name}.py": (package / f"{name}.py").read_text() for name in MODULES}
+    for name in PACKAGES:
+        for path in sorted((package / name).glob("*.py")):
+            found[f"tfladder/{name}/{path.name}"] = path.read_text()
     found["tfladder/__init__.py"] = INIT.format(version=tfladder.__version__)
     found["pyproject.toml"] = PYPROJECT.format(
-        version=tfladder.__version__, dependencies=", ".join(f'"{d}"' for d in _dependencies())
+        version=tfladder.__version__,
+        dependencies=", ".join(f'"{d}"' for d in _dependencies()),
+        packages=", ".join(f'"tfladder.{name}"' for name in PACKAGES),
     )
     return found
 

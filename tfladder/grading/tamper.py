@@ -54,10 +54,12 @@ SUSPICIOUS = [
 TAGS_ALLOWED: set[str] = set()
 
 
-def _student_cells(submitted_nb: Any) -> Iterator[Any]:
-    """Code cells the student could write: solution cells and cells without nbgrader metadata."""
+def _student_cells(submitted_nb: Any, release_nb: Any) -> Iterator[Any]:
+    """Code cells the student could write: solution cells and cells without nbgrader metadata,
+    except those left exactly as the release has them (an exploration cell imports tfladder)."""
+    released = {c.get("source") for c in release_nb.cells if c.get("cell_type") == "code"}
     for cell in submitted_nb.cells:
-        if cell.get("cell_type") != "code":
+        if cell.get("cell_type") != "code" or cell.get("source") in released:
             continue
         meta = notebooks.meta(cell)
         if not meta or meta.get("solution"):
@@ -98,7 +100,7 @@ def scan(submitted_nb: Any, release_nb: Any) -> list[str]:
             reasons.append(f"{gid}: a read-only cell was edited")
         if notebooks.is_test(original) and cell.get("outputs"):
             reasons.append(f"{gid}: the submitted test cell already holds outputs")
-    for cell in _student_cells(submitted_nb):
+    for cell in _student_cells(submitted_nb, release_nb):
         # as Python reads identifiers: NFKC folds fullwidth and other compatibility letters
         source = unicodedata.normalize("NFKC", cell.get("source", ""))
         where = notebooks.grade_id(cell) or "a cell of the student's"
