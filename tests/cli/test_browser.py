@@ -156,7 +156,8 @@ def test_does_moving_a_levels_exploration_slider_redraw_its_plot(student_lab, pa
     """Only the setup cell has run, as for a student who has written nothing yet: the exploration
     shows the shipped reference run, and moving its first slider redraws the plot at once."""
     shots = Shots(page, f"explore_{assignment}")
-    page.goto(student_lab.url(f"/lab/tree/release/{assignment}/{assignment}.ipynb"))
+    # `reset`: this notebook alone, not the tabs an earlier test left open in the workspace
+    page.goto(student_lab.url(f"/lab/tree/release/{assignment}/{assignment}.ipynb") + "&reset")
     expect(browser.kernel_status(page)).to_contain_text("Idle", timeout=KERNEL_START)
     run_cell(page, browser.code_cell(page, "# Setup: run this cell first."))
     released = notebooks.read(student_lab.root / "release" / assignment / f"{assignment}.ipynb")
