@@ -4,18 +4,26 @@ import json
 import sqlite3
 
 import pytest
-from conftest import BASELINE_ENV, make_course
+from conftest import BASELINE_ENV, copy_course, make_course
 
-from tfladder.course import fixtures, notebooks, ops, release_stamp
+from tfladder.course import config, fixtures, notebooks, ops, release_stamp
 from tfladder.grading import grade, scores
 
 A = "01_low_level_ops"
 
 
-def _released(tmp_path):
-    root = make_course(tmp_path / "course", [A])
+@pytest.fixture(scope="module")
+def released_once(tmp_path_factory):
+    """A course with A released (gradebook and stamp), made once for the module."""
+    root = make_course(tmp_path_factory.mktemp("released") / "course", [A])
     ops.release(root, A, db=True)
     return root
+
+
+@pytest.fixture
+def released(released_once, tmp_path):
+    """A copy of the released course for one test: the stamp holds in a copied folder."""
+    return copy_course(released_once, tmp_path / "course")
 
 
 def _release_nb(root):
@@ -39,8 +47,8 @@ def _change_points_in_gradebook(root):
 
 
 def _append_to_config(root):
-    with (root / "nbgrader_config.py").open("a") as config:
-        config.write("\n# changed\n")
+    with (root / "nbgrader_config.py").open("a") as file:
+        file.write("\n# changed\n")
 
 
 def _edit_release_by_hand(root):
@@ -61,8 +69,8 @@ CHANGES = {
 
 
 @pytest.mark.slow
-def test_is_an_unchanged_assignment_left_as_it_is(tmp_path):
-    root = _released(tmp_path)
+def test_is_an_unchanged_assignment_left_as_it_is(released):
+    root = released
     before = _release_nb(root).stat().st_mtime_ns
     assert release_stamp.is_current(root, A)
     assert ops.release_unless_current(root, A) is False
@@ -70,9 +78,9 @@ def test_is_an_unchanged_assignment_left_as_it_is(tmp_path):
 
 
 @pytest.mark.slow
-def test_does_grading_a_class_leave_the_stamp_current(tmp_path):
+def test_does_grading_a_class_leave_the_stamp_current(released):
     """Grades and submissions are not part of the assignment's definition."""
-    root = _released(tmp_path)
+    root = released
     with sqlite3.connect(root / "gradebook.db") as db:
         db.execute("INSERT INTO student (id) VALUES ('alice')")
     assert release_stamp.is_current(root, A)
@@ -80,8 +88,8 @@ def test_does_grading_a_class_leave_the_stamp_current(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("change", CHANGES)
-def test_is_the_release_regenerated_after(tmp_path, change):
-    root = _released(tmp_path)
+def test_is_the_release_regenerated_after(released, change):
+    root = released
     expected_points = _points_in_gradebook(root)
     CHANGES[change](root)
     assert not release_stamp.is_current(root, A)
@@ -96,9 +104,9 @@ def test_is_the_release_regenerated_after(tmp_path, change):
 
 
 @pytest.mark.slow
-def test_does_grading_use_a_hidden_test_edited_since_the_last_release(tmp_path):
+def test_does_grading_use_a_hidden_test_edited_since_the_last_release(released):
     """The stamp from the last release must not let `tfladder grade` keep yesterday's tests."""
-    root = _released(tmp_path)
+    root = released
     reference = fixtures.load_all(root, A)["l1_reference"]
     fixtures.submit(reference, root, student="alice")
     nb = notebooks.read(_source_nb(root))
@@ -128,15 +136,15 @@ def _gradebook_sources(root):
 
 def test_is_a_gradebook_that_is_not_a_local_sqlite_file_always_regenerated(tmp_path):
     root = make_course(tmp_path / "course", [A])
-    with (root / "nbgrader_config.py").open("a") as config:
-        config.write('\nc.CourseDirectory.db_url = "postgresql://grader@localhost/gradebook"\n')
+    with (root / "nbgrader_config.py").open("a") as file:
+        file.write('\nc.CourseDirectory.db_url = "postgresql://grader@localhost/gradebook"\n')
     release_stamp.stamp_path(root, A).parent.mkdir(parents=True)
     release_stamp.stamp_path(root, A).write_text("0" * 64 + "\n")
-    assert release_stamp.gradebook_file(root) is None
+    assert config.gradebook_file(root) is None
     assert release_stamp.digest(root, A) is None
     assert not release_stamp.is_current(root, A)
 
 
 def test_is_the_default_gradebook_found_where_nbgrader_puts_it(tmp_path):
     root = make_course(tmp_path / "course", [A])
-    assert release_stamp.gradebook_file(root) == root / "gradebook.db"
+    assert config.gradebook_file(root) == (root / "gradebook.db").resolve()

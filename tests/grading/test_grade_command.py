@@ -1,7 +1,8 @@
 """Does `tfladder grade` grade several assignments in one run, and say which ones it skipped?
 
-One temporary course with three assignments; one student submits the blank release of the first
-two (0 points each, nothing failed or flagged), nobody submits the third.
+One temporary course with three assignments, its gradebook in records/grades.db (as its
+nbgrader_config.py says); one student submits the blank release of the first two (0 points each,
+nothing failed or flagged), nobody submits the third.
 """
 
 import subprocess
@@ -34,6 +35,10 @@ def tfladder(course, *args):
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
     root = make_course(tmp_path_factory.mktemp("grade-command") / "course", [*SUBMITTED, UNSUBMITTED])
+    # the gradebook where the configuration says, not gradebook.db: every part must find it there
+    with (root / "nbgrader_config.py").open("a") as file:
+        file.write('\nc.CourseDirectory.db_url = "sqlite:///records/grades.db"\n')
+    (root / "records").mkdir()
     for assignment in SUBMITTED:
         blank = fixtures.load_all(root, assignment)[f"{ops.level_prefix(assignment)}_blank"]
         fixtures.submit(blank, root, student="pat")
@@ -53,6 +58,7 @@ def test_does_grade_without_names_grade_every_assignment_with_submissions(course
     with closing(scores.gradebook(course)) as gb:
         for assignment in SUBMITTED:
             assert gb.find_submission_notebook(assignment, assignment, "pat").score == 0
+    assert (course / "records" / "grades.db").exists() and not (course / "gradebook.db").exists()
 
 
 def test_does_grade_say_when_a_named_assignment_has_no_submissions(course, graded_all):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from nbgrader.api import MissingEntry
 
-from tfladder.course import fixtures, notebooks, ops
+from tfladder.course import config, fixtures, notebooks, ops
 from tfladder.grading import grade, scores
 from tfladder.reports import feedback, report
 from tfladder.sandbox import launcher
@@ -50,7 +50,8 @@ def run(
     """Run the demo in `course` (all assignments by default); returns {assignment: table text}."""
     course = Path(course)
     tables: dict[str, str] = {}
-    if (course / "gradebook.db").exists():
+    existing = config.gradebook_file(course)
+    if existing is None or existing.exists():  # a database server, or a file made earlier
         forget_demo_students(course)
     graded = []
     for assignment in assignments or ops.assignments(course):

@@ -32,3 +32,32 @@ def nbgrader_config(course: str | Path, extra: "Config | None" = None) -> "Confi
     merged.merge(config)
     merged.merge(extra or Config())
     return merged
+
+
+SQLITE = "sqlite:///"  # SQLAlchemy: sqlite:///relative/path, sqlite:////absolute/path
+
+
+def db_url(course: str | Path) -> str:
+    """The gradebook's database URL, as the course's configuration names it (nbgrader's default:
+    gradebook.db in the course folder). A relative SQLite path is made absolute against the course
+    folder, where nbgrader's commands run, so that the URL means the same file from anywhere."""
+    from nbgrader.coursedir import CourseDirectory
+
+    return absolute_db_url(str(CourseDirectory(config=nbgrader_config(course)).db_url), course)
+
+
+def absolute_db_url(url: str, course: str | Path) -> str:
+    """`url` with a relative SQLite path made absolute against the course folder."""
+    path = url[len(SQLITE) :]
+    if url.startswith(SQLITE) and path and not path.startswith("/") and "?" not in path:
+        return SQLITE + str((Path(course) / path).resolve())
+    return url
+
+
+def gradebook_file(course: str | Path) -> Path | None:
+    """The gradebook's file when it is a local SQLite file (nbgrader's default), else None (a
+    database server such as PostgreSQL)."""
+    url = db_url(course)
+    if not url.startswith(SQLITE) or "?" in url or url == SQLITE:
+        return None
+    return Path(url[len(SQLITE) :])

@@ -19,6 +19,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from tfladder.course import config
+
 STAMPS = Path("build") / "release-stamps"
 
 # The gradebook's rows that define an assignment (nbgrader 0.9's schema), never its grades.
@@ -40,19 +42,6 @@ def stamp_path(course: str | Path, assignment: str) -> Path:
     return Path(course) / STAMPS / f"{assignment}.sha256"
 
 
-def gradebook_file(course: str | Path) -> Path | None:
-    """The gradebook's path when it is a local SQLite file (nbgrader's default), else None."""
-    from nbgrader.coursedir import CourseDirectory
-
-    from tfladder.course.config import nbgrader_config
-
-    url = CourseDirectory(config=nbgrader_config(course)).db_url
-    prefix = "sqlite:///"  # SQLAlchemy: sqlite:///relative/path, sqlite:////absolute/path
-    if not url.startswith(prefix) or "?" in url or url == prefix:
-        return None
-    return Path(course) / url[len(prefix) :]
-
-
 def _tree(folder: str | Path) -> list[list[str]] | None:
     folder = Path(folder)
     if not folder.is_dir():
@@ -72,7 +61,10 @@ def _config_files(course: str | Path) -> list[list[str]]:
         for name in ("nbgrader_config.py", "nbgrader_config.json"):
             path = Path(folder) / name
             if path.is_file():
-                found.append([str(path), hashlib.sha256(path.read_bytes()).hexdigest()])
+                # the course's own file by its name, so that a course folder moved or copied
+                # elsewhere keeps its stamp; the others by their full path
+                where = name if folder == str(course) else str(path)
+                found.append([where, hashlib.sha256(path.read_bytes()).hexdigest()])
     return found
 
 
@@ -98,7 +90,7 @@ def digest(course: str | Path, assignment: str) -> str | None:
     import nbgrader
 
     course = Path(course)
-    definition = _definition(gradebook_file(course), assignment)
+    definition = _definition(config.gradebook_file(course), assignment)
     source, release = _tree(course / "source" / assignment), _tree(course / "release" / assignment)
     if definition is None or source is None or release is None:
         return None

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import nbformat
 
-from tfladder.course.config import nbgrader_config
+from tfladder.course.config import absolute_db_url, nbgrader_config
 from tfladder.grading import execute, replay
 
 if TYPE_CHECKING:  # traitlets is imported where a configuration is built
@@ -91,7 +91,7 @@ def prepare(
                     "student": student,
                     "assignment": assignment,
                     "notebook": assignment,
-                    "db_url": coursedir.db_url,
+                    "db_url": absolute_db_url(coursedir.db_url, course),  # workers run elsewhere
                 },
                 "metadata": {"path": str(folder)},
             }

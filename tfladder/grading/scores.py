@@ -7,14 +7,16 @@ from typing import Any, Final, Literal, cast
 
 from nbgrader.api import Gradebook, MissingEntry
 
-from tfladder.course import notebooks
+from tfladder.course import config, notebooks
 
 MANUAL: Final = "manual"
 Points = float | Literal["manual"]
 
 
 def gradebook(course: str | Path) -> Gradebook:
-    return Gradebook(f"sqlite:///{Path(course).resolve() / 'gradebook.db'}")
+    """The course's gradebook: the database its nbgrader configuration names (gradebook.db in the
+    course folder unless `c.CourseDirectory.db_url` says otherwise)."""
+    return Gradebook(config.db_url(course))
 
 
 def cell_points(course: str | Path, assignment: str, students: Iterable[str]) -> dict[str, dict[str, Points] | None]:
