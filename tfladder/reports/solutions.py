@@ -143,7 +143,8 @@ def render(course: str | Path, assignment: str, out_dir: str | Path) -> Path:
     # The kernel runs with this environment's bin on PATH, from the assignment's folder, and talks
     # over Unix sockets (no TCP port, nothing for other users of the machine to reach).
     saved = dict(os.environ)
-    os.environ.update(tool_env())
+    # a static page cannot show widgets: the explorations print their one line (tfladder.explore)
+    os.environ.update({**tool_env(), "TFLADDER_GRADING": "1"})
     try:
         with tempfile.TemporaryDirectory(prefix="tfladder-solutions-") as sockets:
             config = Config()
