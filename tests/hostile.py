@@ -611,7 +611,7 @@ def case_list(course, grader_port):
             "time",
             "a loop that swallows KeyboardInterrupt: the kernel is given up, later exercises are lost",
             answers=after(
-                "import time\n_end = time.time() + 150\nwhile time.time() < _end:\n"
+                "import time\n_end = time.time() + 300\nwhile time.time() < _end:\n"
                 "    try:\n        time.sleep(0.01)\n    except KeyboardInterrupt:\n        pass",
                 "l1_train",
             ),
@@ -621,7 +621,7 @@ def case_list(course, grader_port):
             "t_sleep_loop",
             "time",
             "a sleeping loop after a correct answer",
-            answers=after("import time\nfor _ in range(1500):\n    time.sleep(0.1)", "l1_train"),
+            answers=after("import time\nfor _ in range(3000):\n    time.sleep(0.1)", "l1_train"),
         ),
         # -- memory, disk, output -----------------------------------------------------------------
         Hostile(
