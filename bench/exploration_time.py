@@ -13,15 +13,13 @@ control's handler returned, per figure drawn, against the one-second budget.
 import json
 import re
 import sys
-import tempfile
 from pathlib import Path
 
-from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell
-from traitlets.config import Config
 
 from tfladder import runtime
 from tfladder.course import notebooks, ops
+from tfladder.course.config import execute
 
 BUDGET_SECONDS = 1.0
 
@@ -100,13 +98,7 @@ def time_level(root, assignment):
     # the explorations the notebook shows: its exploration cells call them
     names = re.findall(rf"\b{module}\.(\w+)\(globals\(\)\)", "\n".join(c.source for c in explorations))
     nb.cells.append(new_code_cell(TIMER.format(module=module, names=names)))
-    with tempfile.TemporaryDirectory(prefix="tfladder-bench-") as sockets:
-        config = Config()
-        config.AsyncKernelManager.transport = "ipc"
-        config.AsyncKernelManager.ip = str(Path(sockets) / "kernel")
-        NotebookClient(
-            nb, config=config, kernel_name="python3", timeout=900, resources={"metadata": {"path": str(folder)}}
-        ).execute()
+    execute(nb, folder, mark_headless=False, timeout=900)  # the explorations draw: that is what is timed
     printed = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
     return json.loads(printed.split("TIMES", 1)[1])
 

@@ -6,7 +6,7 @@ import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # traitlets is imported only when a configuration is loaded
     from traitlets.config import Config
@@ -61,3 +61,31 @@ def gradebook_file(course: str | Path) -> Path | None:
     if not url.startswith(SQLITE) or "?" in url or url == SQLITE:
         return None
     return Path(url[len(SQLITE) :])
+
+
+def execute(nb: Any, folder: str | Path, *, mark_headless: bool = True, timeout: int = 600) -> None:
+    """Run every cell of `nb` in a fresh python3 kernel, from `folder`, with the tools' environment.
+
+    The kernel talks over Unix sockets (no TCP port for other users of the machine to reach).
+    `mark_headless` marks it as nbgrader's kernels are (tfladder.explore.GRADED_ENV), so that the
+    explorations print their one line: executed without a front end, their widgets can hang a
+    kernel."""
+    import tempfile
+
+    from nbclient import NotebookClient
+    from traitlets.config import Config
+
+    saved = dict(os.environ)
+    os.environ.update(tool_env({"TFLADDER_GRADING": "1"} if mark_headless else {}))
+    try:
+        with tempfile.TemporaryDirectory(prefix="tfladder-kernel-") as sockets:
+            config = Config()
+            config.AsyncKernelManager.transport = "ipc"
+            config.AsyncKernelManager.ip = str(Path(sockets) / "kernel")
+            client = NotebookClient(
+                nb, config=config, kernel_name="python3", timeout=timeout, resources={"metadata": {"path": str(folder)}}
+            )
+            client.execute()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)

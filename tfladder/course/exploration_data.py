@@ -12,16 +12,14 @@ when a file is stale.
 
 import hashlib
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell
 
 from tfladder.course import notebooks, ops
-from tfladder.course.config import tool_env
+from tfladder.course.config import execute
 
 DATA_FILE = "exploration.json"  # tfladder.explore.DATA_FILE (the notebook side reads it)
 PACKAGE = Path(__file__).resolve().parents[1]
@@ -61,9 +59,6 @@ def recording_notebook(source_nb: NotebookNode, module: str, out: Path, digest: 
 
 def record(course: str | Path, assignment: str) -> Path:
     """Run the reference of ASSIGNMENT and write source/ASSIGNMENT/exploration.json; returns its path."""
-    from nbclient import NotebookClient
-    from traitlets.config import Config
-
     course = Path(course)
     folder = course / "source" / assignment
     out = folder / DATA_FILE
@@ -73,20 +68,7 @@ def record(course: str | Path, assignment: str) -> Path:
         out,
         inputs_digest(course, assignment),
     )
-    saved = dict(os.environ)
-    # the notebook's own exploration cells only print their line: record() draws nothing
-    os.environ.update({**tool_env(), "TFLADDER_GRADING": "1"})
-    try:
-        with tempfile.TemporaryDirectory(prefix="tfladder-record-") as sockets:
-            config = Config()
-            config.AsyncKernelManager.transport = "ipc"
-            config.AsyncKernelManager.ip = str(Path(sockets) / "kernel")
-            NotebookClient(
-                nb, config=config, kernel_name="python3", timeout=600, resources={"metadata": {"path": str(folder)}}
-            ).execute()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    execute(nb, folder)  # marked: the notebook's own exploration cells only print their line
     text = json.dumps(json.loads(out.read_text()), indent=1, sort_keys=True) + "\n"
     out.write_text(text)
     return out

@@ -9,19 +9,15 @@ after the level and opens with a table of contents.
 
 import copy
 import html
-import os
 import re
-import tempfile
 from pathlib import Path
 
-from nbclient import NotebookClient
 from nbconvert import HTMLExporter
 from nbformat import NotebookNode
 from nbformat.v4 import new_markdown_cell
-from traitlets.config import Config
 
 from tfladder.course import explanations, fixtures, hints, notebooks
-from tfladder.course.config import tool_env
+from tfladder.course.config import execute
 
 TEST_KINDS = {
     "interface": "the visible interface test",
@@ -140,26 +136,7 @@ def render(course: str | Path, assignment: str, out_dir: str | Path) -> Path:
     source = course / "source" / assignment / f"{assignment}.ipynb"
     source_nb = notebooks.read(source)
     nb = explained_notebook(course, assignment, source_nb)
-    # The kernel runs with this environment's bin on PATH, from the assignment's folder, and talks
-    # over Unix sockets (no TCP port, nothing for other users of the machine to reach).
-    saved = dict(os.environ)
-    # a static page cannot show widgets: the explorations print their one line (tfladder.explore)
-    os.environ.update({**tool_env(), "TFLADDER_GRADING": "1"})
-    try:
-        with tempfile.TemporaryDirectory(prefix="tfladder-solutions-") as sockets:
-            config = Config()
-            config.AsyncKernelManager.transport = "ipc"
-            config.AsyncKernelManager.ip = str(Path(sockets) / "kernel")
-            NotebookClient(
-                nb,
-                config=config,
-                kernel_name="python3",
-                timeout=600,
-                resources={"metadata": {"path": str(source.parent)}},
-            ).execute()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    execute(nb, source.parent)  # a static page cannot show widgets: explorations print their line
     body, _ = HTMLExporter().from_notebook_node(
         nb, resources={"metadata": {"name": f"{title(source_nb)}: reference solutions"}}
     )
