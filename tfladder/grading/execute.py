@@ -53,10 +53,12 @@ def _error(ename: str, evalue: str) -> NotebookNode:
 def gradebook_cells(resources: Mapping[str, Any] | None) -> tuple[dict[str, str], dict[str, str]]:
     """({grade id: source} of the notebook's test cells, hidden tests included; {grade id: source}
     of its code answer cells as released, the stubs), as the gradebook holds them, for the notebook
-    nbgrader is grading (`resources["nbgrader"]`)."""
+    nbgrader is grading (`resources["nbgrader"]`), or as a grading node's task carries them."""
     from nbgrader.api import Gradebook
 
     info = (resources or {}).get("nbgrader") or {}
+    if "gradebook_cells" in info:  # a grading node's task brings them (tfladder.grading.node)
+        return dict(info["gradebook_cells"]["tests"]), dict(info["gradebook_cells"]["stubs"])
     missing = [key for key in ("db_url", "assignment", "notebook") if not info.get(key)]
     if missing:
         raise RuntimeError(f"the judge needs the gradebook's tests, and nbgrader did not say its {', '.join(missing)}")

@@ -49,6 +49,7 @@ from tfladder.sandbox import launcher
 if TYPE_CHECKING:
     from nbformat import NotebookNode
 
+    from tfladder.grading.cluster import Cluster
     from tfladder.grading.parallel import Workers
     from tfladder.sandbox.zygote import Zygote
 
@@ -250,7 +251,10 @@ class Options:
     autograde records them (`tfladder.grading.parallel`); with `prefork` their kernels are forked
     from a zygote that has TensorFlow imported (`tfladder.sandbox.zygote`, sandbox only).
     `jobs=1, prefork=False` is serial grading: nbgrader executes every notebook itself, one at a
-    time. Sandbox uids come from slots `slot` .. `slot + jobs`. `students` are names or shell
+    time. The workers are grading nodes of a Dask cluster (`tfladder.grading.cluster`): a local one
+    started for the run, or the running one at `scheduler` (a tls:// address; `security`, a
+    distributed Security, names its certificates; dask's configuration otherwise). Sandbox uids
+    come from the first free slots from `slot` on (`tfladder.sandbox.slots`). `students` are names or shell
     patterns (none: every student with a submission); `env` is added to the graders' environment.
     """
 
@@ -261,6 +265,9 @@ class Options:
     show_progress: bool = True
     jobs: int | None = None
     prefork: bool = True
+    scheduler: str = ""
+    security: Any = None
+    engine: str = "dask"
 
 
 def grade(course: str | Path, assignment: str, options: Options = Options()) -> Summary:
@@ -300,22 +307,42 @@ def grade_many(course: str | Path, assignments: list[str], options: Options = Op
     parallel_run = not (jobs == 1 and not prefork)
     run = _Run(course, options, jobs, _worker_env(options.env, jobs) if parallel_run else None)
     with ExitStack() as stack:
-        # The zygote imports TensorFlow and the workers start while the releases are checked (and
-        # regenerated if need be) and the submissions are staged.
-        if prefork:
-            run.launch_zygote(stack, todo)
-        if parallel_run:
+        if options.use_sandbox:  # the slot of the kernels nbgrader starts itself, held for the run
+            from tfladder.sandbox import slots
+
+            run.slot, slot_fd = slots.take(options.slot)
+            stack.callback(os.close, slot_fd)
+        # The workers start (and their zygotes import TensorFlow) while the releases are checked
+        # (and regenerated if need be) and the submissions are staged.
+        logs = course / "build" / "grading"
+        if parallel_run and options.engine == "pool":
             from tfladder.grading import parallel
 
-            logs = course / "build" / "grading"
+            if prefork:
+                run.launch_zygote(stack, todo)
             run.workers = parallel.Workers(
                 jobs,
                 course,
                 logs=logs,
                 use_sandbox=options.use_sandbox,
                 zygote=run.socket_path,
+                first_slot=run.slot + 1,
+                env=run.worker_env,
+            )
+            stack.callback(run.workers.finish)
+        elif parallel_run:
+            from tfladder.grading import cluster
+
+            assert run.worker_env is not None  # a parallel run has the workers' environment
+            run.workers = cluster.Cluster(
+                jobs,
+                logs=logs,
+                use_sandbox=options.use_sandbox,
+                prefork=prefork,
                 first_slot=options.slot,
                 env=run.worker_env,
+                scheduler=options.scheduler,
+                security=options.security,
             )
             stack.callback(run.workers.finish)
         staged = []
@@ -339,11 +366,12 @@ class _Run:
     """What the assignments of one grading run share: options, the zygote and the workers."""
 
     forks: "Zygote | None"
-    workers: "Workers | None"
+    workers: "Workers | Cluster | None"
 
     def __init__(self, course: Path, options: Options, jobs: int, worker_env: dict[str, str] | None) -> None:
         self.course, self.options, self.jobs, self.worker_env = course, options, jobs, worker_env
         self.forks = self.workers = None
+        self.slot = options.slot  # the kernels nbgrader starts itself (a held slot, with the sandbox)
         self.socket_path = ""
         self.waited = False
         self.zygote_failed = ""  # why the workers cannot fork kernels, once that is known
@@ -401,7 +429,7 @@ def _stage_and_queue(run: _Run, summary: Summary, chosen: list[str], config_dir:
             course / "submitted" / student / assignment, staging / student / assignment, assignment, release_nb
         )
     if run.workers is None:
-        _override_config(config_dir, staging, use_sandbox=run.options.use_sandbox, slot=run.options.slot)
+        _override_config(config_dir, staging, use_sandbox=run.options.use_sandbox, slot=run.slot)
     else:
         _queue_and_replay(run, summary, chosen, work, staging, config_dir)
 
@@ -440,6 +468,8 @@ def _record(run: _Run, summary: Summary, config_dir: Path) -> None:
             {} if student in summary.nbgrader_failed else read_report(course, assignment, student, execute.RUN_REPORT)
         )
         submission.flags.extend(run_report.get("flags", []))
+        submission.reasons_failed.extend(run_report.get("failed", []))
+        submission.notes.extend(getattr(run.workers, "notes", {}).get(student, []))
         if run_report.get("executed_by"):
             summary.executed_by[student] = run_report["executed_by"]
             if run_report["executed_by"] == "grader":
@@ -473,18 +503,17 @@ def _queue_and_replay(
     assert run.workers is not None  # called only for a run with workers
     results = work / "executed"
     results.mkdir(parents=True)
-    for student, prepared in parallel.prepare(
-        run.course, summary.assignment, staging, work / "run", chosen, nbgrader_config(run.course)
-    ):
+    config = nbgrader_config(run.course)
+    for student, prepared in parallel.prepare(run.course, summary.assignment, staging, work / "run", chosen, config):
         run.wait_for_zygote()
-        run.workers.submit(student, prepared, results)
+        run.workers.submit(student, prepared, results, config)
     if run.zygote_failed:  # said for every assignment of the run, not only the first
         summary.notes.append(run.zygote_failed)
     _override_config(
         config_dir,
         staging,
         use_sandbox=run.options.use_sandbox,
-        slot=run.options.slot + run.jobs,
+        slot=run.slot,
         zygote=run.socket_path,
         results=results,
     )

@@ -215,7 +215,13 @@ class Workers:
             process.stdin.close()
             process.wait()
 
-    def submit(self, student: str, prepared: tuple[Path, Path, dict[str, Any]] | None, results: str | Path) -> None:
+    def submit(
+        self,
+        student: str,
+        prepared: tuple[Path, Path, dict[str, Any]] | None,
+        results: str | Path,
+        config: "Config | None" = None,
+    ) -> None:
         """Queue one student's prepared notebook (notebook, folder); None: nothing to execute,
         which the result says at once (the grader executes that notebook itself)."""
         if prepared is None:

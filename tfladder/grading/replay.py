@@ -53,6 +53,9 @@ def replay(
         return None, why
     if result.get("fingerprint") != fingerprint(nb, folder):
         return None, "the notebook or its files differ from what the worker executed"
+    if "fatal" in result:  # the cluster gave up on it (tfladder.grading.cluster): graded as failed
+        _give_up(nb, result["fatal"])
+        return {"failed": [result["fatal"]], "flags": [result["fatal"]], "executed_by": "nobody"}, None
     if "error" in result:
         return None, f"the worker could not execute it ({result['error']})"
     _take(nb, nbformat.reads(result["notebook"], as_version=4))
@@ -66,6 +69,15 @@ def _wait_for(path: Path, wait_seconds: float) -> tuple[dict[str, Any] | None, s
             return None, f"no worker result after {wait_seconds:.0f} s"
         time.sleep(0.05)
     return json.loads(path.read_text()), None
+
+
+def _give_up(nb: nbformat.NotebookNode, reason: str) -> None:
+    """Every code cell gets the reason as its error, and so no point."""
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            error = {"output_type": "error", "ename": "NotGraded", "evalue": reason, "traceback": [reason]}
+            cell.outputs = [nbformat.NotebookNode(error)]
+            cell.execution_count = None
 
 
 def _take(nb: nbformat.NotebookNode, executed: nbformat.NotebookNode) -> None:

@@ -93,6 +93,9 @@ class SandboxKernelManager(AsyncKernelManager):
         help="socket of a zygote that forks kernels with TensorFlow imported "
         "(tfladder.sandbox.zygote); empty: every kernel starts from scratch",
     ).tag(config=True)
+    log_path = Unicode(
+        "", help="file for what the kernel writes to its stdout and stderr; empty: this process's own"
+    ).tag(config=True)
 
     async def _async_pre_start_kernel(self, **kw: Any) -> tuple[list[str], dict[str, Any]]:
         self.limits = Limits.from_env()
@@ -108,6 +111,12 @@ class SandboxKernelManager(AsyncKernelManager):
         self._files_dir = copy_allowed_files(kw.get("cwd"), self._sandbox_dir / "files")
         self._notebook_lib = notebook_lib.build()
         return await super()._async_pre_start_kernel(**kw)
+
+    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+        if not self.log_path:
+            return await super()._async_launch_kernel(kernel_cmd, **kw)
+        with open(self.log_path, "ab") as log:  # the launcher gets its own copy of the descriptor
+            return await super()._async_launch_kernel(kernel_cmd, **{**kw, "stdout": log, "stderr": log})
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         command = super().format_kernel_cmd(extra_arguments)

@@ -436,6 +436,7 @@ def launch(argv: Sequence[str] | None = None) -> int:
     With --zygote, the sandbox holds a placeholder and the kernel is forked into it by the zygote
     at that socket (`tfladder.sandbox.zygote`); everything else is the same.
     """
+    parent = os.getppid()
     parser = argparse.ArgumentParser(prog="python -m tfladder.sandbox.launcher")
     parser.add_argument("--uid", type=int, required=True)
     parser.add_argument("--kernel-dir", required=True)
@@ -495,6 +496,13 @@ def launch(argv: Sequence[str] | None = None) -> int:
     next_sample = 0.0
     while (code := child.poll()) is None:
         now = time.monotonic()
+        if os.getppid() != parent:
+            # The grader (a grading node's worker, say, killed mid-notebook) is gone: nobody will
+            # stop this kernel or clean up after it. Stop it and leave nothing behind.
+            stop()
+            child.wait()
+            remove_kernel_dir(args.kernel_dir)
+            return 137
         if now > deadline:
             sys.stderr.write(f"tfladder sandbox: the notebook ran longer than {limits.wall_seconds} s; stopped\n")
             exceeded = True

@@ -1,0 +1,356 @@
+"""Executing a grading run's notebooks on a Dask cluster whose workers are grading nodes.
+
+`tfladder grade` hands every prepared notebook to `Cluster.submit` and nbgrader replays the
+results (`tfladder.grading.replay`), as with any executor. Where the notebooks run is an address:
+
+- by default a `LocalCluster` on 127.0.0.1, one single-threaded worker process per job, each a
+  grading node (`tfladder.grading.node`: its own sandbox slot and zygote);
+- `--scheduler ADDRESS`: a running cluster (`dask scheduler`, and `dask worker --nthreads 1
+  --preload tfladder.grading.node` on every machine, by hand, SSH, SLURM or Kubernetes).
+
+Every connection is TLS with certificates, the local cluster's too (temporary ones, made for the
+run; its dashboard is off): a scheduler runs code for whoever connects, and the tasks carry hidden
+tests. Only plain data crosses: a task is the notebook's JSON, its files' bytes, their fingerprint,
+the gradebook's test cells and the settings; a result is the executed notebook, the run report and
+a tail of the kernel's log, written atomically here as it arrives.
+
+The retry policy is ours, whatever the cluster's own settings: the scheduler is told not to
+re-run on its own a task whose worker died (allowed-failures 0). A notebook whose worker died while
+executing it is retried once, on another worker if there is one; a notebook that was executing
+when two workers died is graded as failed with that reason. A task that lost its worker before it
+started (queued there) is simply sent again.
+"""
+
+import json
+import logging
+import os
+import queue
+import threading
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import nbformat
+
+from tfladder.grading import node, replay
+from tfladder.sandbox import launcher
+
+if TYPE_CHECKING:
+    from distributed import Client, Future
+    from distributed.security import Security
+    from traitlets.config import Config
+
+DEATHS_ALLOWED = 1  # a notebook executing when its worker died is retried this many times
+REQUEUES_ALLOWED = 10  # a task lost from a dead worker's queue (never started) is sent again
+# The parts of the course's nbgrader configuration a node's JudgedExecute reads.
+NODE_SECTIONS = (
+    "Execute",
+    "JudgedExecute",
+    "ExecutePreprocessor",
+    "NotebookClient",
+    "SandboxKernelManager",
+    "KernelManager",
+)
+CONNECT_SECONDS = 60
+
+
+class ClusterError(RuntimeError):
+    """The cluster cannot be used; the message says why."""
+
+
+def node_config(config: "Config") -> dict[str, dict[str, Any]]:
+    """What a grading node needs of the course's configuration, as plain JSON data."""
+    plain: dict[str, dict[str, Any]] = {}
+    for section in NODE_SECTIONS:
+        for key, value in dict(config.get(section, {})).items():
+            try:
+                json.dumps(value)
+            except TypeError:
+                continue
+            plain.setdefault(section, {})[key] = value
+    return plain
+
+
+def task_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The settings a task carries to its node: limits, seed, threads, TensorFlow's switches."""
+    return {k: v for k, v in env.items() if k in launcher.PASSED_ENV or k.startswith("TFLADDER_")}
+
+
+def tls_security(ca_file: str = "", cert: str = "", key: str = "") -> "Security":
+    """A client's Security for a running cluster: these files, or dask's configuration
+    (distributed.comm.tls.*) for those not given; encryption required."""
+    from distributed.security import Security
+
+    given = {"tls_ca_file": ca_file, "tls_client_cert": cert, "tls_client_key": key}
+    return Security(require_encryption=True, **{k: v for k, v in given.items() if v})
+
+
+def configure_scheduler(dask_scheduler: Any) -> None:
+    """On the scheduler: never re-run a task whose worker died (our retry policy decides), and
+    hand each worker one task at a time."""
+    dask_scheduler.allowed_failures = 0
+    dask_scheduler.WORKER_SATURATION = 1.0
+
+
+@dataclass
+class _Job:
+    task: dict[str, Any]
+    results: Path
+    deaths: int = 0
+    requeues: int = 0
+    last_worker: str | None = None
+
+
+class Cluster:
+    """The executor of a grading run: tasks in, results written as they arrive (see the module docstring).
+
+    `Cluster(jobs, ...)` returns at once: the cluster starts (or is connected to) in a thread of its
+    own while the grader prepares notebooks; `submit` queues, `finish` waits for every result.
+    """
+
+    def __init__(
+        self,
+        jobs: int,
+        *,
+        logs: str | Path,
+        use_sandbox: bool,
+        prefork: bool = True,
+        first_slot: int = 0,
+        env: Mapping[str, str] | None = None,
+        scheduler: str = "",
+        security: "Security | None" = None,
+    ) -> None:
+        self.jobs, self.logs = jobs, Path(logs)
+        self.use_sandbox, self.prefork, self.first_slot = use_sandbox, prefork, first_slot
+        self.env = dict(env or os.environ)
+        self.scheduler, self.security = scheduler, security
+        self.client: Client | None = None
+        self.local: Any = None  # the LocalCluster, when this run started one
+        self.error = ""  # why the cluster could not be used: every result says so
+        self.notes: dict[str, list[str]] = {}  # student -> what happened to its notebook here
+        self.started: set[str] = set()  # keys of tasks a node began
+        self._cells: dict[tuple[str, str], dict[str, dict[str, str]]] = {}
+        self._config: dict[str, dict[str, Any]] | None = None
+        self._tasks: queue.Queue[tuple[dict[str, Any], Path] | None] = queue.Queue()
+        self._lock = threading.Lock()
+        self._backlog: list[_Job] = []
+        self._pending: "dict[Future, _Job]" = {}
+        self._closing = False  # the grader has queued everything
+        self._thread = threading.Thread(target=self._run, name="tfladder-cluster", daemon=True)
+        self._thread.start()
+
+    # -- the grader's side ------------------------------------------------------------------------
+    def submit(
+        self, student: str, prepared: tuple[Path, Path, dict[str, Any]] | None, results: str | Path, config: "Config"
+    ) -> None:
+        """Queue one student's prepared notebook (notebook, folder, nbgrader's info); None:
+        nothing to execute, which the result says at once (the grader executes it itself)."""
+        if prepared is None:
+            _write_result(results, {"student": student, "error": "nbgrader's sanitizer refused the notebook"})
+            return
+        path, folder, info = prepared
+        nb = nbformat.read(str(path), as_version=4)
+        with self._lock:
+            if self._config is None:
+                self._config = node_config(config)
+        task = {
+            "student": student,
+            "assignment": info["assignment"],
+            "notebook": nbformat.writes(nb),
+            "files": {str(p): (Path(folder) / p).read_bytes() for p in launcher.kernel_files(folder)},
+            "fingerprint": replay.fingerprint(nb, folder),
+            "nbgrader": {
+                "student": student,
+                "assignment": info["assignment"],
+                "notebook": info["notebook"],
+                "gradebook_cells": self._gradebook_cells(info),
+            },
+            "config": self._config,
+            "env": task_env(self.env),
+        }
+        self._tasks.put((task, Path(results)))
+
+    def _gradebook_cells(self, info: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+        from tfladder.grading.execute import gradebook_cells
+
+        key = (info["db_url"], info["assignment"])
+        if key not in self._cells:
+            tests, stubs = gradebook_cells({"nbgrader": info})
+            self._cells[key] = {"tests": tests, "stubs": stubs}
+        return self._cells[key]
+
+    def finish(self) -> None:
+        """Wait for every queued notebook's result, then let the cluster go."""
+        self._tasks.put(None)
+        self._thread.join()
+
+    def nodes(self) -> dict[str, dict[str, Any]]:
+        """{worker address: its node's slot, zygote and pid} (`tfladder.grading.node.describe`)."""
+        if self.client is None:
+            return {}
+        return self.client.run(node.describe)
+
+    # -- the cluster's side, in this object's thread -----------------------------------------------
+    def _connect(self) -> "Client":
+        from distributed import Client, LocalCluster
+        from distributed.security import Security
+
+        logging.getLogger("distributed").setLevel(logging.ERROR)
+        if self.scheduler:
+            if not self.scheduler.startswith("tls://"):
+                raise ClusterError(f"refusing {self.scheduler}: a grading cluster must be reached over tls://")
+            client = Client(self.scheduler, security=self.security or tls_security(), timeout=CONNECT_SECONDS)
+        else:
+            argv = [
+                "--tfladder-sandbox" if self.use_sandbox else "--tfladder-no-sandbox",
+                "--tfladder-prefork" if self.prefork else "--tfladder-no-prefork",
+                f"--tfladder-first-slot={self.first_slot}",
+            ]
+            self.logs.mkdir(parents=True, exist_ok=True)
+            self.local = LocalCluster(
+                n_workers=self.jobs,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                protocol="tls://",
+                security=self.security or Security.temporary(),
+                dashboard_address=None,
+                memory_limit=0,
+                preload=[node.PRELOAD],
+                preload_argv=argv,
+                env=self.env,
+                local_directory=str(self.logs / "dask"),
+                silence_logs=logging.ERROR,
+            )
+            client = Client(self.local)
+        client.run_on_scheduler(configure_scheduler)
+        client.subscribe_topic(node.STARTED, self._on_started)
+        return client
+
+    def _on_started(self, event: tuple[float, Mapping[str, Any]]) -> None:
+        with self._lock:
+            self.started.add(str(event[1]["key"]))
+
+    def _run(self) -> None:
+        try:
+            self.client = self._connect()
+        except Exception as error:  # noqa: BLE001 - every result says why; the grader executes them
+            self.error = f"the grading cluster could not be used: {type(error).__name__}: {error}"
+            self._fail_all()
+            return
+        try:
+            self._serve(self.client)
+        except Exception as error:  # noqa: BLE001 - the scheduler lost, say: the grader executes the rest
+            self.error = f"the grading cluster failed: {type(error).__name__}: {error}"
+            self._fail_all()
+        finally:
+            self._close()
+
+    def _fail_all(self) -> None:
+        """Every notebook not yet settled gets an error result (nbgrader executes it itself)."""
+        for job in [*self._pending.values(), *self._backlog]:
+            _write_result(job.results, {"student": job.task["student"], "error": self.error})
+        self._pending.clear()
+        self._backlog.clear()
+        if self._closing:
+            return
+        while (item := self._tasks.get()) is not None:
+            task, results = item
+            _write_result(results, {"student": task["student"], "error": self.error})
+
+    def _serve(self, client: "Client") -> None:
+        from distributed import wait
+
+        window = 2 * max(1, self.jobs if self.local else sum(client.nthreads().values()))
+        backlog, pending = self._backlog, self._pending
+        while not (self._closing and not backlog and not pending):
+            while not self._closing:
+                try:
+                    item = self._tasks.get(timeout=0 if (pending or backlog) else None)
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._closing = True
+                else:
+                    backlog.append(_Job(task=item[0], results=item[1]))
+            while backlog and len(pending) < window:
+                job = backlog.pop(0)
+                pending[self._send(client, job)] = job
+            if pending:
+                try:
+                    done, _ = wait(list(pending), timeout=0.2, return_when="FIRST_COMPLETED")
+                except TimeoutError:
+                    continue
+                for future in done:
+                    job = pending.pop(future)
+                    retry = self._settle(future, job)
+                    if retry:
+                        backlog.insert(0, job)
+
+    def _send(self, client: "Client", job: _Job) -> "Future":
+        key = f"tfladder-{job.task['assignment']}-{job.task['student']}-{uuid.uuid4().hex[:12]}"
+        others = [w for w in client.scheduler_info(n_workers=-1)["workers"] if w != job.last_worker]
+        if job.last_worker and others:  # retried: on another worker, if one is free first
+            return client.submit(
+                node.execute, job.task, key=key, pure=False, retries=0, workers=others, allow_other_workers=True
+            )
+        return client.submit(node.execute, job.task, key=key, pure=False, retries=0)
+
+    def _settle(self, future: "Future", job: _Job) -> bool:
+        """Write the result of a finished task; True when it is to be sent again."""
+        from distributed import KilledWorker
+
+        student = job.task["student"]
+        if future.status == "finished":
+            result = future.result()
+            _write_log(job.results, student, result.pop("log", ""))
+            if result.get("note"):
+                self.notes.setdefault(student, []).append(result["note"])
+            _write_result(job.results, result)
+            return False
+        error = future.exception() if future.status == "error" else None
+        if isinstance(error, KilledWorker):
+            job.last_worker = getattr(error, "last_worker", None) and str(error.last_worker.address)
+            with self._lock:
+                was_running = future.key in self.started
+            if was_running:
+                job.deaths += 1
+                if job.deaths > DEATHS_ALLOWED:
+                    reason = (
+                        f"the grading worker executing this notebook died {job.deaths} times "
+                        "(killed, or out of memory); not graded"
+                    )
+                    fatal = {"student": student, "fatal": reason, "fingerprint": job.task["fingerprint"]}
+                    _write_result(job.results, fatal)
+                    return False
+                self.notes.setdefault(student, []).append("its grading worker died while executing it; executed again")
+                return True
+            job.requeues += 1
+            return job.requeues <= REQUEUES_ALLOWED
+        why = f"{type(error).__name__}: {error}" if error is not None else f"the task was {future.status}"
+        _write_result(job.results, {"student": student, "error": f"the cluster could not execute it ({why})"})
+        return False
+
+    def _close(self) -> None:
+        try:
+            if self.client is not None:
+                self.client.close()
+        finally:
+            if self.local is not None:
+                self.local.close()
+
+
+def _write_result(results: str | Path, result: Mapping[str, Any]) -> None:
+    path = replay.result_path(results, result["student"])
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(json.dumps(result))
+    os.replace(tmp, path)
+
+
+def _write_log(results: Path, student: str, text: str) -> None:
+    if text:
+        folder = results.parent / "logs"
+        folder.mkdir(exist_ok=True)
+        (folder / f"{student}.log").write_text(text)
