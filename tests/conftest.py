@@ -24,6 +24,13 @@ VARIANTS = {
     "oneDNN on": {"TF_ENABLE_ONEDNN_OPTS": "1"},
     "two threads and another grading seed": {"TFLADDER_THREADS": "2", "TFLADDER_GRADING_SEED": "424242"},
 }
+# The variant graded on a separate cluster (tests/external_cluster.py: `dask scheduler` and two
+# `dask worker` grading nodes, TLS with certificates in files), whose workers are killed while they
+# execute: once for KILLED_ONCE (retried, same scores), twice for KILLED_TWICE, an extra student
+# who submits the level-1 reference (graded as failed, with the reason). tests/grading/test_cluster.py.
+CLUSTER_VARIANT = "two threads and another grading seed"
+KILLED_ONCE = "l2_reference"
+KILLED_TWICE = "l1_killed_twice"
 # An assignment whose source is not a notebook, graded in the baseline batch between the others:
 # it must be reported while every other assignment is graded (test_parallel_grading).
 BROKEN = "06_broken_source"
@@ -81,6 +88,17 @@ def determinism_subset(assignment, found=None):
         if candidates[0][1] not in chosen:
             chosen.append(candidates[0][1])
     return chosen
+
+
+@dataclass
+class ClusterRun:
+    """The external cluster's batch: its course, the kills made (tests/external_cluster.Killer), the
+    killer's own errors, the scheduler's address."""
+
+    root: Path
+    kills: list
+    errors: list
+    address: str
 
 
 @dataclass
@@ -153,6 +171,7 @@ class GradingRuns:
         # one more lane, for a batch of single kernels that mostly wait (the serial hostile batch)
         self.lane = ThreadPoolExecutor(max_workers=1)
         self.futures = {}
+        self.cluster_run = None  # what happened on the external cluster (CLUSTER_VARIANT)
 
     def _run(self, key):
         from tfladder.grading.grade import Options
@@ -166,12 +185,38 @@ class GradingRuns:
             root = make_course(self.tmp.mktemp("variant") / "course")
             chosen = {a: determinism_subset(a) for a in ASSIGNMENTS}
             env = {**BASELINE_ENV, **VARIANTS[key]}
+            if key == CLUSTER_VARIANT:
+                return self._on_external_cluster(root, chosen, env, self.SLOTS[key])
             return grade_batch(root, chosen, Options(env=env, show_progress=False, jobs=2, slot=self.SLOTS[key]))
         assert key == "serial", key
         root = make_course(self.tmp.mktemp("serial") / "course", SERIAL_LEVELS)
         chosen = {level: determinism_subset(level) for level in SERIAL_LEVELS}
         options = Options(env=BASELINE_ENV, show_progress=False, jobs=1, prefork=False, slot=self.SLOTS[key])
         return grade_batch(root, chosen, options)
+
+    def _on_external_cluster(self, root, chosen, env, slot):
+        from external_cluster import ExternalCluster, Killer
+
+        from tfladder.grading.grade import Options
+
+        fixtures.submit(fixtures.load_all(root, ASSIGNMENTS[0])["l1_reference"], root, student=KILLED_TWICE)
+        with ExternalCluster(self.tmp.mktemp("cluster"), env, first_slot=slot + 1) as external:
+            external.wait_for_workers(2)
+            killer = Killer(external, {KILLED_ONCE: 1, KILLED_TWICE: 2})
+            try:
+                options = Options(
+                    env=env,
+                    show_progress=False,
+                    jobs=2,
+                    slot=slot,
+                    scheduler=external.address,
+                    security=external.security,
+                )
+                batch = grade_batch(root, chosen, options)
+            finally:
+                killer.close()
+            self.cluster_run = ClusterRun(root, killer.kills, killer.errors, external.address)
+        return batch
 
     def submit(self, key):
         if key not in self.futures:

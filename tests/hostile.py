@@ -724,6 +724,29 @@ def case_list(course, grader_port):
             ),
             denied=3,
         ),
+        Hostile(
+            "n_scan_loopback",
+            "network",
+            "looks for any port listening on loopback: a grading cluster's scheduler and workers, the grader",
+            answers=after(
+                ATTEMPT + "import socket\n"
+                "def _scan():\n"
+                "    found = []\n"
+                "    for port in range(1, 65536):\n"
+                "        s = socket.socket()\n"
+                "        s.settimeout(0.05)\n"
+                "        try:\n"
+                "            if s.connect_ex(('127.0.0.1', port)) == 0:\n"
+                "                found.append(port)\n"
+                "        finally:\n"
+                "            s.close()\n"
+                "    if not found:\n"
+                "        raise ConnectionRefusedError('no port listens on loopback')\n"
+                "    print('FOUND', found[:20])\n"
+                "_attempt('a listening port on loopback', _scan)"
+            ),
+            denied=1,
+        ),
         # -- files --------------------------------------------------------------------------------
         Hostile(
             "f_read_course",

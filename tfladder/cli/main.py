@@ -77,9 +77,12 @@ def cmd_grade(args: argparse.Namespace) -> int:
     Limits can be changed with TFLADDER_SANDBOX_<NAME> environment variables (MEMORY_BYTES,
     CPU_SECONDS, PROCESSES, FILE_BYTES, OPEN_FILES, SCRATCH_BYTES, WALL_SECONDS).
 
-    Notebooks execute JOBS at a time (default: one per CPU), each kernel in its own sandbox and
-    forked from a process that imported TensorFlow once; nbgrader alone writes the gradebook, and
-    the scores are those of serial grading (--jobs 1 --no-prefork). Several assignments (by
+    Notebooks execute JOBS at a time (default: one per CPU) on a Dask cluster started for the run
+    on 127.0.0.1 (TLS with temporary certificates), each kernel in its own sandbox and forked from
+    a process that imported TensorFlow once; nbgrader alone writes the gradebook, and the scores
+    are those of serial grading (--jobs 1 --no-prefork). --scheduler sends the same work to a
+    running cluster of grading nodes (docs/cluster.md), over TLS: the certificates are the
+    --tls-* files, or dask's configuration (distributed.comm.tls.*). Several assignments (by
     default every assignment with submissions) are graded in one run, which keeps the workers busy
     from one assignment to the next: faster than one command per assignment.
 
@@ -88,8 +91,9 @@ def cmd_grade(args: argparse.Namespace) -> int:
       tfladder grade 01_low_level_ops --student alice --student bob
       tfladder grade                                             # every assignment with submissions
       tfladder grade 01_low_level_ops --jobs 1 --no-prefork     # serial, as stock nbgrader runs
+      tfladder grade --scheduler tls://10.0.0.5:8786 --tls-ca-file ca.pem --tls-cert me.pem --tls-key me-key.pem
     """
-    from tfladder.grading import grade
+    from tfladder.grading import cluster, grade
     from tfladder.sandbox import launcher
 
     root = ops.find_root()
@@ -106,9 +110,11 @@ def cmd_grade(args: argparse.Namespace) -> int:
             use_sandbox=not args.unsafe_no_sandbox,
             jobs=args.jobs,
             prefork=not args.no_prefork,
+            scheduler=args.scheduler or "",
+            security=cluster.tls_security(args.tls_ca_file, args.tls_cert, args.tls_key) if args.scheduler else None,
         )
         summaries = grade.grade_many(root, assignments, options)
-    except launcher.SandboxUnavailable as error:
+    except (launcher.SandboxUnavailable, cluster.ClusterError) as error:
         print(f"tfladder: {error}", file=sys.stderr)
         return 2
     status = 0
@@ -253,6 +259,26 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_certificates(args: argparse.Namespace) -> int:
+    """Make the TLS certificate and key of a grading cluster (scheduler, nodes and graders).
+
+    Writes ca.pem, cert.pem and key.pem (a self-signed certificate for every role, valid for a
+    year) into FOLDER, readable by you only. Copy the three files to every machine of the cluster:
+    whoever holds them can connect to it and run code there, so keep them as you keep the
+    gradebook. How to start the cluster with them: docs/cluster.md.
+
+    Example:
+      tfladder certificates ~/tfladder-cluster
+      dask scheduler --protocol tls --tls-ca-file ~/tfladder-cluster/ca.pem \\
+          --tls-cert ~/tfladder-cluster/cert.pem --tls-key ~/tfladder-cluster/key.pem
+    """
+    from tfladder.grading import cluster
+
+    for path in cluster.make_certificates(Path(args.folder).expanduser()):
+        print(path)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Regenerate the release, grade a demo class made from fixtures, print a score table.
 
@@ -329,6 +355,10 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="start every kernel from scratch instead of forking it with TensorFlow imported",
     )
+    p.add_argument("--scheduler", metavar="ADDRESS", help="a running grading cluster's scheduler (tls://host:port)")
+    p.add_argument("--tls-ca-file", default="", help="the cluster's certificate authority (PEM)")
+    p.add_argument("--tls-cert", default="", help="this client's certificate (PEM)")
+    p.add_argument("--tls-key", default="", help="this client's private key (PEM)")
     p = add("check", cmd_check)
     p.add_argument("notebook", help="the notebook file to check")
     p.add_argument("--assignment", help="the assignment it belongs to (default: from its name or grade ids)")
@@ -342,6 +372,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder for the report (default: report/)")
     p = add("export", cmd_export)
     p.add_argument("--to", default="grades.csv", help="CSV file to write (default: grades.csv)")
+    p = add("certificates", cmd_certificates)
+    p.add_argument("folder", help="where to write ca.pem, cert.pem and key.pem")
     add("demo", cmd_demo)
     p = add("lab", cmd_lab)
     p.add_argument("--port", type=int, default=8888, help="loopback port (default: 8888)")

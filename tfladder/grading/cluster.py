@@ -87,6 +87,25 @@ def tls_security(ca_file: str = "", cert: str = "", key: str = "") -> "Security"
     return Security(require_encryption=True, **{k: v for k, v in given.items() if v})
 
 
+def make_certificates(folder: str | Path) -> tuple[Path, Path, Path]:
+    """A self-signed certificate and its key for every role of a cluster (scheduler, workers,
+    graders), valid for a year, written as (ca.pem, cert.pem, key.pem) into `folder`, readable by
+    this user only. Copy the three files to every machine of the cluster; whoever has them can
+    connect, so keep them as you keep the gradebook."""
+    from distributed.security import Security
+
+    made = Security.temporary()
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    paths = (folder / "ca.pem", folder / "cert.pem", folder / "key.pem")
+    contents = (made.tls_ca_file, made.tls_client_cert, made.tls_client_key)
+    for path, text in zip(paths, contents):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(str(text))
+    return paths
+
+
 def configure_scheduler(dask_scheduler: Any) -> None:
     """On the scheduler: never re-run a task whose worker died (our retry policy decides), and
     hand each worker one task at a time."""
@@ -106,8 +125,13 @@ class _Job:
 class Cluster:
     """The executor of a grading run: tasks in, results written as they arrive (see the module docstring).
 
-    `Cluster(jobs, ...)` returns at once: the cluster starts (or is connected to) in a thread of its
-    own while the grader prepares notebooks; `submit` queues, `finish` waits for every result.
+    A local cluster's nodes share the grader's zygote (`zygote`, its socket), which the grader
+    starts and waits for before the first notebook, as it does for its own kernels: one
+    `import tensorflow` per run, not one per node.
+
+    `Cluster(jobs, ...)` returns at once with a local cluster, which starts in a thread of its own
+    while the grader prepares notebooks; a running cluster is connected to first, and one that
+    cannot be reached raises ClusterError. `submit` queues, `finish` waits for every result.
     """
 
     def __init__(
@@ -121,8 +145,9 @@ class Cluster:
         env: Mapping[str, str] | None = None,
         scheduler: str = "",
         security: "Security | None" = None,
+        zygote: str = "",
     ) -> None:
-        self.jobs, self.logs = jobs, Path(logs)
+        self.jobs, self.logs, self.zygote = jobs, Path(logs), zygote
         self.use_sandbox, self.prefork, self.first_slot = use_sandbox, prefork, first_slot
         self.env = dict(env or os.environ)
         self.scheduler, self.security = scheduler, security
@@ -138,6 +163,14 @@ class Cluster:
         self._backlog: list[_Job] = []
         self._pending: "dict[Future, _Job]" = {}
         self._closing = False  # the grader has queued everything
+        if scheduler:
+            try:
+                self.client = self._connect()
+            except ClusterError:
+                raise
+            except Exception as error:  # noqa: BLE001 - any way a connection fails
+                why = f"{type(error).__name__}: {error}"
+                raise ClusterError(f"cannot use the grading cluster at {scheduler}: {why}") from None
         self._thread = threading.Thread(target=self._run, name="tfladder-cluster", daemon=True)
         self._thread.start()
 
@@ -207,6 +240,7 @@ class Cluster:
                 "--tfladder-sandbox" if self.use_sandbox else "--tfladder-no-sandbox",
                 "--tfladder-prefork" if self.prefork else "--tfladder-no-prefork",
                 f"--tfladder-first-slot={self.first_slot}",
+                *([f"--tfladder-zygote={self.zygote}"] if self.zygote else []),
             ]
             self.logs.mkdir(parents=True, exist_ok=True)
             self.local = LocalCluster(
@@ -235,7 +269,8 @@ class Cluster:
 
     def _run(self) -> None:
         try:
-            self.client = self._connect()
+            if self.client is None:
+                self.client = self._connect()
         except Exception as error:  # noqa: BLE001 - every result says why; the grader executes them
             self.error = f"the grading cluster could not be used: {type(error).__name__}: {error}"
             self._fail_all()

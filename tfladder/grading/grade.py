@@ -315,11 +315,11 @@ def grade_many(course: str | Path, assignments: list[str], options: Options = Op
         # The workers start (and their zygotes import TensorFlow) while the releases are checked
         # (and regenerated if need be) and the submissions are staged.
         logs = course / "build" / "grading"
+        if prefork and not options.scheduler:  # a local run's nodes share one zygote
+            run.launch_zygote(stack, todo)
         if parallel_run and options.engine == "pool":
             from tfladder.grading import parallel
 
-            if prefork:
-                run.launch_zygote(stack, todo)
             run.workers = parallel.Workers(
                 jobs,
                 course,
@@ -334,16 +334,20 @@ def grade_many(course: str | Path, assignments: list[str], options: Options = Op
             from tfladder.grading import cluster
 
             assert run.worker_env is not None  # a parallel run has the workers' environment
-            run.workers = cluster.Cluster(
-                jobs,
-                logs=logs,
-                use_sandbox=options.use_sandbox,
-                prefork=prefork,
-                first_slot=options.slot,
-                env=run.worker_env,
-                scheduler=options.scheduler,
-                security=options.security,
-            )
+            try:
+                run.workers = cluster.Cluster(
+                    jobs,
+                    logs=logs,
+                    use_sandbox=options.use_sandbox,
+                    prefork=prefork,
+                    first_slot=options.slot,
+                    env=run.worker_env,
+                    scheduler=options.scheduler,
+                    security=options.security,
+                    zygote=run.socket_path,
+                )
+            except cluster.ClusterError as error:
+                raise ops.CourseError(str(error)) from None
             stack.callback(run.workers.finish)
         staged = []
         for summary in todo:

@@ -54,7 +54,8 @@ class Node:
     slot: int
     scratch: Path
     slot_fd: int | None = None
-    zygote: Any = None  # tfladder.sandbox.zygote.Zygote
+    zygote: Any = None  # tfladder.sandbox.zygote.Zygote, this node's own
+    zygote_socket: str = ""  # its socket, or that of a zygote the grader shares with its local nodes
     zygote_env: Mapping[str, str] | None = None
 
     def stop(self) -> None:
@@ -71,9 +72,15 @@ NODE: Node | None = None
 
 
 async def start(
-    local_directory: str | Path, *, sandbox: bool = True, prefork: bool = True, first_slot: int = 0
+    local_directory: str | Path,
+    *,
+    sandbox: bool = True,
+    prefork: bool = True,
+    first_slot: int = 0,
+    shared_zygote: str = "",
 ) -> Node:
-    """Take a slot, check the sandbox, start the zygote (in this, the worker's main thread)."""
+    """Take a slot, check the sandbox, start the zygote (in this, the worker's main thread), or
+    use the one at `shared_zygote` (a local cluster's grader started it with this environment)."""
     scratch = Path(local_directory) / "tfladder"
     scratch.mkdir(parents=True, exist_ok=True)
     if not sandbox:
@@ -88,13 +95,17 @@ async def start(
     except launcher.SandboxUnavailable as error:
         node.stop()
         raise NodeUnavailable(f"this node cannot grade: {error}") from None
-    if prefork:
+    env = launcher.sandbox_env(os.environ)
+    if prefork and shared_zygote:
+        node.zygote_socket = shared_zygote
+        node.zygote_env = {k: env.get(k, "") for k in IMPORT_ENV}
+    elif prefork:
         from tfladder.sandbox import zygote
 
-        env = launcher.sandbox_env(os.environ)
         try:
             node.zygote = zygote.Zygote.launch(env)
             await asyncio.to_thread(node.zygote.wait_ready)
+            node.zygote_socket = node.zygote.socket_path
             node.zygote_env = {k: env.get(k, "") for k in IMPORT_ENV}
         except (OSError, zygote.ZygoteError) as error:
             log.warning("tfladder node: kernels will start from scratch: the zygote did not start (%s)", error)
@@ -106,7 +117,10 @@ async def start(
 @click.option("--tfladder-sandbox/--tfladder-no-sandbox", default=True, help="run kernels in the sandbox")
 @click.option("--tfladder-prefork/--tfladder-no-prefork", default=True, help="fork kernels from a zygote")
 @click.option("--tfladder-first-slot", type=int, default=0, help="the first sandbox slot this node may take")
-async def dask_setup(worker: Any, tfladder_sandbox: bool, tfladder_prefork: bool, tfladder_first_slot: int) -> None:
+@click.option("--tfladder-zygote", default="", help="a zygote's socket to use instead of starting one (local nodes)")
+async def dask_setup(
+    worker: Any, tfladder_sandbox: bool, tfladder_prefork: bool, tfladder_first_slot: int, tfladder_zygote: str
+) -> None:
     """Dask's preload hook: make this worker a grading node before it registers, or refuse."""
     global NODE
     if worker.state.nthreads != 1:
@@ -117,11 +131,12 @@ async def dask_setup(worker: Any, tfladder_sandbox: bool, tfladder_prefork: bool
             sandbox=tfladder_sandbox,
             prefork=tfladder_prefork and tfladder_sandbox,
             first_slot=tfladder_first_slot,
+            shared_zygote=tfladder_zygote,
         )
     except NodeUnavailable as error:
         log.error("tfladder node: %s", error)
         raise
-    log.info("tfladder node: sandbox slot %s, zygote %s", NODE.slot, "ready" if NODE.zygote else "none")
+    log.info("tfladder node: sandbox slot %s, zygote %s", NODE.slot, NODE.zygote_socket or "none")
 
 
 def dask_teardown(worker: Any) -> None:
@@ -210,9 +225,9 @@ def execute(task: Mapping[str, Any]) -> dict[str, Any]:
         config.SandboxKernelManager.slot = node.slot
         config.SandboxKernelManager.log_path = str(kernel_log)
         wanted = {k: env.get(k, os.environ.get(k, "")) for k in IMPORT_ENV}
-        if node.zygote is not None and wanted == node.zygote_env:
-            config.SandboxKernelManager.zygote = node.zygote.socket_path
-        elif node.zygote is not None:
+        if node.zygote_socket and wanted == node.zygote_env:
+            config.SandboxKernelManager.zygote = node.zygote_socket
+        elif node.zygote_socket:
             result["note"] = "kernels started from scratch: the node's zygote imported TensorFlow with other settings"
         with _environment(env), setenv(NBGRADER_EXECUTION="autograde"):
             executor = judged.JudgedExecute(config=config)

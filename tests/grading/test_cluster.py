@@ -1,0 +1,121 @@
+"""Is grading on a Dask cluster safe and lossless: TLS only, plain data, workers killed mid-notebook?
+
+The batch graded on a separate cluster (conftest.CLUSTER_VARIANT: `dask scheduler` and two
+`dask worker` grading nodes, TLS with certificates in files) is one of the determinism variants:
+test_determinism checks that its scores equal the baseline's. Here: what happened to the notebooks
+whose workers were killed while executing them, and to what those workers left running.
+"""
+
+import json
+from contextlib import closing
+
+import pytest
+from conftest import ASSIGNMENTS, CLUSTER_VARIANT, KILLED_ONCE, KILLED_TWICE, REPO, make_course
+
+from tfladder.course import fixtures, ops
+from tfladder.course.config import nbgrader_config
+from tfladder.grading import cluster, grade, scores
+
+LEVEL_1, LEVEL_2 = ASSIGNMENTS[0], ASSIGNMENTS[1]
+
+
+def test_does_a_node_get_only_plain_data_of_the_configuration():
+    config = cluster.node_config(nbgrader_config(REPO))
+    assert json.loads(json.dumps(config)) == config
+    assert config["Execute"]["timeout"] == nbgrader_config(REPO).Execute.timeout
+    assert "Autograde" not in config  # classes, and nothing a node needs
+
+
+def test_do_tasks_carry_the_grading_settings_and_nothing_else_of_the_environment():
+    env = {"TFLADDER_GRADING_SEED": "7", "TFLADDER_SANDBOX_WALL_SECONDS": "60", "HOME": "/root", "PATH": "/bin"}
+    assert cluster.task_env(env) == {"TFLADDER_GRADING_SEED": "7", "TFLADDER_SANDBOX_WALL_SECONDS": "60"}
+
+
+def test_does_the_grader_refuse_a_scheduler_reached_without_tls(tmp_path):
+    course = make_course(tmp_path / "course", [LEVEL_1])
+    fixtures.submit(fixtures.load_all(course, LEVEL_1)["l1_reference"], course)
+    with pytest.raises(ops.CourseError, match="tls://"):
+        grade.grade_many(course, [LEVEL_1], grade.Options(jobs=2, slot=40, scheduler="tcp://127.0.0.1:8786"))
+
+
+@pytest.mark.slow
+def test_is_a_client_without_the_clusters_certificate_refused(tmp_path):
+    from distributed import Client, LocalCluster
+    from distributed.security import Security
+
+    ca, cert, key = cluster.make_certificates(tmp_path / "certs")
+    security = cluster.tls_security(str(ca), str(cert), str(key))
+    with LocalCluster(
+        n_workers=0, processes=False, protocol="tls://", host="127.0.0.1", security=security, dashboard_address=None
+    ) as local:
+        address = local.scheduler_address
+        with Client(address, security=security, timeout=10) as client:  # the certificate's holder
+            assert client.scheduler_info()["address"] == address
+        with pytest.raises((OSError, TimeoutError)):
+            Client(address, security=Security.temporary(), timeout=5)  # another certificate
+        with pytest.raises((OSError, TimeoutError)):
+            Client(address.replace("tls://", "tcp://"), timeout=5)  # none at all
+
+
+# -- the batch graded on the external cluster ------------------------------------------------------
+def background_batches(runs, tmp_path_factory, items):
+    """Called by conftest as the session starts: the external cluster's batch, if a test reads it."""
+    if any(item.get_closest_marker("slow") and {"batch", "cluster_run"} & set(item.fixturenames) for item in items):
+        runs.submit(CLUSTER_VARIANT)
+
+
+@pytest.fixture(scope="module")
+def cluster_run(grading_runs):
+    grading_runs.get(CLUSTER_VARIANT)
+    return grading_runs.cluster_run
+
+
+@pytest.fixture(scope="module")
+def batch(grading_runs):
+    return grading_runs.get(CLUSTER_VARIANT)
+
+
+def total(points):
+    return sum(v for v in points.values() if isinstance(v, (int, float)))
+
+
+@pytest.mark.slow
+def test_was_each_worker_killed_while_its_kernel_ran(cluster_run):
+    assert not cluster_run.errors
+    assert sorted(k["student"] for k in cluster_run.kills) == sorted([KILLED_ONCE, KILLED_TWICE, KILLED_TWICE])
+    for kill in cluster_run.kills:
+        assert kill["kernel_pids"], f"no kernel was running when {kill['student']}'s worker was killed"
+        assert kill["zygote_pid"], "the node had no zygote"
+
+
+@pytest.mark.slow
+def test_does_nothing_a_killed_worker_started_outlive_it(cluster_run):
+    for kill in cluster_run.kills:
+        assert not kill["survivors"], f"still running after {kill['student']}'s worker was killed: {kill}"
+
+
+@pytest.mark.slow
+def test_is_a_notebook_whose_worker_died_executed_again_with_the_same_score(batch, cluster_run, graded_fixtures):
+    level = batch[LEVEL_2]
+    assert level.graded[KILLED_ONCE].points == graded_fixtures(LEVEL_2).graded[KILLED_ONCE].points
+    assert level.summary.executed_by[KILLED_ONCE] == "worker"
+    notes = grade.read_report(cluster_run.root, LEVEL_2, KILLED_ONCE)["notes"]
+    assert any("died while executing it; executed again" in note for note in notes)
+
+
+@pytest.mark.slow
+def test_is_a_notebook_that_two_workers_died_executing_failed_with_its_reason(cluster_run):
+    root = cluster_run.root
+    points = scores.cell_points(root, LEVEL_1, [KILLED_TWICE])[KILLED_TWICE]
+    assert total(points) == 0
+    report = grade.read_report(root, LEVEL_1, KILLED_TWICE)
+    assert any("died 2 times" in reason for reason in report["failed"])
+    with closing(scores.gradebook(root)) as gb:
+        assert gb.find_submission_notebook(LEVEL_1, LEVEL_1, KILLED_TWICE).flagged
+
+
+@pytest.mark.slow
+def test_did_the_nodes_execute_every_other_notebook(batch):
+    for level, graded in batch.items():
+        executed_by = {s: by for s, by in graded.summary.executed_by.items() if s != KILLED_TWICE}
+        assert set(executed_by.values()) == {"worker"}, (level, executed_by)
