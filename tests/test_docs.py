@@ -34,6 +34,7 @@ README_MAX_LINES = 170
 MAKEFILE_TEST = "tests/test_docs.py::test_do_the_make_targets_shown_run_what_the_docs_say"
 HOSTILE = "tests/grading/test_hostile_grading.py::test_does_each_submission_get_exactly_what_it_earned"
 GRADE_CLASS = "parses: bench/grade_class.py"
+CLUSTER_BATCH = "tests/grading/test_cluster.py::test_was_each_worker_killed_while_its_kernel_ran"
 
 RUN_BY = {
     # make targets: the Makefile test checks what each runs; make check and make test are the test
@@ -90,6 +91,18 @@ RUN_BY = {
         "not here: these machines have no systemd; the command inside, tfladder grade 01_low_level_ops, "
         "is run by tests/grading/test_grading.py::test_does_the_grader_grade_every_fixture"
     ),
+    # grading on a cluster: tests/conftest.py grades a batch on a cluster started with these commands
+    # (tests/external_cluster.py), and the certificates command is tested on its own
+    "tfladder certificates ~/cluster-certs": (
+        "tests/grading/test_cluster.py::test_does_certificates_write_three_private_files"
+    ),
+    "dask scheduler --protocol tls --port 8786 --no-dashboard --tls-ca-file ~/cluster-certs/ca.pem "
+    "--tls-cert ~/cluster-certs/cert.pem --tls-key ~/cluster-certs/key.pem": CLUSTER_BATCH,
+    "dask worker tls://SCHEDULER:8786 --nworkers 2 --nthreads 1 --memory-limit 0 --no-dashboard "
+    "--tls-ca-file ~/cluster-certs/ca.pem --tls-cert ~/cluster-certs/cert.pem --tls-key ~/cluster-certs/key.pem "
+    "--preload tfladder.grading.node": CLUSTER_BATCH,
+    "tfladder grade --scheduler tls://SCHEDULER:8786 --tls-ca-file ~/cluster-certs/ca.pem "
+    "--tls-cert ~/cluster-certs/cert.pem --tls-key ~/cluster-certs/key.pem": CLUSTER_BATCH,
     # pytest
     "python -m pytest -q --basetemp=/tmp/tfladder-pytest/docs tests/test_docs.py": (
         "tests/test_docs.py::test_is_every_command_shown_run_by_a_test"

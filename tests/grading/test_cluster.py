@@ -79,8 +79,22 @@ def total(points):
     return sum(v for v in points.values() if isinstance(v, (int, float)))
 
 
+def test_does_certificates_write_three_private_files(tmp_path, capsys):
+    from tfladder.cli.main import main
+
+    assert main(["certificates", str(tmp_path / "certs")]) == 0
+    written = sorted(tmp_path.joinpath("certs").iterdir())
+    assert [p.name for p in written] == ["ca.pem", "cert.pem", "key.pem"]
+    assert all(p.stat().st_mode & 0o077 == 0 for p in written), "readable by others"
+    assert "PRIVATE KEY" in (tmp_path / "certs" / "key.pem").read_text()
+    assert str(tmp_path / "certs" / "key.pem") in capsys.readouterr().out
+
+
 @pytest.mark.slow
 def test_was_each_worker_killed_while_its_kernel_ran(cluster_run):
+    """The batch was graded as docs/grading.md says: `dask scheduler --protocol tls`, two
+    `dask worker ... --preload tfladder.grading.node`, and `tfladder grade --scheduler` (the
+    Options it sets) with the certificates of `tfladder certificates`."""
     assert not cluster_run.errors
     assert sorted(k["student"] for k in cluster_run.kills) == sorted([KILLED_ONCE, KILLED_TWICE, KILLED_TWICE])
     for kill in cluster_run.kills:

@@ -27,7 +27,7 @@ import os
 import queue
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -146,8 +146,10 @@ class Cluster:
         scheduler: str = "",
         security: "Security | None" = None,
         zygote: str = "",
+        task_function: Callable[[Mapping[str, Any]], dict[str, Any]] = node.execute,
     ) -> None:
         self.jobs, self.logs, self.zygote = jobs, Path(logs), zygote
+        self.task_function = task_function  # what runs a task on a node (bench/: a stand-in)
         self.use_sandbox, self.prefork, self.first_slot = use_sandbox, prefork, first_slot
         self.env = dict(env or os.environ)
         self.scheduler, self.security = scheduler, security
@@ -203,6 +205,10 @@ class Cluster:
             "config": self._config,
             "env": task_env(self.env),
         }
+        self.submit_task(task, results)
+
+    def submit_task(self, task: dict[str, Any], results: str | Path) -> None:
+        """Queue a task as it is (its "student" names the result file)."""
         self._tasks.put((task, Path(results)))
 
     def _gradebook_cells(self, info: Mapping[str, Any]) -> dict[str, dict[str, str]]:
@@ -329,9 +335,9 @@ class Cluster:
         others = [w for w in client.scheduler_info(n_workers=-1)["workers"] if w != job.last_worker]
         if job.last_worker and others:  # retried: on another worker, if one is free first
             return client.submit(
-                node.execute, job.task, key=key, pure=False, retries=0, workers=others, allow_other_workers=True
+                self.task_function, job.task, key=key, pure=False, retries=0, workers=others, allow_other_workers=True
             )
-        return client.submit(node.execute, job.task, key=key, pure=False, retries=0)
+        return client.submit(self.task_function, job.task, key=key, pure=False, retries=0)
 
     def _settle(self, future: "Future", job: _Job) -> bool:
         """Write the result of a finished task; True when it is to be sent again."""
