@@ -7,7 +7,19 @@ import pytest
 
 from tfladder.cli import main
 
-COMMANDS = ["release", "autograde", "grade", "check", "solutions", "feedback", "report", "export", "demo", "lab"]
+COMMANDS = [
+    "release",
+    "autograde",
+    "grade",
+    "certificates",
+    "check",
+    "solutions",
+    "feedback",
+    "report",
+    "export",
+    "demo",
+    "lab",
+]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -2,8 +2,9 @@
 
 One batch holds every case of tests/hostile.py: level 1's (every attack family) and, on every
 level, the attacks on the judge and an honest reference. It is graded in the sandbox with short
-limits as `tfladder grade` does by default (two workers, kernels forked from the zygote, every
-level in one run); level 1's cases are graded a second time serially (every kernel from scratch,
+limits as `tfladder grade --engine dask` does (two grading nodes of a local Dask cluster, kernels
+forked from the zygote, every level in one run: a kernel scanning loopback must find neither the
+scheduler nor a worker); level 1's cases are graded a second time serially (every kernel from scratch,
 one at a time), and every question below is asked of both: isolation must be exactly as strong
 either way.
 """
@@ -47,7 +48,14 @@ ALL = case_list(Path("/course"), 0)
 # nbgrader's own kernels). The serial batch grades in the extra lane from the session's start, the
 # parallel one in the pool, after the batches of fixtures queued there.
 MODES = {
-    "parallel": {"jobs": 2, "prefork": True, "levels": LEVELS, "slot": 0, "cell_timeout": 2 * CELL_TIMEOUT},
+    "parallel": {
+        "jobs": 2,
+        "prefork": True,
+        "levels": LEVELS,
+        "slot": 0,
+        "cell_timeout": 2 * CELL_TIMEOUT,
+        "engine": "dask",
+    },
     "serial": {"jobs": 1, "prefork": False, "levels": (A,), "slot": 5, "cell_timeout": CELL_TIMEOUT},
 }
 RUNS = [(mode, case.name) for mode, how in MODES.items() for case in ALL if case.assignment in how["levels"]]
@@ -196,6 +204,7 @@ def _grade(mode, tmp_path_factory):
             jobs=how["jobs"],
             prefork=how["prefork"],
             slot=how["slot"],
+            engine=how.get("engine", "pool"),
         )
         summaries = grade.grade_many(course, list(how["levels"]), options)
     finally:

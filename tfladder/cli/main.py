@@ -77,12 +77,13 @@ def cmd_grade(args: argparse.Namespace) -> int:
     Limits can be changed with TFLADDER_SANDBOX_<NAME> environment variables (MEMORY_BYTES,
     CPU_SECONDS, PROCESSES, FILE_BYTES, OPEN_FILES, SCRATCH_BYTES, WALL_SECONDS).
 
-    Notebooks execute JOBS at a time (default: one per CPU) on a Dask cluster started for the run
-    on 127.0.0.1 (TLS with temporary certificates), each kernel in its own sandbox and forked from
-    a process that imported TensorFlow once; nbgrader alone writes the gradebook, and the scores
-    are those of serial grading (--jobs 1 --no-prefork). --scheduler sends the same work to a
-    running cluster of grading nodes (docs/cluster.md), over TLS: the certificates are the
-    --tls-* files, or dask's configuration (distributed.comm.tls.*). Several assignments (by
+    Notebooks execute JOBS at a time (default: one per CPU) in worker processes (--engine dask: on
+    a Dask cluster started for the run on 127.0.0.1, TLS with temporary certificates), each kernel
+    in its own sandbox and forked from a process that imported TensorFlow once; nbgrader alone
+    writes the gradebook, and the scores are those of serial grading (--jobs 1 --no-prefork).
+    --scheduler sends the same work to a running Dask cluster of grading nodes (docs/grading.md,
+    "On a cluster of machines"), over TLS: the certificates are the --tls-* files, or dask's
+    configuration (distributed.comm.tls.*). Several assignments (by
     default every assignment with submissions) are graded in one run, which keeps the workers busy
     from one assignment to the next: faster than one command per assignment.
 
@@ -110,6 +111,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
             use_sandbox=not args.unsafe_no_sandbox,
             jobs=args.jobs,
             prefork=not args.no_prefork,
+            engine=args.engine,
             scheduler=args.scheduler or "",
             security=cluster.tls_security(args.tls_ca_file, args.tls_cert, args.tls_key) if args.scheduler else None,
         )
@@ -354,6 +356,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-prefork",
         action="store_true",
         help="start every kernel from scratch instead of forking it with TensorFlow imported",
+    )
+    p.add_argument(
+        "--engine",
+        choices=("pool", "dask"),
+        default="pool",
+        help="what executes the notebooks on this machine: worker processes (default) or a local Dask cluster",
     )
     p.add_argument("--scheduler", metavar="ADDRESS", help="a running grading cluster's scheduler (tls://host:port)")
     p.add_argument("--tls-ca-file", default="", help="the cluster's certificate authority (PEM)")

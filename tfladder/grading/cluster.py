@@ -54,6 +54,19 @@ NODE_SECTIONS = (
     "KernelManager",
 )
 CONNECT_SECONDS = 60
+# A local cluster's housekeeping, made quiet: it shares the cores with the kernels it serves.
+# Tasks all cost about the same and queue on the scheduler, so there is nothing to steal; the
+# event loops' health checks and the system monitor run every second or five instead of 50 and 2
+# times a second. (The nodes turn Dask's profiler off themselves, on any cluster: node.py.)
+LOCAL_DASK_CONFIG = {
+    "distributed.scheduler.work-stealing": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.tick.limit": "30s",
+    "distributed.admin.system-monitor.interval": "5s",
+    "distributed.admin.system-monitor.gil.enabled": False,
+    "distributed.deploy.cluster-repr-interval": "60s",
+    "distributed.worker.profile.enabled": False,
+}
 
 
 class ClusterError(RuntimeError):
@@ -233,8 +246,8 @@ class Cluster:
 
     # -- the cluster's side, in this object's thread -----------------------------------------------
     def _connect(self) -> "Client":
-        from distributed import Client, LocalCluster
-        from distributed.security import Security
+        import dask
+        from distributed import Client
 
         logging.getLogger("distributed").setLevel(logging.ERROR)
         if self.scheduler:
@@ -249,25 +262,32 @@ class Cluster:
                 *([f"--tfladder-zygote={self.zygote}"] if self.zygote else []),
             ]
             self.logs.mkdir(parents=True, exist_ok=True)
-            self.local = LocalCluster(
-                n_workers=self.jobs,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                protocol="tls://",
-                security=self.security or Security.temporary(),
-                dashboard_address=None,
-                memory_limit=0,
-                preload=[node.PRELOAD],
-                preload_argv=argv,
-                env=self.env,
-                local_directory=str(self.logs / "dask"),
-                silence_logs=logging.ERROR,
-            )
+            with dask.config.set(LOCAL_DASK_CONFIG):  # the nannies hand it on to their workers
+                self.local = self._local_cluster(argv)
             client = Client(self.local)
         client.run_on_scheduler(configure_scheduler)
         client.subscribe_topic(node.STARTED, self._on_started)
         return client
+
+    def _local_cluster(self, argv: list[str]) -> Any:
+        from distributed import LocalCluster
+        from distributed.security import Security
+
+        return LocalCluster(
+            n_workers=self.jobs,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            protocol="tls://",
+            security=self.security or Security.temporary(),
+            dashboard_address=None,
+            memory_limit=0,
+            preload=[node.PRELOAD],
+            preload_argv=argv,
+            env=self.env,
+            local_directory=str(self.logs / "dask"),
+            silence_logs=logging.ERROR,
+        )
 
     def _on_started(self, event: tuple[float, Mapping[str, Any]]) -> None:
         with self._lock:

@@ -58,6 +58,7 @@ REPORT = "tfladder.json"
 RUN_CONFIG = Path(__file__).with_name("run_config.py")
 RUN_SETTINGS = "tfladder-run-settings.json"
 KEPT_FILES = ("timestamp.txt",)
+ENGINES = ("pool", "dask")  # what executes a local run's notebooks (Options.engine)
 
 
 @dataclass
@@ -251,10 +252,13 @@ class Options:
     autograde records them (`tfladder.grading.parallel`); with `prefork` their kernels are forked
     from a zygote that has TensorFlow imported (`tfladder.sandbox.zygote`, sandbox only).
     `jobs=1, prefork=False` is serial grading: nbgrader executes every notebook itself, one at a
-    time. The workers are grading nodes of a Dask cluster (`tfladder.grading.cluster`): a local one
-    started for the run, or the running one at `scheduler` (a tls:// address; `security`, a
-    distributed Security, names its certificates; dask's configuration otherwise). Sandbox uids
-    come from the first free slots from `slot` on (`tfladder.sandbox.slots`). `students` are names or shell
+    time. On one machine the workers are `engine`'s: "pool", worker processes of our own
+    (`tfladder.grading.parallel`; the default: measured faster on two cores, docs/performance.md),
+    or "dask", grading nodes of a LocalCluster started for the run (`tfladder.grading.cluster`).
+    With `scheduler` (a tls:// address; `security`, a distributed Security, names its
+    certificates; dask's configuration otherwise) they are the grading nodes of that running
+    cluster, whatever `engine` says. Sandbox uids come from the first free slots from `slot` on
+    (`tfladder.sandbox.slots`). `students` are names or shell
     patterns (none: every student with a submission); `env` is added to the graders' environment.
     """
 
@@ -267,7 +271,7 @@ class Options:
     prefork: bool = True
     scheduler: str = ""
     security: Any = None
-    engine: str = "dask"
+    engine: str = "pool"
 
 
 def grade(course: str | Path, assignment: str, options: Options = Options()) -> Summary:
@@ -292,6 +296,8 @@ def grade_many(course: str | Path, assignments: list[str], options: Options = Op
     if missing:
         raise ops.CourseError(f"no assignment {', '.join(map(repr, missing))} in {course / 'source'}")
     check_course_config(course)
+    if options.engine not in ENGINES:
+        raise ops.CourseError(f"no grading engine {options.engine!r}: {' or '.join(ENGINES)}")
     if options.use_sandbox:
         launcher.check_available(options.slot)
     jobs = default_jobs() if options.jobs is None else max(1, int(options.jobs))
@@ -315,9 +321,9 @@ def grade_many(course: str | Path, assignments: list[str], options: Options = Op
         # The workers start (and their zygotes import TensorFlow) while the releases are checked
         # (and regenerated if need be) and the submissions are staged.
         logs = course / "build" / "grading"
-        if prefork and not options.scheduler:  # a local run's nodes share one zygote
+        if prefork and not options.scheduler:  # a local run's workers share one zygote
             run.launch_zygote(stack, todo)
-        if parallel_run and options.engine == "pool":
+        if parallel_run and options.engine == "pool" and not options.scheduler:
             from tfladder.grading import parallel
 
             run.workers = parallel.Workers(

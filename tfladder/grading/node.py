@@ -131,12 +131,6 @@ async def dask_setup(
     # worker starts its periodic callbacks.
     for name in PROFILER_CALLBACKS:
         worker.periodic_callbacks.pop(name, None)
-    # What executing a notebook imports (nbgrader, nbclient, jupyter_client: 0.6 s of CPU), now,
-    # while the zygote imports TensorFlow, rather than on the way to the first notebook.
-    import nbformat  # noqa: F401
-    from nbgrader import utils  # noqa: F401
-
-    from tfladder.grading import execute, replay  # noqa: F401
 
     try:
         NODE = await start(

@@ -135,6 +135,10 @@ def worker_main(argv: Sequence[str]) -> None:
     extra = Config()
     extra.JudgedExecute.sandbox = settings["sandbox"]
     extra.SandboxKernelManager.slot = settings["slot"]
+    if settings["sandbox"]:  # held for this process's life: no other kernel gets its uid
+        from tfladder.sandbox import slots
+
+        extra.SandboxKernelManager.slot, _held = slots.take(settings["slot"])
     extra.SandboxKernelManager.zygote = settings["zygote"]
     config = nbgrader_config(Path(argv[0]), extra)
     # Answers go to a private copy of stdout; kernels inherit stdout and stderr, which become the
