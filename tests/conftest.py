@@ -314,11 +314,16 @@ def copy_course(root, target):
 
 def pytest_collection_modifyitems(items):
     """The tests that wait for the session's last batches run last, so that the others run while
-    the batches grade: the determinism variants, then the hostile batches."""
+    the batches grade: the determinism variants (the external cluster's among them), then the
+    hostile batches."""
 
     def last(item):
         if item.nodeid.startswith("tests/grading/test_hostile_grading.py"):
             return 2
+        if item.nodeid.startswith("tests/grading/test_cluster.py") and {"batch", "cluster_run"} & set(
+            item.fixturenames
+        ):
+            return 1  # the external cluster's batch is one of the variants
         callspec = getattr(item, "callspec", None)
         return 1 if callspec is not None and callspec.params.get("variant") in VARIANTS else 0
 

@@ -727,10 +727,37 @@ def case_list(course, grader_port):
         Hostile(
             "n_scan_loopback",
             "network",
-            "looks for any port listening on loopback: a grading cluster's scheduler and workers, the grader",
+            "looks for a port on loopback that is not its own: a grading cluster's scheduler or workers, the grader",
             answers=after(
-                ATTEMPT + "import socket\n"
+                ATTEMPT + "import os, socket\n"
+                "def _own_ports():\n"
+                "    # listening sockets of the processes it can see (the kernel's own ports)\n"
+                "    inodes = set()\n"
+                "    for pid in filter(str.isdigit, os.listdir('/proc')):\n"
+                "        try:\n"
+                "            fds = os.listdir(f'/proc/{pid}/fd')\n"
+                "        except OSError:\n"
+                "            continue\n"
+                "        for fd in fds:\n"
+                "            try:\n"
+                "                target = os.readlink(f'/proc/{pid}/fd/{fd}')\n"
+                "            except OSError:\n"
+                "                continue\n"
+                "            if target.startswith('socket:['):\n"
+                "                inodes.add(target[8:-1])\n"
+                "    ports = set()\n"
+                "    for table in ('/proc/self/net/tcp', '/proc/self/net/tcp6'):\n"
+                "        try:\n"
+                "            lines = open(table).read().splitlines()[1:]\n"
+                "        except OSError:\n"
+                "            continue\n"
+                "        for line in lines:\n"
+                "            fields = line.split()\n"
+                "            if fields[3] == '0A' and fields[9] in inodes:\n"
+                "                ports.add(int(fields[1].split(':')[1], 16))\n"
+                "    return ports\n"
                 "def _scan():\n"
+                "    own = _own_ports()\n"
                 "    found = []\n"
                 "    for port in range(1, 65536):\n"
                 "        s = socket.socket()\n"
@@ -740,10 +767,11 @@ def case_list(course, grader_port):
                 "                found.append(port)\n"
                 "        finally:\n"
                 "            s.close()\n"
-                "    if not found:\n"
-                "        raise ConnectionRefusedError('no port listens on loopback')\n"
-                "    print('FOUND', found[:20])\n"
-                "_attempt('a listening port on loopback', _scan)"
+                "    foreign = sorted(set(found) - own - _own_ports())\n"
+                "    if not foreign:\n"
+                "        raise ConnectionRefusedError('no port but its own listens on loopback')\n"
+                "    print('FOUND', foreign[:20])\n"
+                "_attempt('a listening port on loopback not its own', _scan)"
             ),
             denied=1,
         ),

@@ -115,6 +115,8 @@ RUN_BY = {
     'python bench/grade_class.py --class-only --memory-sizes ""': GRADE_CLASS,
     'python bench/grade_class.py --compare-with /tmp/before --rounds 2 --memory-sizes ""': GRADE_CLASS,
     "python bench/grade_class.py --judge-only --students 10": GRADE_CLASS,
+    "python bench/grade_class.py --compare-with /tmp/before --rounds 2 --students 10": GRADE_CLASS,
+    "python bench/cluster_scale.py": "parses: bench/cluster_scale.py",
     'python bench/grade_class.py --assignments 03_keras_models --memory-sizes ""': GRADE_CLASS,
 }
 

@@ -45,18 +45,20 @@ CELL_TIMEOUT = 60
 HOST_STARTUP = Path("/root/.ipython/profile_default/startup/00-planted.py")
 ALL = case_list(Path("/course"), 0)
 # Each batch has sandbox uids of its own (slots; a parallel run uses `jobs` slots and one more for
-# nbgrader's own kernels). The serial batch grades in the extra lane from the session's start, the
-# parallel one in the pool, after the batches of fixtures queued there.
+# nbgrader's own kernels), far from slot 0, where every run that does not choose starts looking
+# (tfladder.sandbox.slots), so that no other test's kernel is running as one of them. The serial
+# batch grades in the extra lane from the session's start, the parallel one in the pool, after the
+# batches of fixtures queued there.
 MODES = {
     "parallel": {
         "jobs": 2,
         "prefork": True,
         "levels": LEVELS,
-        "slot": 0,
+        "slot": 100,
         "cell_timeout": 2 * CELL_TIMEOUT,
         "engine": "dask",
     },
-    "serial": {"jobs": 1, "prefork": False, "levels": (A,), "slot": 5, "cell_timeout": CELL_TIMEOUT},
+    "serial": {"jobs": 1, "prefork": False, "levels": (A,), "slot": 105, "cell_timeout": CELL_TIMEOUT},
 }
 RUNS = [(mode, case.name) for mode, how in MODES.items() for case in ALL if case.assignment in how["levels"]]
 

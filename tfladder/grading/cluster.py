@@ -373,7 +373,7 @@ class Cluster:
             return False
         error = future.exception() if future.status == "error" else None
         if isinstance(error, KilledWorker):
-            job.last_worker = getattr(error, "last_worker", None) and str(error.last_worker.address)
+            job.last_worker = getattr(getattr(error, "last_worker", None), "address", None)
             with self._lock:
                 was_running = future.key in self.started
             if was_running:
