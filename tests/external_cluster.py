@@ -23,6 +23,12 @@ from tfladder.sandbox import launcher
 DASK = str(Path(sys.executable).parent / "dask")
 START_SECONDS = 180
 CLEANUP_SECONDS = 15  # what a killed worker left running has this long to stop
+QUIET = {
+    "DASK_DISTRIBUTED__SCHEDULER__WORK_STEALING": "False",
+    "DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL": "1s",
+    "DASK_DISTRIBUTED__ADMIN__TICK__LIMIT": "30s",
+    "DASK_DISTRIBUTED__ADMIN__SYSTEM_MONITOR__INTERVAL": "5s",
+}
 
 
 def processes_of_uid(uid):
@@ -58,7 +64,8 @@ class ExternalCluster:
         self.security = cluster.tls_security(str(ca), str(cert), str(key))
         tls = ["--tls-ca-file", str(ca), "--tls-cert", str(cert), "--tls-key", str(key)]
         scheduler_file = self.folder / "scheduler.json"
-        full_env = tool_env(env)
+        # housekeeping made quiet, as for a local cluster and as docs/grading.md suggests for a grading cluster
+        full_env = tool_env({**env, **QUIET})
         self.logs = []
         self.scheduler = self._start(
             "scheduler",
