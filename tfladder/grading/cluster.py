@@ -238,12 +238,6 @@ class Cluster:
         self._tasks.put(None)
         self._thread.join()
 
-    def nodes(self) -> dict[str, dict[str, Any]]:
-        """{worker address: its node's slot, zygote and pid} (`tfladder.grading.node.describe`)."""
-        if self.client is None:
-            return {}
-        return self.client.run(node.describe)
-
     # -- the cluster's side, in this object's thread -----------------------------------------------
     def _connect(self) -> "Client":
         import dask

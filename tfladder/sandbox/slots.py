@@ -32,18 +32,3 @@ def take(first: int, folder: Path = SLOTS) -> tuple[int, int]:
             continue
         return slot, fd
     raise NoSlot(f"sandbox slots {first} to {first + SEARCHED - 1} are all in use by other grading processes")
-
-
-def held(slot: int, folder: Path = SLOTS) -> bool:
-    """True when some process holds `slot`."""
-    path = folder / f"{slot}.lock"
-    if not path.exists():
-        return False
-    fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
