@@ -36,6 +36,12 @@ CHROMIUM := /usr/bin/chromium
 $(CHROMIUM):
 	$(call apt-install,chromium,the browser tests)
 
+# The tests grade one batch into a gradebook on PostgreSQL, on a server of their own in a temporary
+# folder (tests/postgres_server.py): Debian's postgresql, run as its `postgres` user.
+POSTGRES := /usr/bin/pg_ctlcluster
+$(POSTGRES):
+	$(call apt-install,postgresql,the tests' PostgreSQL gradebook)
+
 $(STAMP): requirements.lock pyproject.toml | $(SANDBOX_TOOLS)
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -67,7 +73,7 @@ check: $(STAMP) ## fast checks: lint, format, types, the tests that execute no n
 	@# mypy (about 11 s without its cache) runs beside the fast tests; either failing fails the target
 	mypy & types=$$!; $(PYTEST) -m "not slow" -q; tests=$$?; wait $$types && exit $$tests
 
-test: $(STAMP) | $(CHROMIUM) ## everything CI runs: lint, format, types, every test (every fixture graded, the sandbox, the browser)
+test: $(STAMP) | $(CHROMIUM) $(POSTGRES) ## everything CI runs: lint, format, types, every test (every fixture graded, the sandbox, the browser, PostgreSQL)
 	ruff check .
 	ruff format --check .
 	mypy

@@ -83,7 +83,10 @@ def cmd_grade(args: argparse.Namespace) -> int:
     writes the gradebook, and the scores are those of serial grading (--jobs 1 --no-prefork).
     --scheduler sends the same work to a running Dask cluster of grading nodes (docs/grading.md,
     "On a cluster of machines"), over TLS: the certificates are the --tls-* files, or dask's
-    configuration (distributed.comm.tls.*). Several assignments (by
+    configuration (distributed.comm.tls.*). With a gradebook on PostgreSQL (db_url in
+    nbgrader_config.py), RECORDERS nbgrader processes record at once (default: one per CPU). A
+    run that loses its cluster's scheduler stops and says which submissions it did not record:
+    run it again with --resume, which grades only those. Several assignments (by
     default every assignment with submissions) are graded in one run, which keeps the workers busy
     from one assignment to the next: faster than one command per assignment.
 
@@ -93,6 +96,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
       tfladder grade                                             # every assignment with submissions
       tfladder grade 01_low_level_ops --jobs 1 --no-prefork     # serial, as stock nbgrader runs
       tfladder grade --scheduler tls://10.0.0.5:8786 --tls-ca-file ca.pem --tls-cert me.pem --tls-key me-key.pem
+      tfladder grade --scheduler tls://10.0.0.5:8786 --resume  # after a run that lost its scheduler
     """
     from tfladder.grading import cluster, grade
     from tfladder.sandbox import launcher
@@ -114,6 +118,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
             engine=args.engine,
             scheduler=args.scheduler or "",
             security=cluster.tls_security(args.tls_ca_file, args.tls_cert, args.tls_key) if args.scheduler else None,
+            recorders=args.recorders,
+            resume=args.resume,
         )
         summaries = grade.grade_many(root, assignments, options)
     except (launcher.SandboxUnavailable, cluster.ClusterError) as error:
@@ -367,6 +373,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tls-ca-file", default="", help="the cluster's certificate authority (PEM)")
     p.add_argument("--tls-cert", default="", help="this client's certificate (PEM)")
     p.add_argument("--tls-key", default="", help="this client's private key (PEM)")
+    p.add_argument(
+        "--recorders",
+        type=int,
+        default=None,
+        help="nbgrader processes recording at once (a gradebook on PostgreSQL; default: one per CPU, one with SQLite)",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="grade only the submissions not recorded yet (after a run that stopped, say on a lost scheduler)",
+    )
     p = add("check", cmd_check)
     p.add_argument("notebook", help="the notebook file to check")
     p.add_argument("--assignment", help="the assignment it belongs to (default: from its name or grade ids)")

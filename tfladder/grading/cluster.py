@@ -19,6 +19,11 @@ re-run on its own a task whose worker died (allowed-failures 0). A notebook whos
 executing it is retried once, on another worker if there is one; a notebook that was executing
 when two workers died is graded as failed with that reason. A task that lost its worker before it
 started (queued there) is simply sent again.
+
+A lost scheduler ends the run's use of the cluster: every notebook whose result had not come back
+gets a "lost" result, which nbgrader does not record (`replay.ClusterLost`); the grading run says
+so and `tfladder grade --resume` grades them once the cluster is back. (Any other failure of the
+cluster as a whole: nbgrader executes the notebooks itself, as when a worker errs.)
 """
 
 import json
@@ -28,6 +33,7 @@ import queue
 import threading
 import uuid
 from collections.abc import Callable, Mapping
+from concurrent.futures import CancelledError
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -169,6 +175,7 @@ class Cluster:
         self.client: Client | None = None
         self.local: Any = None  # the LocalCluster, when this run started one
         self.error = ""  # why the cluster could not be used: every result says so
+        self.lost = ""  # why the scheduler was lost, once it was: the results not back say so
         self.notes: dict[str, list[str]] = {}  # student -> what happened to its notebook here
         self.started: set[str] = set()  # keys of tasks a node began
         self._cells: dict[tuple[str, str], dict[str, dict[str, str]]] = {}
@@ -297,23 +304,31 @@ class Cluster:
             return
         try:
             self._serve(self.client)
-        except Exception as error:  # noqa: BLE001 - the scheduler lost, say: the grader executes the rest
-            self.error = f"the grading cluster failed: {type(error).__name__}: {error}"
-            self._fail_all()
+        except Exception as error:  # noqa: BLE001 - whatever failed, every notebook gets a result
+            why = f"{type(error).__name__}: {(str(error).splitlines() or [''])[0][:300]}"
+            if isinstance(error, CancelledError) or self.client.status != "running":
+                where = f" at {self.scheduler}" if self.scheduler else ""
+                self.lost = f"the grading cluster's scheduler{where} was lost ({why})"
+                self._fail_all("lost", self.lost)
+            else:  # the grader executes the rest itself
+                self.error = f"the grading cluster failed: {why}"
+                self._fail_all("error", self.error)
         finally:
             self._close()
 
-    def _fail_all(self) -> None:
-        """Every notebook not yet settled gets an error result (nbgrader executes it itself)."""
+    def _fail_all(self, key: str = "error", reason: str = "") -> None:
+        """Every notebook not yet settled gets a result that says `reason` under `key`: "error"
+        (nbgrader executes it itself) or "lost" (not recorded)."""
+        reason = reason or self.error
         for job in [*self._pending.values(), *self._backlog]:
-            _write_result(job.results, {"student": job.task["student"], "error": self.error})
+            _write_result(job.results, {"student": job.task["student"], key: reason})
         self._pending.clear()
         self._backlog.clear()
         if self._closing:
             return
         while (item := self._tasks.get()) is not None:
             task, results = item
-            _write_result(results, {"student": task["student"], "error": self.error})
+            _write_result(results, {"student": task["student"], key: reason})
 
     def _serve(self, client: "Client") -> None:
         from distributed import wait
@@ -338,9 +353,12 @@ class Cluster:
                     done, _ = wait(list(pending), timeout=0.2, return_when="FIRST_COMPLETED")
                 except TimeoutError:
                     continue
+                if any(future.status == "cancelled" for future in done):
+                    raise CancelledError(f"tasks were cancelled; the client is {client.status}")
                 for future in done:
-                    job = pending.pop(future)
-                    retry = self._settle(future, job)
+                    job = pending[future]
+                    retry = self._settle(future, job)  # a lost scheduler raises: the job stays pending
+                    del pending[future]
                     if retry:
                         backlog.insert(0, job)
 

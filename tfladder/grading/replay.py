@@ -20,6 +20,11 @@ from tfladder.sandbox import launcher
 RESULT_SUFFIX = ".json"
 
 
+class ClusterLost(RuntimeError):
+    """The grading cluster was lost before this notebook's result came back: nbgrader fails the
+    notebook (it is not recorded) and `tfladder grade --resume` grades it later."""
+
+
 def fingerprint(nb: nbformat.NotebookNode, folder: str | Path) -> str:
     """What a notebook's execution depends on: its cells and the files its kernel gets."""
     cells = [[c.cell_type, c.source, c.metadata.get("nbgrader"), c.metadata.get("tags")] for c in nb.cells]
@@ -44,22 +49,34 @@ def replay(
 
     Returns (report, None) when taken (outputs copied into `nb`; the worker's run report, which the
     caller writes), or (None, why) when the notebook must be executed here: no result in time, a worker error, or a
-    notebook or files that differ from what the worker executed.
+    notebook or files that differ from what the worker executed. Raises ClusterLost when the
+    cluster was lost before the result came: executing it here instead, one at a time, could take
+    hours.
     """
     folder = resources["metadata"]["path"]
     student = resources["nbgrader"]["student"]
     result, why = _wait_for(result_path(executor.results, student), executor.wait_seconds)
     if result is None:
         return None, why
+    if "lost" in result:
+        raise ClusterLost(f"not recorded: {result['lost']}")
+    if "error" in result:
+        return None, f"the worker could not execute it ({result['error']})"
     if result.get("fingerprint") != fingerprint(nb, folder):
         return None, "the notebook or its files differ from what the worker executed"
     if "fatal" in result:  # the cluster gave up on it (tfladder.grading.cluster): graded as failed
         _give_up(nb, result["fatal"])
         return {"failed": [result["fatal"]], "flags": [result["fatal"]], "executed_by": "nobody"}, None
-    if "error" in result:
-        return None, f"the worker could not execute it ({result['error']})"
     _take(nb, nbformat.reads(result["notebook"], as_version=4))
     return {**result["report"], "executed_by": "worker"}, None
+
+
+def was_lost(results: str | Path, student: str) -> bool:
+    """True when the student's result says the cluster was lost before it came."""
+    try:
+        return "lost" in json.loads(result_path(results, student).read_text())
+    except (OSError, ValueError):
+        return False
 
 
 def _wait_for(path: Path, wait_seconds: float) -> tuple[dict[str, Any] | None, str | None]:
