@@ -25,9 +25,12 @@ VARIANTS = {
     "two threads and another grading seed": {"TFLADDER_THREADS": "2", "TFLADDER_GRADING_SEED": "424242"},
 }
 # The variant graded on a separate cluster (tests/external_cluster.py: `dask scheduler` and two
-# `dask worker` grading nodes, TLS with certificates in files), whose workers are killed while they
-# execute: once for KILLED_ONCE (retried, same scores), twice for KILLED_TWICE, an extra student
-# who submits the level-1 reference (graded as failed, with the reason). tests/grading/test_cluster.py.
+# `dask worker` grading nodes, TLS with certificates in files) as a MOOC grades: into a gradebook on
+# PostgreSQL (tests/postgres_server.py), two nbgrader processes recording at once. Its workers are
+# killed while they execute: once for KILLED_ONCE (retried, same scores), twice for KILLED_TWICE, an
+# extra student who submits the level-1 reference (graded as failed, with the reason); its
+# scheduler is killed as the last notebook starts, and `--resume` on a new cluster grades what the
+# first run did not record. tests/grading/test_cluster.py.
 CLUSTER_VARIANT = "two threads and another grading seed"
 KILLED_ONCE = "l2_reference"
 KILLED_TWICE = "l1_killed_twice"
@@ -93,12 +96,17 @@ def determinism_subset(assignment, found=None):
 @dataclass
 class ClusterRun:
     """The external cluster's batch: its course, the kills made (tests/external_cluster.Killer), the
-    killer's own errors, the scheduler's address."""
+    killer's own errors, the first scheduler's address; the summaries of the run that lost its
+    scheduler and of the run that resumed it ({assignment: Summary}), and the reports that the
+    unrecorded submissions had between the two."""
 
     root: Path
     kills: list
     errors: list
     address: str
+    first: dict
+    resumed: dict
+    reports_of_unrecorded: list
 
 
 @dataclass
@@ -172,6 +180,7 @@ class GradingRuns:
         self.lane = ThreadPoolExecutor(max_workers=1)
         self.futures = {}
         self.cluster_run = None  # what happened on the external cluster (CLUSTER_VARIANT)
+        self.closers = []  # what the session's end stops (the PostgreSQL server)
 
     def _run(self, key):
         from tfladder.grading.grade import Options
@@ -196,27 +205,51 @@ class GradingRuns:
 
     def _on_external_cluster(self, root, chosen, env, slot):
         from external_cluster import ExternalCluster, Killer
+        from postgres_server import PostgresServer
 
-        from tfladder.grading.grade import Options
+        from tfladder.grading import grade
 
+        server = PostgresServer()
+        self.closers.append(server.close)
+        with (root / "nbgrader_config.py").open("a") as file:
+            file.write(f'\nc.CourseDirectory.db_url = "{server.create_database("gradebook")}"\n')
         fixtures.submit(fixtures.load_all(root, ASSIGNMENTS[0])["l1_reference"], root, student=KILLED_TWICE)
+        for assignment, names in chosen.items():
+            found = fixtures.load_all(root, assignment)
+            for name in names:
+                fixtures.submit(found[name], root)
+        order = list(chosen)
+        last = sorted(chosen[order[-1]])[-1]  # the last notebook the workers get
+
+        def options(external, **more):
+            return grade.Options(
+                env=env,
+                show_progress=False,
+                jobs=2,
+                slot=slot,
+                scheduler=external.address,
+                security=external.security,
+                recorders=2,
+                **more,
+            )
+
         with ExternalCluster(self.tmp.mktemp("cluster"), env, first_slot=slot + 1) as external:
             external.wait_for_workers(2)
-            killer = Killer(external, {KILLED_ONCE: 1, KILLED_TWICE: 2})
+            address = external.address
+            killer = Killer(external, {KILLED_ONCE: 1, KILLED_TWICE: 2}, last=last)
             try:
-                options = Options(
-                    env=env,
-                    show_progress=False,
-                    jobs=2,
-                    slot=slot,
-                    scheduler=external.address,
-                    security=external.security,
-                )
-                batch = grade_batch(root, chosen, options)
+                first = {s.assignment: s for s in grade.grade_many(root, order, options(external))}
             finally:
                 killer.close()
-            self.cluster_run = ClusterRun(root, killer.kills, killer.errors, external.address)
-        return batch
+        unrecorded = [(a, s) for a, summary in first.items() for s in summary.unrecorded]
+        reports = [str(p) for a, s in unrecorded if (p := root / "autograded" / s / a / grade.REPORT).exists()]
+        with ExternalCluster(self.tmp.mktemp("cluster-again"), env, first_slot=slot + 1) as external:
+            external.wait_for_workers(2)
+            resumed = {s.assignment: s for s in grade.grade_many(root, order, options(external, resume=True))}
+        self.cluster_run = ClusterRun(root, killer.kills, killer.errors, address, first, resumed, reports)
+        for assignment, summary in first.items():  # who executed each notebook, in either run
+            summary.executed_by.update(resumed[assignment].executed_by)
+        return {a: GradedCourse(root, read_graded(root, a, chosen[a]), first[a]) for a in chosen}
 
     def submit(self, key):
         if key not in self.futures:
@@ -262,6 +295,8 @@ def grading_runs(tmp_path_factory):
     yield runs
     runs.pool.shutdown(wait=True, cancel_futures=True)
     runs.lane.shutdown(wait=True, cancel_futures=True)
+    for close in runs.closers:
+        close()
 
 
 @pytest.fixture(scope="session", autouse=True)

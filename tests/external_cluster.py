@@ -4,7 +4,8 @@
 (each with its own nanny, sandbox slot, zygote and scratch folder: two nodes), TLS with
 certificates in files made by `tfladder certificates`. `Killer`: kills, with SIGKILL, the worker
 process that is executing a chosen student's notebook, while its kernel runs, and records what was
-running then, to check afterwards that none of it survived.
+running then, to check afterwards that none of it survived; and, if asked, the scheduler as a
+chosen student's notebook starts.
 """
 
 import json
@@ -105,6 +106,9 @@ class ExternalCluster:
 
         return Client(self.address, security=self.security, timeout=60)
 
+    def kill_scheduler(self):
+        os.killpg(self.scheduler.pid, signal.SIGKILL)
+
     def wait_for_workers(self, n):
         with self.client() as client:
             client.wait_for_workers(n, timeout=START_SECONDS)
@@ -130,11 +134,14 @@ class ExternalCluster:
 
 
 class Killer:
-    """Kill the worker executing `victims`' notebooks ({student: how many times}) once its kernel runs."""
+    """Kill the worker executing `victims`' notebooks ({student: how many times}) once its kernel
+    runs; kill the scheduler once `last`'s notebook starts."""
 
-    def __init__(self, external, victims):
+    def __init__(self, external, victims, last=None):
+        self.external, self.last = external, last
         self.left = dict(victims)
         self.kills = []  # {"student", "worker_pid", "zygote_pid", "kernel_pids", "uid"}
+        self.scheduler_killed = False
         self.errors = []
         self.threads = []
         self.lock = threading.Lock()
@@ -143,6 +150,10 @@ class Killer:
 
     def _started(self, event):
         key, worker = event[1]["key"], event[1]["worker"]
+        if self.last and f"-{self.last}-" in key and not self.scheduler_killed:
+            self.scheduler_killed = True
+            self.external.kill_scheduler()
+            return
         with self.lock:
             student = next((s for s, n in self.left.items() if n > 0 and f"-{s}-" in key), None)
             if student is None:
@@ -183,4 +194,4 @@ class Killer:
     def close(self):
         for thread in self.threads:
             thread.join()
-        self.client.close()
+        self.client.close(timeout=10)

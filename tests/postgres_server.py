@@ -1,11 +1,13 @@
 """A throwaway PostgreSQL server for the tests and bench/: Debian's `postgresql`, initialised in a
-folder of its own and listening on a Unix socket there only (no TCP port).
+temporary folder of its own (/tmp/tfladder-postgres-*, removed when it stops) and listening on a
+Unix socket there only (no TCP port).
 
 PostgreSQL refuses to run as root: as root, the server is initialised and run as the `postgres`
-user that Debian's package creates, in a folder it owns; otherwise as this user. Connections are
-trusted, and the socket is in a folder only the server's user (and root) may enter.
+user that Debian's package creates, in a folder it owns (not under pytest's folders, which only
+root may enter); otherwise as this user. Connections are trusted, and the folder is one only the
+server's user (and root) may enter.
 
-    with PostgresServer(tmp_path / "pg") as server:
+    with PostgresServer() as server:
         url = server.create_database("gradebook")   # postgresql://postgres@/gradebook?host=...
 """
 
@@ -13,7 +15,7 @@ import os
 import pwd
 import shutil
 import subprocess
-import time
+import tempfile
 from pathlib import Path
 
 START_SECONDS = 60
@@ -32,18 +34,22 @@ def server_binaries():
 
 
 class PostgresServer:
-    def __init__(self, folder):
-        self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
+    def __init__(self):
         self.bin = server_binaries()
+        self.folder = Path(tempfile.mkdtemp(prefix="tfladder-postgres-"))  # mode 0700
         self.data, self.socket, self.log = self.folder / "data", self.folder / "socket", self.folder / "server.log"
-        self.user = SERVER_USER if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
-        self.socket.mkdir(mode=0o700, exist_ok=True)
+        self.socket.mkdir(mode=0o700)
         if os.geteuid() == 0:
             entry = pwd.getpwnam(SERVER_USER)
-            os.chmod(self.folder, 0o711)  # the server's user goes through, no one lists it
             for path in (self.folder, self.socket):
                 os.chown(path, entry.pw_uid, entry.pw_gid)
+        try:
+            self._start()
+        except BaseException:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            raise
+
+    def _start(self):
         self._as_server(
             [self.bin / "initdb", "-D", self.data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]
         )
@@ -79,23 +85,15 @@ class PostgresServer:
         return self.url(name)
 
     def close(self):
-        if getattr(self, "started", False):
-            self.started = False
-            self._as_server([self.bin / "pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop"])
+        try:
+            if getattr(self, "started", False):
+                self.started = False
+                self._as_server([self.bin / "pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop"])
+        finally:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
         self.close()
-
-
-def wait_gone(pid, seconds=10):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.05)
-    return False

@@ -134,10 +134,11 @@ def _gradebook_sources(root):
         return "\n".join(source or "" for (source,) in db.execute("SELECT source FROM source_cell"))
 
 
-def test_is_a_gradebook_that_is_not_a_local_sqlite_file_always_regenerated(tmp_path):
+def test_is_a_gradebook_server_that_does_not_answer_taken_as_regenerate(tmp_path):
+    """(On a PostgreSQL server that answers, the stamp holds: tests/grading/test_cluster.py.)"""
     root = make_course(tmp_path / "course", [A])
     with (root / "nbgrader_config.py").open("a") as file:
-        file.write('\nc.CourseDirectory.db_url = "postgresql://grader@localhost/gradebook"\n')
+        file.write(f'\nc.CourseDirectory.db_url = "postgresql://grader@/gradebook?host={tmp_path / "no-server"}"\n')
     release_stamp.stamp_path(root, A).parent.mkdir(parents=True)
     release_stamp.stamp_path(root, A).write_text("0" * 64 + "\n")
     assert config.gradebook_file(root) is None

@@ -12,7 +12,7 @@ from contextlib import closing
 import pytest
 from conftest import ASSIGNMENTS, CLUSTER_VARIANT, KILLED_ONCE, KILLED_TWICE, REPO, make_course
 
-from tfladder.course import fixtures, ops
+from tfladder.course import config, fixtures, ops, release_stamp
 from tfladder.course.config import nbgrader_config
 from tfladder.grading import cluster, grade, scores
 
@@ -146,3 +146,45 @@ def test_did_the_nodes_execute_every_other_notebook(batch):
     for level, graded in batch.items():
         executed_by = {s: by for s, by in graded.summary.executed_by.items() if s != KILLED_TWICE}
         assert set(executed_by.values()) == {"worker"}, (level, executed_by)
+
+
+# -- the gradebook on PostgreSQL, and the run that lost its scheduler ------------------------------
+def overlap(recordings):
+    return any(a.started < b.ended and b.started < a.ended for a in recordings for b in recordings if a is not b)
+
+
+@pytest.mark.slow
+def test_did_two_recorders_write_one_postgres_gradebook_at_once(cluster_run):
+    assert config.db_url(cluster_run.root).startswith("postgresql://")
+    assert all(len(summary.recordings) == 2 for summary in cluster_run.first.values())
+    at_once = [a for a, summary in cluster_run.first.items() if overlap(summary.recordings)]
+    assert at_once, {a: [(r.started, r.ended) for r in s.recordings] for a, s in cluster_run.first.items()}
+
+
+@pytest.mark.slow
+def test_does_a_run_that_lost_its_scheduler_stop_and_say_what_it_did_not_record(cluster_run):
+    lost = {a: s.unrecorded for a, s in cluster_run.first.items() if s.unrecorded}
+    assert lost, "the scheduler was killed as the last notebook started: that one at least was not recorded"
+    for summary in cluster_run.first.values():
+        if summary.unrecorded:
+            assert "scheduler at tls://" in summary.error and "was lost" in summary.error, summary.error
+            assert "--resume" in summary.error
+            assert f"{len(summary.unrecorded)} not recorded" in summary.line()
+        else:
+            assert not summary.error, summary.error
+    assert not cluster_run.reports_of_unrecorded, "an unrecorded submission has a report"
+
+
+@pytest.mark.slow
+def test_does_resume_grade_only_what_was_not_recorded(cluster_run):
+    for assignment, summary in cluster_run.first.items():
+        again = cluster_run.resumed[assignment]
+        assert not again.error, again.error
+        assert again.graded == sorted(summary.unrecorded), assignment
+        assert sorted(again.skipped) == sorted(set(summary.submissions) - set(summary.unrecorded)), assignment
+
+
+@pytest.mark.slow
+def test_does_the_release_stamp_hold_on_a_postgres_gradebook(cluster_run):
+    for assignment in cluster_run.first:
+        assert release_stamp.is_current(cluster_run.root, assignment), assignment

@@ -82,6 +82,30 @@ def test_does_grade_grade_only_the_students_named(course, graded_all):
     assert "team_b" in done.stdout and "pat" not in done.stdout
 
 
+def test_does_resume_grade_only_the_submissions_not_recorded(course, graded_all):
+    """Every submission is recorded (by the tests above): nothing to grade; then pat submits the
+    reference of the first assignment instead of the blank, and only that is graded again."""
+    first, second = SUBMITTED
+    done = tfladder(course, "grade", "--resume")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"{first}: 0 graded, 0 failed, 0 flagged for review, 2 recorded already" in done.stdout
+    assert f"{second}: 0 graded, 0 failed, 0 flagged for review, 1 recorded already" in done.stdout
+    reference = fixtures.load_all(course, first)[f"{ops.level_prefix(first)}_reference"]
+    fixtures.submit(reference, course, student="pat")
+    done = tfladder(course, "grade", "--resume")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"{first}: 1 graded, 0 failed, 0 flagged for review, 1 recorded already" in done.stdout
+    assert f"{second}: 0 graded, 0 failed, 0 flagged for review, 1 recorded already" in done.stdout
+    points = scores.cell_points(course, first, ["pat"])["pat"]
+    assert {cell: points.get(cell) for cell in reference.points} == reference.points
+
+
+def test_are_several_recorders_refused_on_a_sqlite_gradebook_before_grading(course, graded_all):
+    done = tfladder(course, "grade", "--recorders", "2")
+    assert done.returncode == 2 and "one writer at a time" in done.stderr
+    assert "graded" not in done.stdout
+
+
 def test_does_autograde_grade_trusted_notebooks_and_print_the_table(course, graded_all):
     done = tfladder(course, "autograde", SUBMITTED[1], "--student", "pat")
     assert done.returncode == 0, done.stdout + done.stderr

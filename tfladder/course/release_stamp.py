@@ -8,8 +8,10 @@ After each regeneration with the gradebook, `record` writes a digest of everythi
 depends on or consists of: every file of `source/ASSIGNMENT` and `release/ASSIGNMENT`, the
 course's `nbgrader_config.py` and any nbgrader configuration in Jupyter's config path, nbgrader's
 version, and the gradebook's rows that define the assignment (its notebooks, cells, points, tests'
-source and checksums; not grades). `is_current` recomputes it: any difference, a gradebook nbgrader
-would not find as a plain SQLite file, or no stamp at all means "regenerate".
+source and checksums; not grades). `is_current` recomputes it: any difference, a gradebook that
+cannot be read (a missing SQLite file, a database server that does not answer), or no stamp at all
+means "regenerate". The gradebook is the one the course's configuration names: nbgrader's SQLite
+file (read with sqlite3, read-only) or a database server such as PostgreSQL (read with SQLAlchemy).
 """
 
 import hashlib
@@ -68,9 +70,12 @@ def _config_files(course: str | Path) -> list[list[str]]:
     return found
 
 
-def _definition(gradebook: Path | None, assignment: str) -> list[list[Any]] | None:
+def _definition(course: Path, assignment: str) -> list[list[Any]] | None:
     """The gradebook's rows for ASSIGNMENT, or None when there is no gradebook or no such assignment."""
-    if gradebook is None or not gradebook.is_file():
+    gradebook = config.gradebook_file(course)
+    if gradebook is None:
+        return _server_definition(config.db_url(course), assignment)
+    if not gradebook.is_file():
         return None
     try:
         db = sqlite3.connect(f"file:{gradebook}?mode=ro", uri=True)
@@ -85,12 +90,35 @@ def _definition(gradebook: Path | None, assignment: str) -> list[list[Any]] | No
     return rows if rows[0] else None
 
 
+def _server_definition(url: str, assignment: str) -> list[list[Any]] | None:
+    """_definition for a gradebook on a database server."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import SQLAlchemyError
+    from sqlalchemy.pool import NullPool
+
+    try:
+        engine = create_engine(url, poolclass=NullPool)
+    except (SQLAlchemyError, ImportError, ValueError):
+        return None
+    try:
+        with engine.connect() as connection:
+            rows = [
+                [list(row) for row in connection.execute(text(query), {"name": assignment})]
+                for query in DEFINITION_QUERIES
+            ]
+    except SQLAlchemyError:
+        return None
+    finally:
+        engine.dispose()
+    return rows if rows[0] else None
+
+
 def digest(course: str | Path, assignment: str) -> str | None:
     """A digest of all the regeneration depends on and writes, or None when it cannot be told."""
     import nbgrader
 
     course = Path(course)
-    definition = _definition(config.gradebook_file(course), assignment)
+    definition = _definition(course, assignment)
     source, release = _tree(course / "source" / assignment), _tree(course / "release" / assignment)
     if definition is None or source is None or release is None:
         return None
