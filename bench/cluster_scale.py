@@ -2,12 +2,16 @@
 
     .venv/bin/python bench/cluster_scale.py                          # all three parts
     .venv/bin/python bench/cluster_scale.py --part scheduler --slots 64 256
+    .venv/bin/python bench/cluster_scale.py --part recorders --recorders 1 2
 
 1. workers: a class (--students x the five assignments) graded by `tfladder grade --jobs J` for
    J = 1 and 2 on this machine, in one run each: notebooks per minute, scores checked identical;
    the sizes of a real task (notebook, files, test cells) and result (executed notebook, report);
-2. recorder: nbgrader recording notebooks already executed (it replays the results of part 1,
-   executing nothing), one assignment at a time: notebooks per second for one recorder;
+2. recorders: nbgrader recording notebooks already executed (it replays the results of part 1
+   and of copies of them under other students' names, executing nothing), as `tfladder grade`
+   records them: with nbgrader's SQLite gradebook (one recorder), then with a PostgreSQL
+   gradebook (a server of its own, tests/postgres_server.py) and 1, 2, ... recorders at once:
+   notebooks per second, and the speedup over one recorder;
 3. scheduler: tfladder's own client code (`tfladder.grading.cluster.Cluster`) against a TLS
    `dask scheduler` whose workers are stand-ins: processes of many threads, each thread a
    simulated slot whose task sleeps a notebook's measured time (part 1's, or --notebook-seconds)
@@ -18,7 +22,9 @@
 The model (printed last): grading N notebooks on S slots takes about
     startup + max(N x t / S + N x overhead / S, N / (R x recorders))
 with t the notebook's time on one slot (part 1: 60 / (notebooks per minute per job)), overhead the
-scheduler's per-task cost on a slot (part 3), R one recorder's rate (part 2).
+scheduler's per-task cost on a slot (part 3), R one recorder's rate on PostgreSQL (part 2); the
+model takes recorders to scale as the measured speedup of 2 recorders on this machine's 2 cores,
+one recorder per core of the grading machine.
 """
 
 import argparse
@@ -81,35 +87,106 @@ def sizes(course, assignments):
     return statistics.mean(tasks), statistics.mean(results)
 
 
-# -- 2. the recorder -------------------------------------------------------------------------------
-def recorder(course, assignments):
-    """nbgrader replaying part 1's results, one assignment at a time: notebooks per second."""
+# -- 2. the recorders ------------------------------------------------------------------------------
+def _copies(course, assignments, copies):
+    """Every staged submission and its worker result again under COPIES other names: more notebooks
+    to record, none to execute (a result's fingerprint depends on the notebook, not its student)."""
+    for a in assignments:
+        base = course / "build" / "grading" / a
+        for result in sorted((base / "executed").glob("*.json")):
+            student = result.stem
+            if "-copy" in student:
+                continue
+            data = json.loads(result.read_text())
+            for k in range(1, copies + 1):
+                other = f"{student}-copy{k}"
+                data["student"] = other
+                (base / "executed" / f"{other}.json").write_text(json.dumps(data))
+                target = base / "submitted" / other
+                if not target.exists():
+                    shutil.copytree(base / "submitted" / student, target)
+
+
+def _record(course, assignments, recorders, slots):
+    """Record every staged notebook as `tfladder grade` does with RECORDERS: each assignment's
+    students in RECORDERS slices (every R-th one), that many nbgrader processes at once; seconds."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from tfladder.grading import grade
 
-    total_n, total_s = 0, 0.0
-    print("2. recorder: nbgrader recording notebooks already executed (one recorder, SQLite)")
+    units = []
     for a in assignments:
         base = course / "build" / "grading" / a
         students = sorted(p.stem for p in (base / "executed").glob("*.json"))
-        with tempfile.TemporaryDirectory(prefix="tfladder-config-") as config_dir:
-            grade._override_config(
-                Path(config_dir), base / "submitted", use_sandbox=True, slot=90, results=base / "executed"
-            )
-            env = {"JUPYTER_CONFIG_DIR": config_dir, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-            started = time.monotonic()
-            done = ops.autograde(course, a, env=env)
-            seconds = time.monotonic() - started
+        units.extend((a, students, students[i::recorders]) for i in range(recorders))
+    free = list(slots[:recorders])
+
+    def record(unit):
+        a, students, mine = unit
+        slot = free.pop()
+        base = course / "build" / "grading" / a
+        try:
+            with tempfile.TemporaryDirectory(prefix="tfladder-config-") as config_dir:
+                grade._override_config(
+                    Path(config_dir),
+                    base / "submitted",
+                    use_sandbox=True,
+                    slot=slot,
+                    results=base / "executed",
+                    exclude=sorted(set(students) - set(mine)),
+                )
+                env = {"JUPYTER_CONFIG_DIR": config_dir, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+                done = ops.autograde(course, a, env=env)
+        finally:
+            free.append(slot)
         replayed = sum(
-            1 for s in students if grade.read_report(course, a, s, "tfladder-run.json").get("executed_by") == "worker"
+            1 for s in mine if grade.read_report(course, a, s, "tfladder-run.json").get("executed_by") == "worker"
         )
-        if done.returncode != 0 or replayed != len(students):
-            raise SystemExit(f"{a}: the recorder replayed {replayed} of {len(students)}:\n{done.stdout[-2000:]}")
-        print(f"   {a}: {len(students)} notebooks in {seconds:.1f} s: {len(students) / seconds:.2f} per second")
-        total_n += len(students)
-        total_s += seconds
-    rate = total_n / total_s
-    print(f"   all: {total_n} notebooks in {total_s:.1f} s: {rate:.2f} notebooks per second per recorder")
-    return rate
+        if done.returncode != 0 or replayed != len(mine):
+            raise SystemExit(f"{a}: a recorder replayed {replayed} of {len(mine)}:\n{done.stdout[-2000:]}")
+        return len(mine)
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=recorders) as pool:
+        n = sum(pool.map(record, units))
+    return n, time.monotonic() - started
+
+
+def recorders(course, assignments, counts, copies):
+    """nbgrader recording part 1's notebooks (and COPIES copies of each), executing none: notebooks
+    per second with nbgrader's SQLite gradebook (one recorder) and with a PostgreSQL gradebook
+    (COUNTS recorders at once); one recorder's rate on PostgreSQL, for the model."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from postgres_server import PostgresServer
+
+    from tfladder.sandbox import slots
+
+    _copies(course, assignments, copies)
+    held = [slots.take(90 + i) for i in range(max(counts))]
+    config = course / "nbgrader_config.py"
+    original = config.read_text()
+    print(f"2. recorders: nbgrader recording notebooks already executed (part 1's, and {copies} copies of each)")
+    rates = {}
+    try:
+        n, seconds = _record(course, assignments, 1, [slot for slot, _ in held])
+        print(f"   SQLite, 1 recorder: {n} notebooks in {seconds:.1f} s: {n / seconds:.2f} per second")
+        with PostgresServer() as server:
+            for count in counts:
+                url = server.create_database(f"gradebook{count}")
+                config.write_text(original + f'\nc.CourseDirectory.db_url = "{url}"\n')
+                for a in assignments:  # the assignments into this gradebook
+                    ops.release(course, a, db=True)
+                n, seconds = _record(course, assignments, count, [slot for slot, _ in held])
+                rates[count] = n / seconds
+                print(
+                    f"   PostgreSQL, {count} recorder(s): {n} notebooks in {seconds:.1f} s: {n / seconds:.2f} per "
+                    f"second ({rates[count] / rates[min(rates)]:.2f}x {min(rates)} recorder)"
+                )
+    finally:
+        config.write_text(original)
+        for _, fd in held:
+            os.close(fd)
+    return rates
 
 
 # -- 3. the scheduler ------------------------------------------------------------------------------
@@ -226,26 +303,34 @@ def scheduler(work, slot_counts, notebook_seconds, task_bytes, result_bytes):
     return overheads
 
 
-def model(per_notebook, overhead, rate, n=10_000, slots=256, recorders=(1, 5)):
+def model(per_notebook, overhead, rates, n=10_000, slots=256, recorders=(1, 2, 4, 8), target_minutes=15):
+    """Minutes to grade N notebooks on SLOTS slots with R recorders on PostgreSQL (module docstring)."""
+    rate = rates[1]
+    efficiency = rates[max(rates)] / rate / max(rates)  # per recorder, measured with max(rates) at once
     compute = n * (per_notebook + overhead) / slots
     print(
         f"model: {n} notebooks on {slots} slots, {per_notebook:.2f} s per notebook on one slot, "
-        f"{overhead:.3f} s scheduler overhead per task, {rate:.2f} notebooks per second per recorder"
+        f"{overhead:.3f} s scheduler overhead per task, {rate:.2f} notebooks per second for one recorder, "
+        f"{efficiency:.2f} of that per recorder with {max(rates)} at once"
     )
     for r in recorders:
-        record = n / (rate * r)
+        record = n / (rate * (1 if r == 1 else r * efficiency))
         total = max(compute, record)
         bound = "the recorders" if record > compute else "the slots"
         print(
             f"   {r} recorder(s): executing {compute / 60:.1f} min, recording {record / 60:.1f} min: "
             f"about {total / 60:.1f} min, bound by {bound}"
         )
+    needed = next(r for r in range(1, 1000) if n / (rate * (1 if r == 1 else r * efficiency)) <= target_minutes * 60)
+    print(f"   under {target_minutes} min: {needed} recorders (a grading machine with {needed} cores)")
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--part", choices=("all", "workers", "recorder", "scheduler"), default="all")
+    parser.add_argument("--part", choices=("all", "workers", "recorders", "scheduler"), default="all")
     parser.add_argument("--students", type=int, default=6, help="students per assignment in part 1")
+    parser.add_argument("--recorders", type=int, nargs="*", default=[1, 2], help="recorders at once in part 2")
+    parser.add_argument("--copies", type=int, default=3, help="copies of part 1's notebooks recorded in part 2")
     parser.add_argument("--slots", type=int, nargs="*", default=[64, 256], help="simulated slots in part 3")
     parser.add_argument("--notebook-seconds", type=float, default=None, help="part 3's task time (default: part 1's)")
     parser.add_argument("--task-kib", type=float, default=None, help="part 3's task size (default: part 1's)")
@@ -254,19 +339,19 @@ def main(argv=None):
     work = Path(tempfile.mkdtemp(prefix="tfladder-scale-"))
     assignments = ops.assignments(REPO)
     print(f"{os.cpu_count()} CPUs; work in {work}")
-    per_notebook, task_bytes, result_bytes, rate, same = args.notebook_seconds, None, None, None, True
+    per_notebook, task_bytes, result_bytes, rates, same = args.notebook_seconds, None, None, None, True
     try:
-        if args.part in ("all", "workers", "recorder"):
+        if args.part in ("all", "workers", "recorders"):
             course, measured, task_bytes, result_bytes, same = workers(work, args.students, assignments)
             per_notebook = per_notebook or measured
-            if args.part in ("all", "recorder"):
-                rate = recorder(course, assignments)
+            if args.part in ("all", "recorders"):
+                rates = recorders(course, assignments, sorted(set([1, *args.recorders])), args.copies)
         if args.part in ("all", "scheduler"):
             task_bytes = args.task_kib * 1024 if args.task_kib else task_bytes or 200 * 1024
             result_bytes = args.result_kib * 1024 if args.result_kib else result_bytes or 300 * 1024
             overheads = scheduler(work, args.slots, per_notebook or 3.5, task_bytes, result_bytes)
-            if rate is not None:
-                model(per_notebook, overheads[max(overheads)], rate, slots=max(overheads))
+            if rates is not None:
+                model(per_notebook, overheads[max(overheads)], rates, slots=max(overheads))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0 if same else 1

@@ -35,6 +35,7 @@ MAKEFILE_TEST = "tests/test_docs.py::test_do_the_make_targets_shown_run_what_the
 HOSTILE = "tests/grading/test_hostile_grading.py::test_does_each_submission_get_exactly_what_it_earned"
 GRADE_CLASS = "parses: bench/grade_class.py"
 CLUSTER_BATCH = "tests/grading/test_cluster.py::test_was_each_worker_killed_while_its_kernel_ran"
+POSTGRES_BATCH = "tests/grading/test_cluster.py::test_did_two_recorders_write_one_postgres_gradebook_at_once"
 
 RUN_BY = {
     # make targets: the Makefile test checks what each runs; make check and make test are the test
@@ -103,6 +104,10 @@ RUN_BY = {
     "--preload tfladder.grading.node": CLUSTER_BATCH,
     "tfladder grade --scheduler tls://SCHEDULER:8786 --tls-ca-file ~/cluster-certs/ca.pem "
     "--tls-cert ~/cluster-certs/cert.pem --tls-key ~/cluster-certs/key.pem": CLUSTER_BATCH,
+    # the same batch's gradebook is on PostgreSQL, made with createdb, recorded by two nbgrader at once
+    "createdb gradebook": POSTGRES_BATCH,
+    "tfladder grade --recorders 8 --scheduler tls://SCHEDULER:8786 --tls-ca-file ~/cluster-certs/ca.pem "
+    "--tls-cert ~/cluster-certs/cert.pem --tls-key ~/cluster-certs/key.pem": POSTGRES_BATCH,
     # pytest
     "python -m pytest -q --basetemp=/tmp/tfladder-pytest/docs tests/test_docs.py": (
         "tests/test_docs.py::test_is_every_command_shown_run_by_a_test"
@@ -117,6 +122,7 @@ RUN_BY = {
     "python bench/grade_class.py --judge-only --students 10": GRADE_CLASS,
     "python bench/grade_class.py --compare-with /tmp/before --rounds 2 --students 10": GRADE_CLASS,
     "python bench/cluster_scale.py": "parses: bench/cluster_scale.py",
+    "python bench/cluster_scale.py --part recorders --recorders 1 2": "parses: bench/cluster_scale.py",
     'python bench/grade_class.py --assignments 03_keras_models --memory-sizes ""': GRADE_CLASS,
 }
 

@@ -155,6 +155,9 @@ def overlap(recordings):
 
 @pytest.mark.slow
 def test_did_two_recorders_write_one_postgres_gradebook_at_once(cluster_run):
+    """The batch's gradebook is a PostgreSQL database made by `createdb gradebook`
+    (tests/postgres_server.py), and `tfladder grade --recorders 2 --scheduler ...` (the Options it
+    sets) recorded it with two nbgrader processes at once."""
     assert config.db_url(cluster_run.root).startswith("postgresql://")
     assert all(len(summary.recordings) == 2 for summary in cluster_run.first.values())
     at_once = [a for a, summary in cluster_run.first.items() if overlap(summary.recordings)]

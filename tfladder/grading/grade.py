@@ -606,12 +606,9 @@ def _record_all(run: _Run, staged: list[_Staged]) -> None:
 
 def _record_slice(run: _Run, item: _Staged, students: list[str], bars: dict[str, list[Any]]) -> None:
     """One recorder: nbgrader autograde for some students of a staged assignment, then their flags
-    and reports. Nothing is started once the run has lost its cluster."""
+    and reports. After the run lost its cluster, it still records what came back before; the
+    notebooks lost with it fail at once (`replay.ClusterLost`)."""
     summary = item.summary
-    if run.lost:
-        with run.lock:
-            summary.unrecorded.extend(students)
-        return
     with run.lock:
         bar = bars[summary.assignment]
         if bar[0] is None and run.options.show_progress:
