@@ -64,6 +64,32 @@ def test_is_a_client_without_the_clusters_certificate_refused(tmp_path):
             Client(address.replace("tls://", "tcp://"), timeout=5)  # none at all
 
 
+@pytest.mark.slow
+def test_does_a_local_grading_cluster_serve_no_http_pages(tmp_path):
+    """A scheduler serves pages of its workers and tasks (keys name students), health and metrics
+    over plain HTTP even with the dashboard off; a grading run's local cluster serves none."""
+    import time
+    import urllib.error
+    import urllib.request
+
+    run = cluster.Cluster(2, logs=tmp_path, use_sandbox=False, prefork=False, env={})
+    try:
+        deadline = time.monotonic() + 120
+        while (run.client is None or run.local is None) and time.monotonic() < deadline and not run.error:
+            time.sleep(0.1)
+        assert run.client is not None and not run.error, run.error
+        ports = [run.local.scheduler.http_server.port]
+        ports += [w["services"]["dashboard"] for w in run.client.scheduler_info()["workers"].values()]
+        assert len(ports) == 3
+        for port in ports:
+            for path in ("/info/main/workers.html", "/json/identity.json", "/health", "/metrics"):
+                with pytest.raises(urllib.error.HTTPError) as refused:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10)
+                assert refused.value.code == 404, (port, path)
+    finally:
+        run.finish()
+
+
 # -- the batch graded on the external cluster ------------------------------------------------------
 def background_batches(runs, tmp_path_factory, items):
     """Called by conftest as the session starts: the external cluster's batch, if a test reads it."""

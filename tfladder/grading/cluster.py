@@ -72,6 +72,11 @@ LOCAL_DASK_CONFIG = {
     "distributed.admin.system-monitor.gil.enabled": False,
     "distributed.deploy.cluster-repr-interval": "60s",
     "distributed.worker.profile.enabled": False,
+    # The scheduler and the workers serve plain HTTP on loopback even with the dashboard off:
+    # pages of workers and tasks (whose keys name students), health and metrics, to anyone on
+    # the machine. A grading cluster serves none of them.
+    "distributed.scheduler.http.routes": [],
+    "distributed.worker.http.routes": [],
 }
 
 
@@ -254,7 +259,9 @@ class Cluster:
         if self.scheduler:
             if not self.scheduler.startswith("tls://"):
                 raise ClusterError(f"refusing {self.scheduler}: a grading cluster must be reached over tls://")
-            client = Client(self.scheduler, security=self.security or tls_security(), timeout=CONNECT_SECONDS)
+            client = Client(
+                self.scheduler, security=self.security or tls_security(), timeout=CONNECT_SECONDS, set_as_default=False
+            )
         else:
             argv = [
                 "--tfladder-sandbox" if self.use_sandbox else "--tfladder-no-sandbox",
@@ -265,7 +272,7 @@ class Cluster:
             self.logs.mkdir(parents=True, exist_ok=True)
             with dask.config.set(LOCAL_DASK_CONFIG):  # the nannies hand it on to their workers
                 self.local = self._local_cluster(argv)
-            client = Client(self.local)
+            client = Client(self.local, set_as_default=False)
         client.run_on_scheduler(configure_scheduler)
         client.subscribe_topic(node.STARTED, self._on_started)
         return client
@@ -350,7 +357,11 @@ class Cluster:
                 pending[self._send(client, job)] = job
             if pending:
                 try:
-                    done, _ = wait(list(pending), timeout=0.2, return_when="FIRST_COMPLETED")
+                    # `wait` runs on the default client's event loop: this run's client, not another
+                    # grading run's in the same process (two clients' loops: "bound to a different
+                    # event loop")
+                    with client.as_current():
+                        done, _ = wait(list(pending), timeout=0.2, return_when="FIRST_COMPLETED")
                 except TimeoutError:
                     continue
                 if any(future.status == "cancelled" for future in done):
