@@ -12,6 +12,8 @@ SOLUTION_IDS = {
         "l1_sgd_step",
         "l1_train",
         "l1_explain_rebinding",
+        "l1_watched_gradients",
+        "l1_second_derivative",
     ],
     "02_layers": [
         "l2_dense_forward",

@@ -43,6 +43,17 @@ EXCEPTION_HINTS = [
         r"has no attribute 'reset_states'",
         "Keras 3 metrics have reset_state() (no final s).",
     ),
+    (
+        r"Argument `target` should be .* but received None",
+        "A tape was asked for the gradient of None: an earlier tape.gradient gave None because that "
+        "tape did not record the computation. A constant x must be watched (tape.watch(x)) inside the "
+        "with block, before f(x) runs.",
+    ),
+    (
+        r"non-persistent GradientTape can only be used to compute one set of gradients",
+        "A tape answers one tape.gradient call unless it is persistent: open it with "
+        "tf.GradientTape(persistent=True) to ask it for several gradients (and del it afterwards).",
+    ),
 ]
 
 
@@ -290,6 +301,71 @@ def gradients_reach(gradients, names, who, *, why):
             f"No gradient flows from {who}'s result back to {', '.join(missing)}: part of the "
             f"computation left TensorFlow (numpy, .numpy(), or a Python float). {why}"
         )
+
+
+UNWATCHED = (
+    "x is a constant (a tf.Tensor, not a tf.Variable), and a tape records operations on a constant "
+    "only if it watches it: call tape.watch(x) inside the with block, before computing f(x)."
+)
+
+
+def gradient_list(grads, count, x_shape, who, *, independent=()):
+    """Fail unless `grads` is a list of `count` float32 tensors of `x_shape`, one gradient per
+    function; the functions at the indices `independent` do not depend on x: zeros, not None."""
+    if isinstance(grads, Array) and grads.is_tensor:
+        fail(
+            f"{who} returned one tensor, not a list of {count} gradients. tape.gradient(list_of_results, x) "
+            "adds the results' gradients up: call tape.gradient once per function (a persistent tape allows it)."
+        )
+    that(
+        isinstance(grads, (list, tuple)),
+        f"{who} should return a list with one gradient per function, but returned {_describe(grads)}.",
+    )
+    that(len(grads) == count, f"{who} should return {count} gradients (one per function), but returned {len(grads)}.")
+    missing = [i for i, g in enumerate(grads) if g is None]
+    dependent = [i for i in range(count) if i not in independent]
+    if missing and set(dependent) <= set(missing):
+        fail(f"Every gradient {who} returned for a function of x is None. {UNWATCHED}")
+    if [i for i in missing if i in dependent]:
+        first = next(i for i in missing if i in dependent)
+        fail(
+            f"The gradient of fs[{first}] is None although it depends on x: compute every f(x) inside "
+            "the tape's with block, after tape.watch(x)."
+        )
+    if missing:
+        fail(
+            f"The gradient of fs[{missing[0]}], which does not depend on x, is None; the exercise asks for zeros "
+            "of x's shape: pass unconnected_gradients=tf.UnconnectedGradients.ZERO to tape.gradient (or use "
+            "tf.zeros_like(x) in place of None)."
+        )
+    for i, g in enumerate(grads):
+        tensor(g, f"the gradient of fs[{i}]")
+        shape(g, x_shape, f"the gradient of fs[{i}] (x's shape)")
+    if dependent and not any(np.any(to_numpy(grads[i], f"the gradient of fs[{i}]")) for i in dependent):
+        fail(
+            f"Every gradient {who} returned is zero, even for functions that depend on x. {UNWATCHED} "
+            "(Asked for zeros where nothing is connected, the tape answers zeros for what it never recorded.)"
+        )
+    return list(grads)
+
+
+def derivatives(result, x_shape, who):
+    """Fail unless `result` is (dy, d2y), two float32 tensors of `x_shape`; return them."""
+    dy, d2y = returns(result, ("dy", "d2y"), who)
+    that(
+        dy is not None,
+        f"dy is None. {UNWATCHED} (With nested tapes, the inner tape must watch x and compute y = f(x).)",
+    )
+    that(
+        d2y is not None,
+        "d2y is None: the outer tape recorded nothing that leads from x to dy. The outer tape must watch x "
+        "too, and dy = inner.gradient(y, x) must be computed inside the outer tape's with block (after the "
+        "inner block closes), so that the outer tape can differentiate it.",
+    )
+    for value, name in ((dy, "dy"), (d2y, "d2y")):
+        tensor(value, name)
+        shape(value, x_shape, f"{name} (x's shape)")
+    return dy, d2y
 
 
 def scalar_float_list(values, length, name):

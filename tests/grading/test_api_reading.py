@@ -118,3 +118,20 @@ def test_does_a_notebook_run_on_its_own_read_its_functions_too():
     source = api_reading.LocalSource(namespace)
     assert source.usage("f").uses("keras") is True
     assert source.usage("f", exclude=("helper",)).uses("keras") is False
+
+
+def test_is_a_local_name_not_taken_for_the_notebooks_name_of_the_same_spelling():
+    """A worked example's top-level `y` holds a Variable; the student's function has a `y` of its
+    own (a local, a parameter, a loop or comprehension variable): it reaches no Variable."""
+    example = "v = tf.Variable(2.0)\ny = 3.0 * v ** 2\nfs = [v]"
+    local = "def f(x):\n    y = x * 2\n    return y"
+    parameter = "def f(y):\n    return y * 2"
+    comprehension = "def f(fs, x):\n    return [g(x) for g in fs] + [y for y in fs]"
+    loop = "def f(fs, x):\n    out = []\n    for y in fs:\n        out.append(y(x))\n    return out"
+    inner = "def f(x):\n    def g(y):\n        return y\n    return g(x) + (lambda y: y)(x)"
+    for student in (local, parameter, comprehension, loop, inner):
+        assert uses("variable", "f", example, student) is False, student
+    # ...while a name the function reads from the notebook is followed, even inside a lambda
+    assert uses("variable", "f", example, "def f(x):\n    return x * y") is True
+    assert uses("variable", "f", example, "def f(x):\n    return (lambda t: t * y)(x)") is True
+    assert uses("variable", "f", example, "def f(x):\n    global y\n    y = x\n    return y") is True

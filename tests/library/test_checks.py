@@ -201,3 +201,61 @@ def test_does_an_object_check_name_what_arrived():
         checks.instance(None, "Sequential", "build_mlp should return a Sequential")
     with pytest.raises(CheckFailed, match="not Dense"):
         checks.instance(kernel().run("tf.keras.layers.Dense(1)"), "Sequential", "a Sequential")
+
+
+WATCHED_FS = "[lambda t: tf.reduce_sum(t * t), lambda t: tf.reduce_sum(3.0 * t), lambda t: tf.constant(7.0)]"
+
+
+def _watched(student):
+    return kernel(watched_gradients=student).run(
+        f"watched_gradients({WATCHED_FS}, tf.constant(x))", x=np.array([1.0, -2.0], dtype="float32")
+    )
+
+
+@pytest.mark.parametrize(
+    "zeros, message",
+    [(False, "Every gradient watched_gradients returned for a function of x is None"), (True, "is zero")],
+)
+def test_does_an_unwatched_constant_get_the_watch_hint_whether_none_or_zeros(zeros, message):
+    def watched_gradients(fs, x):  # never calls tape.watch(x)
+        with tf.GradientTape(persistent=True) as tape:
+            results = [f(x) for f in fs]
+        extra = {"unconnected_gradients": tf.UnconnectedGradients.ZERO} if zeros else {}
+        return [tape.gradient(y, x, **extra) for y in results]
+
+    with pytest.raises(CheckFailed, match=f"{message}.*call tape.watch\\(x\\)"):
+        checks.gradient_list(_watched(watched_gradients), 3, (2,), "watched_gradients", independent=[2])
+
+
+def test_does_a_none_for_a_function_of_x_say_to_compute_it_inside_the_tape():
+    def watched_gradients(fs, x):
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(x)
+            first = fs[0](x)
+        rest = [f(x) for f in fs[1:]]  # computed after the block: not recorded
+        return [tape.gradient(y, x) for y in [first, *rest]]
+
+    with pytest.raises(CheckFailed, match=r"fs\[1\] is None although it depends on x"):
+        checks.gradient_list(_watched(watched_gradients), 3, (2,), "watched_gradients", independent=[2])
+
+
+def test_are_nested_tape_mistakes_told_apart():
+    x = np.array([0.5, 2.0], dtype="float32")
+    unwatched_by_the_outer_tape = kernel().run(
+        """
+t = tf.constant(t)
+with tf.GradientTape() as outer:            # never watches t
+    with tf.GradientTape() as inner:
+        inner.watch(t)
+        y = t ** 3
+    dy = inner.gradient(y, t)
+(dy, outer.gradient(dy, t))
+""",
+        t=x,
+    )
+    with pytest.raises(CheckFailed, match="d2y is None: the outer tape recorded nothing"):
+        checks.derivatives(unwatched_by_the_outer_tape, (2,), "second_derivative")
+    with pytest.raises(CheckFailed, match="should return 2 values"):
+        checks.derivatives(kernel().run("tf.constant(t)", t=x), (2,), "second_derivative")
+    dy, d2y = checks.derivatives(kernel().run("(tf.constant(t), 2 * tf.constant(t))", t=x), (2,), "second_derivative")
+    assert np.allclose(checks.to_numpy(dy, "dy"), x) and np.allclose(checks.to_numpy(d2y, "d2y"), 2 * x)

@@ -61,3 +61,38 @@ def test_does_training_reach_the_least_squares_solution(case):
     solution, *_ = np.linalg.lstsq(np.hstack([X, np.ones((9, 1))]), y, rcond=None)
     assert np.allclose(w, solution[:3], atol=1e-6) and np.allclose(b, solution[3], atol=1e-6)
     assert losses[0] == pytest.approx(np.mean(y**2)) and losses[-1] < losses[0]
+
+
+@pytest.mark.parametrize("shape", [(5,), (3, 4)])
+def test_do_the_watched_gradients_match_finite_differences(shape):
+    rng = np.random.default_rng(1)
+    x, a = rng.normal(size=shape), 1.3
+    functions = [
+        lambda t: np.sum(t * t),
+        lambda t: a * np.sum(np.sin(t)),
+        lambda t: np.sum(np.exp(a * t)),
+        lambda t: np.mean(t),
+        lambda t: a,
+    ]
+    got = l1.watched_gradients(x, a)
+    assert len(got) == len(functions)
+    for f, gradient in zip(functions, got):
+        assert gradient.shape == x.shape
+        assert np.allclose(gradient, _numeric_gradient(f, x), atol=1e-6)
+    assert np.allclose(l1.watched_gradients_summed(x, a), sum(got))
+
+
+@pytest.mark.parametrize("name", l1.SECOND_DERIVATIVE_FUNCTIONS)
+def test_do_the_second_derivatives_match_finite_differences(name):
+    x, a, eps = np.linspace(-1.5, 1.5, 7), 0.8, 1e-4
+    dy, d2y = l1.second_derivative(name, x, a)
+
+    def f(t):
+        return l1.function_value(name, t, a)
+
+    assert np.allclose(dy, (f(x + eps) - f(x - eps)) / (2 * eps), atol=1e-6)
+    assert np.allclose(d2y, (f(x + eps) - 2 * f(x) + f(x - eps)) / eps**2, atol=1e-5)
+    for part, mistakes in l1.second_derivative_mistakes(name, x, a).items():
+        right = dy if part == "dy" else d2y
+        for label, wrong in mistakes.items():
+            assert not np.allclose(wrong, right), (name, label)

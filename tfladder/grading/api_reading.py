@@ -57,14 +57,89 @@ class Usage:
         return bool(self.names & SOURCE_MARKS[kind])
 
 
+_SCOPES = (
+    ast.FunctionDef,
+    ast.AsyncFunctionDef,
+    ast.Lambda,
+    ast.ClassDef,
+    ast.ListComp,
+    ast.SetComp,
+    ast.DictComp,
+    ast.GeneratorExp,
+)
+
+
+def _in_scope(nodes: Iterable[ast.AST]) -> Iterable[ast.AST]:
+    """Every node of one scope: `nodes` and what they hold, down to (and including, but not into)
+    the functions, lambdas, classes and comprehensions nested in them."""
+    todo = list(nodes)
+    while todo:
+        node = todo.pop()
+        yield node
+        if not isinstance(node, _SCOPES):
+            todo.extend(ast.iter_child_nodes(node))
+
+
+def _parameters(arguments: ast.arguments) -> set[str]:
+    every = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs, arguments.vararg, arguments.kwarg]
+    return {a.arg for a in every if a is not None}
+
+
+def _bound_in(body: Iterable[ast.AST]) -> set[str]:
+    """The names a function's body binds in its own scope (Python makes them local throughout)."""
+    bound, declared_global = set(), set()
+    for node in _in_scope(body):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            bound.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+        elif isinstance(node, ast.Global):
+            declared_global.update(node.names)
+    return bound - declared_global
+
+
+def _module_loads(statement: ast.AST) -> set[str]:
+    """The names a top-level statement reads from the notebook's top level: every name it loads,
+    except where a function (or lambda, or comprehension) around the load binds that name itself,
+    as a parameter or a local (a local `y` in the student's function is not the notebook's `y`)."""
+    found: set[str] = set()
+
+    def visit(nodes: Iterable[ast.AST], bound: frozenset[str]) -> None:
+        for node in _in_scope(nodes):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in bound:
+                found.add(node.id)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                # decorators and defaults are read where the function is defined
+                visit([*node.decorator_list, *node.args.defaults, *filter(None, node.args.kw_defaults)], bound)
+                visit(node.body, bound | _parameters(node.args) | _bound_in(node.body))
+            elif isinstance(node, ast.Lambda):
+                visit([*node.args.defaults, *filter(None, node.args.kw_defaults)], bound)
+                visit([node.body], bound | _parameters(node.args) | _bound_in([node.body]))
+            elif isinstance(node, ast.ClassDef):
+                visit([*node.decorator_list, *node.bases, *node.keywords, *node.body], bound)
+            elif isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp)):
+                visit([node.elt, *node.generators], bound | _targets(node.generators))
+            elif isinstance(node, ast.DictComp):
+                visit([node.key, node.value, *node.generators], bound | _targets(node.generators))
+
+    visit([statement], frozenset())
+    return found
+
+
+def _targets(generators: list[ast.comprehension]) -> frozenset[str]:
+    return frozenset(n.id for g in generators for n in ast.walk(g.target) if isinstance(n, ast.Name))
+
+
 def _identifiers(node: ast.AST) -> tuple[set[str], list[str], set[str]]:
-    """(identifiers, dynamic constructs, global names loaded) in one definition."""
-    names, dynamic, loads = set(), [], set()
+    """(identifiers, dynamic constructs, top-level names loaded) in one definition."""
+    names, dynamic, loads = set(), [], _module_loads(node)
     for sub in ast.walk(node):
         if isinstance(sub, ast.Name):
             names.add(sub.id)
-            if isinstance(sub.ctx, ast.Load):
-                loads.add(sub.id)
             if sub.id in DYNAMIC_NAMES:
                 dynamic.append(sub.id)
         elif isinstance(sub, ast.Attribute):

@@ -126,3 +126,60 @@ def train_mistakes(X: npt.ArrayLike, y: npt.ArrayLike, lr: float = 0.1, steps: i
             1:
         ],
     }
+
+
+# -- the tape, further: watched constants, several gradients, derivatives of derivatives ----------
+# The functions the tests hand to the student's code, by the name the tests use for them; each
+# gradient with respect to t, in float64. (The tests send the same functions as TensorFlow code.)
+def _sech2(t: np.ndarray) -> np.ndarray:
+    return 1.0 / np.cosh(t) ** 2
+
+
+def watched_gradients(x: npt.ArrayLike, a: float) -> list[np.ndarray]:
+    """Gradients, with respect to x, of sum(x * x), a * sum(sin x), sum(exp(a x)), mean(x) and the
+    constant a (which does not depend on x: zeros), each with x's shape."""
+    x = np.asarray(x, dtype=np.float64)
+    return [2.0 * x, a * np.cos(x), a * np.exp(a * x), np.full_like(x, 1.0 / x.size), np.zeros_like(x)]
+
+
+def watched_gradients_summed(x: npt.ArrayLike, a: float) -> np.ndarray:
+    """What tape.gradient(list_of_results, x) gives: the gradients of the results added up."""
+    return np.sum(watched_gradients(x, a), axis=0)
+
+
+SECOND_DERIVATIVE_FUNCTIONS = ("cube", "sin", "x_tanh", "exp_a")
+
+
+def second_derivative(name: str, x: npt.ArrayLike, a: float) -> tuple[np.ndarray, np.ndarray]:
+    """(f'(x), f''(x)) elementwise for the function called `name`: x**3, sin x, x tanh x, exp(a x)."""
+    t = np.asarray(x, dtype=np.float64)
+    if name == "cube":
+        return 3.0 * t**2, 6.0 * t
+    if name == "sin":
+        return np.cos(t), -np.sin(t)
+    if name == "x_tanh":
+        return np.tanh(t) + t * _sech2(t), 2.0 * _sech2(t) - 2.0 * t * _sech2(t) * np.tanh(t)
+    if name == "exp_a":
+        return a * np.exp(a * t), a * a * np.exp(a * t)
+    raise ValueError(f"no function {name!r}")
+
+
+def function_value(name: str, x: npt.ArrayLike, a: float) -> np.ndarray:
+    t = np.asarray(x, dtype=np.float64)
+    return {"cube": t**3, "sin": np.sin(t), "x_tanh": t * np.tanh(t), "exp_a": np.exp(a * t)}[name]
+
+
+def second_derivative_mistakes(name: str, x: npt.ArrayLike, a: float) -> dict[str, dict[str, np.ndarray]]:
+    """{"dy": {...}, "d2y": {...}}: what known mistakes return for each, on the same inputs."""
+    dy, d2y = second_derivative(name, x, a)
+    y = function_value(name, x, a)
+    return {
+        "dy": {
+            "returned f(x) itself as dy: dy is the gradient of f(x), inner.gradient(y, x)": y,
+            "returned the second derivative as dy: (dy, d2y) is the order": d2y,
+        },
+        "d2y": {
+            "d2y is the first derivative again: the outer tape must differentiate dy, not y": dy,
+            "returned f(x) as d2y": y,
+        },
+    }
