@@ -37,6 +37,7 @@ SOLUTION_IDS = {
         "l4_regularized_step",
         "l4_custom_model",
         "l4_four_ways",
+        "l4_counting_step",
     ],
     "05_data_pipelines": [
         "l5_make_dataset",

@@ -50,6 +50,11 @@ EXCEPTION_HINTS = [
         "with block, before f(x) runs.",
     ),
     (
+        r"tf.function only supports singleton tf.Variables created on the first call",
+        "A tf.Variable made inside a tf.function is made again on every trace. Create it once, outside "
+        "the compiled function (in the function that builds it), and only change it inside (assign_add).",
+    ),
+    (
         r"non-persistent GradientTape can only be used to compute one set of gradients",
         "A tape answers one tape.gradient call unless it is persistent: open it with "
         "tf.GradientTape(persistent=True) to ask it for several gradients (and del it afterwards).",
@@ -347,6 +352,26 @@ def gradient_list(grads, count, x_shape, who, *, independent=()):
             "(Asked for zeros where nothing is connected, the tape answers zeros for what it never recorded.)"
         )
     return list(grads)
+
+
+def counted_calls(calls, expected, traces, name):
+    """Fail unless the counter `calls` holds `expected` after that many calls of a tf.function
+    that traced `traces` times (None: not known)."""
+    got = to_numpy(calls, name)
+    that(got.shape == (), f"{name} should be a single number (a scalar Variable), not of shape {got.shape}.")
+    if got == expected:
+        return
+    if got == 0:
+        fail(
+            f"{name} is still 0 after {expected} calls of step: step must increment it on every call with a "
+            "TensorFlow op inside the tf.function (calls.assign_add(1))."
+        )
+    traced = f", which traced {traces} times" if traces else ""
+    fail(
+        f"{name} holds {float(got):g} after {expected} calls of step{traced}. Python code inside a tf.function runs "
+        "only while it traces, so a Python counter counts traces, not calls: increment the Variable with a "
+        "TensorFlow op (calls.assign_add(1)) inside step."
+    )
 
 
 def derivatives(result, x_shape, who):

@@ -26,6 +26,7 @@ import contextlib
 import io
 import json
 import linecache
+import re
 import sys
 import time
 import traceback
@@ -40,6 +41,12 @@ PROBE_FILE = "<tfladder-probe>"
 STANDIN_FILE = "<tfladder-standin {name}>"
 MAX_PRINTED = 20_000
 MAX_MESSAGE = 300
+# An error raised while a tf.function traces: "in user code:", then each frame as `File "...", line
+# N, in name *` and its source line, then the error itself on the last line. The frames run
+# AutoGraph's converted copy of the student's code (files named __autograph_generated_file...).
+AUTOGRAPH = "in user code:"
+AUTOGRAPH_FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)[^\n]*\n\s*(\S[^\n]*)')
+GENERATED = "__autograph_generated_file"
 _MISSING = object()
 
 # Objects a request returned, by handle, until the next test begins (kernel side).
@@ -170,11 +177,25 @@ def _compile_standins(pairs):
 
 
 def _error_record(error):
-    """What the judge may know of an exception: its type, first line, and the student's lines."""
+    """What the judge may know of an exception: its type, first line, and the student's lines.
+
+    For an error raised while a tf.function traced, the message is the error itself (the last line
+    of TensorFlow's "in user code:" report) and the line is the student's own, from that report,
+    not AutoGraph's converted copy of it."""
     frames = list(traceback.walk_tb(error.__traceback__))
-    mine = [(f, n) for f, n in frames if is_user_file(f.f_code.co_filename)]
+    mine = [(f, n) for f, n in frames if is_user_file(f.f_code.co_filename) and GENERATED not in f.f_code.co_filename]
     text = str(error).strip()
     record: dict = {"type": type(error).__name__[:100], "message": text.splitlines()[0][:MAX_MESSAGE] if text else ""}
+    if text.startswith(AUTOGRAPH):
+        last = [line.strip() for line in text.splitlines() if line.strip()][-1]
+        prefix = f"{record['type']}: "
+        record["message"] = (last[len(prefix) :] if last.startswith(prefix) else last)[:MAX_MESSAGE]
+        traced = [m for m in AUTOGRAPH_FRAME.findall(text) if is_user_file(m[0]) and GENERATED not in m[0]]
+        if traced:
+            _, line, function, source = traced[-1]
+            record["where"] = {"function": function[:100], "line": int(line), "text": source.strip()[:200]}
+            record["entry"] = _name(mine[0][0]) if mine else function[:100]
+            return record
     if isinstance(error, NameError) and frames and frames[-1][0].f_code.co_filename == PROBE_FILE:
         record["missing_name"] = str(getattr(error, "name", "") or "")[:100] or None
     if mine:

@@ -259,3 +259,29 @@ with tf.GradientTape() as outer:            # never watches t
         checks.derivatives(kernel().run("tf.constant(t)", t=x), (2,), "second_derivative")
     dy, d2y = checks.derivatives(kernel().run("(tf.constant(t), 2 * tf.constant(t))", t=x), (2,), "second_derivative")
     assert np.allclose(checks.to_numpy(dy, "dy"), x) and np.allclose(checks.to_numpy(d2y, "d2y"), 2 * x)
+
+
+def test_does_an_error_inside_a_tf_function_show_the_error_and_the_students_own_line(tmp_path):
+    """A notebook cell's code lives in a file IPython writes, so AutoGraph converts it and wraps a
+    tracing error in its "in user code:" report; the message is the error and the line the student's."""
+    cell = tmp_path / "cell_7.py"
+    cell.write_text(
+        "def make_step():\n"
+        "    holder = {}\n"
+        "    @tf.function\n"
+        "    def step(x):\n"
+        "        holder['calls'] = tf.Variable(0, dtype=tf.int64)\n"
+        "        holder['calls'].assign_add(1)\n"
+        "        return x * 2.0\n"
+        "    step(tf.ones((1,)))\n"
+        "    return step\n"
+    )
+    namespace = {"tf": tf, "np": np}
+    exec(compile(cell.read_text(), str(cell), "exec"), namespace)  # as IPython runs a notebook cell
+    with pytest.raises(CheckFailed) as failed:
+        kernel(make_step=namespace["make_step"]).run("make_step()(tf.ones((2,)))")
+    message = str(failed.value)
+    assert message.startswith("make_step raised ValueError: tf.function only supports singleton tf.Variables")
+    assert "in step, line 5: holder['calls'] = tf.Variable(0, dtype=tf.int64)" in message  # not AutoGraph's copy
+    assert "ag__" not in message and "in user code" not in message
+    assert "Create it once, outside the compiled function" in message
