@@ -285,3 +285,26 @@ def test_does_an_error_inside_a_tf_function_show_the_error_and_the_students_own_
     assert "in step, line 5: holder['calls'] = tf.Variable(0, dtype=tf.int64)" in message  # not AutoGraph's copy
     assert "ag__" not in message and "in user code" not in message
     assert "Create it once, outside the compiled function" in message
+
+
+def test_does_a_call_counter_say_whether_it_counted_traces_or_nothing():
+    made = kernel().run(
+        """
+calls = tf.Variable(0, dtype=tf.int64)
+traces = []
+@tf.function
+def step(x):
+    traces.append(1)               # Python: runs while tracing only
+    calls.assign(len(traces))      # the trace count, baked into each graph
+    return x
+for n in (1, 2, 3):
+    step(tf.ones((n,)))
+calls, tf.Variable(0, dtype=tf.int64)
+"""
+    )
+    counted_traces, never_counted = made
+    checks.counted_calls(counted_traces, 3, 3, "calls")  # three calls, three traces: cannot tell, and right
+    with pytest.raises(CheckFailed, match="calls holds 3 after 4 calls of step, which traced 3 times.*counts traces"):
+        checks.counted_calls(counted_traces, 4, 3, "calls")
+    with pytest.raises(CheckFailed, match=r"calls is still 0 after 2 calls.*calls.assign_add\(1\)"):
+        checks.counted_calls(never_counted, 2, None, "calls")
