@@ -46,6 +46,7 @@ SOLUTION_IDS = {
         "l5_num_batches",
         "l5_fit_from_dataset",
         "l5_dataset_loop",
+        "l5_tfrecord",
     ],
 }
 

@@ -50,6 +50,20 @@ EXCEPTION_HINTS = [
         "with block, before f(x) runs.",
     ),
     (
+        r"Data types don't match",
+        "A feature's type in the file and in the parsing spec differ: write floats with "
+        "tf.train.FloatList and read them with tf.io.FixedLenFeature(..., tf.float32).",
+    ),
+    (
+        r"Can't parse serialized Example",
+        "A FixedLenFeature's shape must match what each example holds: d floats need "
+        "tf.io.FixedLenFeature([d], tf.float32), a single float tf.io.FixedLenFeature([], tf.float32).",
+    ),
+    (
+        r"write\(\): incompatible function arguments",
+        "A TFRecord file holds bytes: write example.SerializeToString(), not the Example itself.",
+    ),
+    (
         r"tf.function only supports singleton tf.Variables created on the first call",
         "A tf.Variable made inside a tf.function is made again on every trace. Create it once, outside "
         "the compiled function (in the function that builds it), and only change it inside (assign_add).",
@@ -372,6 +386,67 @@ def counted_calls(calls, expected, traces, name):
         "only while it traces, so a Python counter counts traces, not calls: increment the Variable with a "
         "TensorFlow op (calls.assign_add(1)) inside step."
     )
+
+
+def tfrecord_examples(examples, X, y, name):
+    """Fail unless `examples` (each [floats of "x", floats of "y"] as the test's own reader found
+    them, None for a missing feature) are the rows of X and entries of y, in order."""
+    X, y = np.asarray(X, np.float64), np.asarray(y, np.float64).reshape(-1)
+    that(isinstance(examples, list), f"{name} could not be read as TFRecord examples.")
+    if not examples:
+        fail(
+            f"{name} holds no examples. Close the writer when done (with tf.io.TFRecordWriter(path) as "
+            "writer: ...), so that what it wrote reaches the file."
+        )
+    that(len(examples) == len(X), f"{name} holds {len(examples)} examples; the data has {len(X)} rows, one each.")
+    for feature, width in (("x", X.shape[1]), ("y", 1)):
+        column = 0 if feature == "x" else 1
+        missing = [i for i, example in enumerate(examples) if example[column] is None]
+        that(not missing, f'the examples in {name} have no feature "{feature}" (the names are "x" and "y").')
+        empty = [i for i, example in enumerate(examples) if not example[column]]
+        that(
+            not empty,
+            f'feature "{feature}" in {name} holds no floats: write it as a float list, '
+            f"tf.train.Feature(float_list=tf.train.FloatList(value=...)), not int64 or bytes.",
+        )
+        sizes = {len(example[column]) for example in examples}
+        that(
+            sizes == {width},
+            f'feature "{feature}" in {name} should hold {width} float{"s" if width > 1 else ""} per example, '
+            f"not {sorted(sizes)}.",
+        )
+    got_x = np.array([example[0] for example in examples], np.float64)
+    got_y = np.array([example[1][0] for example in examples], np.float64)
+    _same_rows(got_x, got_y, X, y, name, "write the rows in the order they come")
+
+
+def pairs_in_order(pairs, X, y, name):
+    """Fail unless `pairs`, the (x, y) elements a dataset gave, are the rows of X and entries of y,
+    in order, x of shape (d,) and y of shape ()."""
+    X, y = np.asarray(X, np.float64), np.asarray(y, np.float64).reshape(-1)
+    that(isinstance(pairs, list), f"{name} should give (x, y) elements, not {_describe(pairs)}.")
+    that(len(pairs) == len(X), f"{name} gave {len(pairs)} elements; the file holds {len(X)} examples.")
+    for pair in pairs[:1]:
+        x_first, y_first = returns(pair, ("x", "y"), f"each element of {name}")
+        tensor(x_first, f"x of the elements of {name}")
+        shape(x_first, (X.shape[1],), f"x of the elements of {name}")
+        tensor(y_first, f"y of the elements of {name}")
+        shape(y_first, (), f"y of the elements of {name}")
+    got_x = np.array([to_numpy(x, "x") for x, _ in pairs], np.float64)
+    got_y = np.array([to_numpy(label, "y") for _, label in pairs], np.float64).reshape(-1)
+    _same_rows(got_x, got_y, X, y, name, "do not shuffle when reading")
+
+
+def _same_rows(got_x, got_y, X, y, name, order_hint):
+    if got_x.shape == X.shape and np.allclose(got_x, X, rtol=1e-6, atol=1e-6) and np.allclose(got_y, y, atol=1e-6):
+        return
+    key = [tuple(row) + (label,) for row, label in zip(np.round(X, 5), np.round(y, 5))]
+    found = [tuple(row) + (label,) for row, label in zip(np.round(got_x, 5), np.round(got_y, 5))]
+    if got_x.shape == X.shape and sorted(found) == sorted(key):
+        fail(f"{name} holds every example, but not in the file's order: {order_hint}.")
+    if got_x.shape == X.shape and np.allclose(got_x, X, atol=1e-6):
+        fail(f"{name}: the x values are right, the y values are not (each example's label is y[i]).")
+    fail(f"{name}: the values differ from the data written (x is the row's floats, y its label).")
 
 
 def derivatives(result, x_shape, who):
