@@ -218,6 +218,9 @@ def test_can_an_instructor_see_the_class_and_grade_a_written_answer(instructor_l
     written = formgrader.locator("input.score[id='l1_explain_rebinding']")
     expect(written).to_be_visible()
     expect(formgrader.locator("body")).to_contain_text("does not change the Variable")
+    # formgrader binds each score box to its grade once the grades arrive (and then marks this one
+    # as waiting for a manual grade): a score typed before that is overwritten and never saved
+    expect(written).to_have_class(re.compile(r"\bneeds_manual_grade\b"), timeout=PAGE_LOAD)
     written.fill("2")
     written.press("Enter")
     shots.take("written_answer_scored", focus=written)
