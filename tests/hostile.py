@@ -35,16 +35,12 @@ from tfladder.grading import judge
 REPO = Path(__file__).resolve().parents[1]
 A = "01_low_level_ops"
 LEVELS = ("01_low_level_ops", "02_layers", "03_keras_models", "04_custom_training", "05_data_pipelines")
-REFERENCE_POINTS = 24
 FORGOT_BIAS = {
     "l1_linear_forward": """
 def linear_forward(X, w, b):
     return tf.matmul(tf.convert_to_tensor(X, dtype=tf.float32), w)
 """
 }
-FORGOT_BIAS_POINTS = 22
-# Losing the exercise whose solution cell kills the kernel (and the three tests after it).
-WITHOUT_TRAIN = REFERENCE_POINTS - 4
 
 
 def fixture(name):
@@ -55,6 +51,18 @@ def fixture(name):
 
 def total(found):
     return sum(v for v in found.points.values() if isinstance(v, (int, float)))
+
+
+REFERENCE_POINTS = total(fixture("l1_reference"))
+FORGOT_BIAS_POINTS = REFERENCE_POINTS - 2  # l1_linear_forward_values
+# A kernel killed in l1_train's solution cell: what the test cells before it earned (the cells
+# after it, in notebook order, get nothing from a dead kernel).
+_ORDER = list(fixture("l1_reference").points)
+WITHOUT_TRAIN = sum(
+    p
+    for cell, p in fixture("l1_reference").points.items()
+    if isinstance(p, int) and _ORDER.index(cell) < _ORDER.index("l1_train_interface")
+)
 
 
 # Per level: an honest mistake in one exercise (the answer the harvesting cases fall back on), that
