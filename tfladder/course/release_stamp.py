@@ -44,7 +44,8 @@ def stamp_path(course: str | Path, assignment: str) -> Path:
     return Path(course) / STAMPS / f"{assignment}.sha256"
 
 
-def _tree(folder: str | Path) -> list[list[str]] | None:
+def tree(folder: str | Path) -> list[list[str]] | None:
+    """[[relative path, sha256], ...] of every file under `folder`, sorted; None without the folder."""
     folder = Path(folder)
     if not folder.is_dir():
         return None
@@ -119,7 +120,7 @@ def digest(course: str | Path, assignment: str) -> str | None:
 
     course = Path(course)
     definition = _definition(course, assignment)
-    source, release = _tree(course / "source" / assignment), _tree(course / "release" / assignment)
+    source, release = tree(course / "source" / assignment), tree(course / "release" / assignment)
     if definition is None or source is None or release is None:
         return None
     blob = json.dumps(

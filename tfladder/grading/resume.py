@@ -13,25 +13,22 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-REPORT = "tfladder.json"  # grade.REPORT
+from tfladder.course.release_stamp import tree
+from tfladder.grading.grade import REPORT
 
 
-def _tree(folder: Path) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        digest.update(str(path.relative_to(folder)).encode() + b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()
+def _digest(folder: Path) -> str:
+    return hashlib.sha256(json.dumps(tree(folder)).encode()).hexdigest()
 
 
 def submission_fingerprint(folder: str | Path) -> str:
     """Every file a student submitted (names and contents), as one digest."""
-    return _tree(Path(folder))
+    return _digest(Path(folder))
 
 
 def release_fingerprint(course: str | Path, assignment: str) -> str:
     """Every file of the assignment's release, as one digest."""
-    return _tree(Path(course) / "release" / assignment)
+    return _digest(Path(course) / "release" / assignment)
 
 
 def is_recorded(course: str | Path, assignment: str, student: str, release: str) -> bool:
