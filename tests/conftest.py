@@ -139,15 +139,20 @@ def read_graded(root, assignment, names):
     return graded
 
 
+def submit_fixtures(root, chosen):
+    """Submit fixtures ({assignment: [names]}) as students named after them."""
+    for assignment, names in chosen.items():
+        found = fixtures.load_all(root, assignment)
+        for name in names:
+            fixtures.submit(found[name], root)
+
+
 def grade_batch(root, chosen, options, broken=False):
     """Submit fixtures ({assignment: [names]}) as students named after them and grade them all in
     one `tfladder grade` run (the project's own parallel grader); {assignment: GradedCourse}."""
     from tfladder.grading import grade
 
-    for assignment, names in chosen.items():
-        found = fixtures.load_all(root, assignment)
-        for name in names:
-            fixtures.submit(found[name], root)
+    submit_fixtures(root, chosen)
     order = list(chosen)
     if broken:
         add_broken_assignment(root)
@@ -214,10 +219,7 @@ class GradingRuns:
         with (root / "nbgrader_config.py").open("a") as file:
             file.write(f'\nc.CourseDirectory.db_url = "{server.create_database("gradebook")}"\n')
         fixtures.submit(fixtures.load_all(root, ASSIGNMENTS[0])["l1_reference"], root, student=KILLED_TWICE)
-        for assignment, names in chosen.items():
-            found = fixtures.load_all(root, assignment)
-            for name in names:
-                fixtures.submit(found[name], root)
+        submit_fixtures(root, chosen)
         order = list(chosen)
         last = sorted(chosen[order[-1]])[-1]  # the last notebook the workers get
 
