@@ -53,16 +53,13 @@ def total(found):
     return sum(v for v in found.points.values() if isinstance(v, (int, float)))
 
 
-REFERENCE_POINTS = total(fixture("l1_reference"))
+_REFERENCE = fixture("l1_reference").points  # every graded cell's points, in notebook order
+REFERENCE_POINTS = sum(p for p in _REFERENCE.values() if isinstance(p, int))
 FORGOT_BIAS_POINTS = REFERENCE_POINTS - 2  # l1_linear_forward_values
 # A kernel killed in l1_train's solution cell: what the test cells before it earned (the cells
 # after it, in notebook order, get nothing from a dead kernel).
-_ORDER = list(fixture("l1_reference").points)
-WITHOUT_TRAIN = sum(
-    p
-    for cell, p in fixture("l1_reference").points.items()
-    if isinstance(p, int) and _ORDER.index(cell) < _ORDER.index("l1_train_interface")
-)
+_BEFORE_TRAIN = list(_REFERENCE)[: list(_REFERENCE).index("l1_train_interface")]
+WITHOUT_TRAIN = sum(p for cell, p in _REFERENCE.items() if cell in _BEFORE_TRAIN and isinstance(p, int))
 
 
 # Per level: an honest mistake in one exercise (the answer the harvesting cases fall back on), that

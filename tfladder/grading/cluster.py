@@ -307,7 +307,7 @@ class Cluster:
                 self.client = self._connect()
         except Exception as error:  # noqa: BLE001 - every result says why; the grader executes them
             self.error = f"the grading cluster could not be used: {type(error).__name__}: {error}"
-            self._fail_all()
+            self._fail_all("error", self.error)
             return
         try:
             self._serve(self.client)
@@ -323,10 +323,9 @@ class Cluster:
         finally:
             self._close()
 
-    def _fail_all(self, key: str = "error", reason: str = "") -> None:
+    def _fail_all(self, key: str, reason: str) -> None:
         """Every notebook not yet settled gets a result that says `reason` under `key`: "error"
         (nbgrader executes it itself) or "lost" (not recorded)."""
-        reason = reason or self.error
         for job in [*self._pending.values(), *self._backlog]:
             _write_result(job.results, {"student": job.task["student"], key: reason})
         self._pending.clear()
