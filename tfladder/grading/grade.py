@@ -56,6 +56,7 @@ from tfladder import runtime
 from tfladder.course import ops
 from tfladder.course.config import SQLITE, db_url, nbgrader_config, tool_env
 from tfladder.grading.progress import Progress
+from tfladder.grading.resume import REPORT  # the report each graded submission gets
 from tfladder.sandbox import launcher
 
 # nbformat, nbgrader and the modules built on them take about 2 s to import: they are imported
@@ -67,7 +68,6 @@ if TYPE_CHECKING:
     from tfladder.grading.parallel import Workers
     from tfladder.sandbox.zygote import Zygote
 
-REPORT = "tfladder.json"
 # nbgrader's configuration for one assignment of a run, and the settings file it reads
 RUN_CONFIG = Path(__file__).with_name("run_config.py")
 RUN_SETTINGS = "tfladder-run-settings.json"

@@ -14,7 +14,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from tfladder.course.release_stamp import tree
-from tfladder.grading.grade import REPORT
+
+REPORT = "tfladder.json"  # each graded submission's report (grade.REPORT)
 
 
 def _digest(folder: Path) -> str:
