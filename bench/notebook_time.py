@@ -2,7 +2,7 @@
 
 Runs every source notebook (the reference solutions with all hidden tests) in a fresh kernel, cell
 by cell, and prints the time of the setup cell (which imports TensorFlow) apart from the rest,
-against the 15 s budget the course promises on 2 cores.
+against the budget the course promises on 2 cores: 15 s, 20 s for level 3 (it trains the CNN).
 
     .venv/bin/python bench/notebook_time.py [ASSIGNMENT ...]
 """
@@ -18,6 +18,7 @@ from tfladder import runtime
 from tfladder.course import notebooks, ops
 
 BUDGET_SECONDS = 15.0
+LONGER_BUDGETS = {"03_keras_models": 20.0}  # level 3 trains the seed notebook's CNN
 
 
 def time_notebook(path):
@@ -53,10 +54,11 @@ def main(argv):
     for assignment in argv or ops.assignments(root):
         path = root / "source" / assignment / f"{assignment}.ipynb"
         kernel, setup, rest, slowest = time_notebook(path)
-        worst = max(worst, rest / BUDGET_SECONDS)
+        budget = LONGER_BUDGETS.get(assignment, BUDGET_SECONDS)
+        worst = max(worst, rest / budget)
         print(
             f"{assignment}: kernel start {kernel:.1f} s, setup cell (imports TensorFlow) {setup:.1f} s, "
-            f"everything after it {rest:.1f} s = {rest / BUDGET_SECONDS:.2f} of the {BUDGET_SECONDS:g} s budget"
+            f"everything after it {rest:.1f} s = {rest / budget:.2f} of the {budget:g} s budget"
         )
         print("    slowest cells: " + ", ".join(f"{name} {s:.1f} s" for s, name in slowest))
     print(f"worst ratio to budget: {worst:.2f} ({'within' if worst <= 1 else 'OVER'} budget)")

@@ -29,6 +29,9 @@ SOLUTION_IDS = {
         "l3_compile_and_fit",
         "l3_evaluate",
         "l3_digit_classifier",
+        "l3_subclassed_model",
+        "l3_save_and_reload",
+        "l3_stop_at_loss",
     ],
     "04_custom_training": [
         "l4_train_step",

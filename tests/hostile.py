@@ -640,9 +640,9 @@ def case_list(course, grader_port):
             "memory",
             "memory grows 256 MiB at a time until refused",
             answers=after(
-                "_chunks = []\ntry:\n    for _ in range(64):\n"
+                "_chunks, _refused = [], False\ntry:\n    for _ in range(64):\n"
                 "        _chunks.append(np.ones(2**25))\nexcept MemoryError:\n"
-                "    print('DENIED memory')\n_chunks.clear()"
+                "    _refused = True\n_chunks.clear()\nprint('DENIED memory' if _refused else 'ALLOWED memory')"
             ),
             denied=1,
         ),
@@ -656,7 +656,7 @@ def case_list(course, grader_port):
                 "            _held.append(np.ones(2**25))\n    except MemoryError:\n        pass\n"
                 "_threads = [threading.Thread(target=_grow) for _ in range(4)]\n"
                 "[t.start() for t in _threads]; [t.join() for t in _threads]\n"
-                "print('DENIED threads', len(_held) < 4 * 64)\n_held.clear()"
+                "_kept = len(_held)\n_held.clear()\nprint('DENIED threads' if _kept < 4 * 64 else 'ALLOWED threads')"
             ),
             denied=1,
         ),

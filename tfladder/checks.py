@@ -69,6 +69,33 @@ EXCEPTION_HINTS = [
         "the compiled function (in the function that builds it), and only change it inside (assign_add).",
     ),
     (
+        r"could not be deserialized properly|Could not locate class",
+        "load_model could not rebuild a layer from the file: Keras knows its own layers by name, but a "
+        "custom layer such as Scale must be named to it: load_model(path, custom_objects={'Scale': Scale}) "
+        "(or register the class with tf.keras.utils.register_keras_serializable()).",
+    ),
+    (
+        r"filename must end in `\.weights\.h5`",
+        "save_weights writes the weights alone, into a .weights.h5 file; model.save(path) writes the "
+        "whole model (its layers' configuration and its weights) into a .keras file that load_model reads.",
+    ),
+    (
+        r"unexpected keyword argument '(name|trainable|dtype)'",
+        "Keras passes arguments such as name= on to the class it builds: accept **kwargs in __init__ "
+        "and hand them to super().__init__(**kwargs).",
+    ),
+    (
+        r"is not compatible with provided weight shape",
+        "set_weights gives a model its weights in the order model.weights lists them: the hidden "
+        "layers' kernel and bias first, then the output layer's. Keras lists layers in the order "
+        "__init__ creates them, so create the hidden layers before the output layer.",
+    ),
+    (
+        r"KeyError: 'val_loss'",
+        "logs holds 'val_loss' only when fit is given validation data; this exercise watches the "
+        "training loss, logs['loss'].",
+    ),
+    (
         r"non-persistent GradientTape can only be used to compute one set of gradients",
         "A tape answers one tape.gradient call unless it is persistent: open it with "
         "tf.GradientTape(persistent=True) to ask it for several gradients (and del it afterwards).",
@@ -524,3 +551,126 @@ def paired_permutation(xs, ys, X, y, name):
                 "Dataset.from_tensor_slices((X, y)).shuffle(...), never x and y separately."
             )
         labels.remove(key(label))
+
+
+def dropout_applied(out, kept, rate, shift, name):
+    """Fail unless `out` is a dropout of `kept` at `rate` followed by an output layer that adds
+    `shift` (an identity kernel): every value either dropped (`shift`) or kept and scaled by
+    1 / (1 - rate) (`kept / (1 - rate) + shift`), and some of each."""
+    out, kept = to_numpy(out, name), np.asarray(kept, np.float64)
+    if out.shape != kept.shape:
+        fail(f"{name} has shape {_fmt_shape(out.shape)}; {_fmt_shape(kept.shape)} was expected.")
+    near = lambda a, b: np.isclose(a, b, rtol=1e-4, atol=1e-5)  # noqa: E731
+    live = np.abs(kept) > 1e-3  # a value that is 0 anyway shows nothing
+    is_kept, is_dropped = near(out, kept / (1 - rate) + shift), near(out, shift)
+    if np.all(near(out, kept + shift)):
+        fail(
+            f"{name} with training=True dropped nothing: the Dropout layer must be active while "
+            "training. Pass the flag on: self.dropout(h, training=training)."
+        )
+    if np.all(is_kept | is_dropped) and np.any(is_dropped & live):
+        return
+    if np.all(near(out, (kept + shift) / (1 - rate)) | near(out, 0.0)):
+        fail(
+            f"{name}: with training=True the dropped values are 0 where the output layer's bias "
+            "should still be added: the dropout is applied after the output layer. Apply it to the "
+            "last hidden output (to the input when there is no hidden layer), before the output layer."
+        )
+    if np.all(near(out, kept / rate + shift) | is_dropped):
+        fail(
+            f"{name}: the values kept are scaled by 1/{rate:g}, as if the rate were {1 - rate:g}: "
+            "Dropout(rate) drops a fraction `rate` of the values, so pass it dropout itself."
+        )
+    fail(
+        f"{name} with training=True: the values are neither dropped nor kept as Dropout({rate:g}) keeps "
+        "them (scaled by 1/(1 - rate)): apply one Dropout(dropout) to the last hidden output "
+        "(to the input when there is no hidden layer), and nothing else that is random."
+    )
+
+
+def keras_file(entries, name):
+    """Fail unless `entries` (the sorted names in the zip at a path, True for a file that is no
+    zip, False for nothing there) is a model saved in Keras's native .keras format."""
+    if entries is False:
+        fail(
+            f"{name} does not exist: nothing was saved at the path given. Save the model there "
+            "with model.save(path), then load it from that same path."
+        )
+    if entries is True:
+        fail(
+            f"{name} is not a .keras file (a zip holding the model's configuration and weights): save "
+            "the whole model with model.save(path); save_weights writes the weights alone, which "
+            "cannot be loaded without the code that builds the model."
+        )
+    missing = [part for part in ("config.json", "model.weights.h5") if part not in entries]
+    that(
+        not missing,
+        f"{name} lacks {' and '.join(missing)}: save the whole model with model.save(path), in the "
+        "native .keras format.",
+    )
+
+
+def stopped_at(result, losses, threshold, epochs, name):
+    """Fail unless a fit with StopAtLoss(threshold) over `epochs` epochs, whose epoch losses are
+    `losses` (the oracle's), stopped where the first loss below `threshold` is, and said so:
+    `result` is (stopped_epoch, epochs run)."""
+    epochs_run(result, losses, threshold, epochs, name)
+    stopped_epoch(result, losses, threshold, name)
+
+
+def _first_below(losses, threshold):
+    expected = next((epoch for epoch, loss in enumerate(losses) if loss < threshold), None)
+    where = (
+        f"epoch {expected}'s loss {losses[expected]:.4g} is the first below {threshold:.4g}"
+        if expected is not None
+        else f"every loss stays above {threshold:.4g} (the lowest is {min(losses):.4g})"
+    )
+    return expected, where
+
+
+def epochs_run(result, losses, threshold, epochs, name):
+    """The number-of-epochs half of `stopped_at`."""
+    stopped, ran = result
+    expected, where = _first_below(losses, threshold)
+    if stopped == "missing":
+        fail(f"{name}: the callback has no attribute stopped_epoch; set self.stopped_epoch = None in __init__.")
+    want_ran = epochs if expected is None else expected + 1
+    if ran == want_ran:
+        return
+    if expected is not None and ran == epochs:
+        detail = (
+            "but training ran all its epochs although stopped_epoch was set: set self.model.stop_training "
+            "= True (on the model, not on the callback)"
+            if stopped is not None
+            else "but training ran all its epochs: in on_epoch_end, set self.model.stop_training = True "
+            "once logs['loss'] < threshold"
+        )
+    elif expected is not None and ran == want_ran + 1:
+        detail = "but training stopped one epoch late: compare the loss in on_epoch_end, with <"
+    elif ran < want_ran and losses[ran - 1] >= threshold:
+        detail = (
+            f"but training stopped after epoch {ran - 1}, whose loss {losses[ran - 1]:.4g} is not below "
+            "the threshold: stop when logs['loss'] < threshold"
+        )
+    else:
+        detail = f"but training ran {ran} epochs"
+    fail(f"{name}: {where}, so training should run {want_ran} epoch{'s' if want_ran != 1 else ''}, {detail}.")
+
+
+def stopped_epoch(result, losses, threshold, name):
+    """The stopped_epoch half of `stopped_at`."""
+    stopped, _ = result
+    expected, where = _first_below(losses, threshold)
+    if stopped == expected:
+        return
+    if expected is not None and stopped == expected + 1:
+        fail(
+            f"{name}: stopped_epoch is {stopped}; it should be {expected}, the 0-based index "
+            "on_epoch_end receives as `epoch` (do not add 1)."
+        )
+    if expected is None:
+        fail(f"{name}: {where}, so training never stopped and stopped_epoch should stay None, not {stopped!r}.")
+    fail(
+        f"{name}: {where}, so stopped_epoch should be {expected}, the `epoch` that on_epoch_end receives, "
+        f"not {stopped!r}."
+    )

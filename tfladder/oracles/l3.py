@@ -139,3 +139,33 @@ def accuracy(probabilities: npt.ArrayLike, one_hot: npt.ArrayLike) -> float:
     """The fraction of rows whose most probable class is the true class (labels one-hot)."""
     predicted = np.argmax(np.asarray(probabilities, np.float64), axis=1)
     return float(np.mean(predicted == np.argmax(np.asarray(one_hot), axis=1)))
+
+
+def mlp_hidden(x: npt.ArrayLike, layer_weights: Sequence[tuple[npt.ArrayLike, npt.ArrayLike]]) -> np.ndarray:
+    """The last hidden output of an MLP with relu hidden layers [(k, b), ...]; `x` itself if none."""
+    h = np.asarray(x, dtype=np.float64)
+    for kernel, bias in layer_weights:
+        h = dense_forward(h, kernel, bias, "relu")
+    return h
+
+
+def scaled_mlp_forward(x: npt.ArrayLike, weights: Sequence[npt.ArrayLike]) -> np.ndarray:
+    """Dense(h, relu) -> Scale (one factor per feature) -> Dense(k); weights [k1, b1, factor, k2, b2]."""
+    k1, b1, factor, k2, b2 = weights
+    hidden = dense_forward(np.asarray(x, np.float64), k1, b1, "relu") * np.asarray(factor, np.float64)
+    return dense_forward(hidden, k2, b2)
+
+
+def stop_epoch(losses: Sequence[float], threshold: float) -> int | None:
+    """The 0-based index of the first epoch whose loss is below `threshold`, or None."""
+    return next((epoch for epoch, loss in enumerate(losses) if loss < threshold), None)
+
+
+def threshold_stopping_at(losses: Sequence[float], epoch: int, *, margin: float = 0.01) -> float | None:
+    """A threshold that the loss of `epoch` is below and every earlier epoch's is above, each by a
+    relative `margin` (room for oneDNN's and thread counts' last bits), or None if there is none."""
+    before = min(losses[:epoch]) if epoch else float("inf")
+    low, high = losses[epoch] * (1 + margin), before * (1 - margin)
+    if not low < high:
+        return None
+    return float(np.sqrt(low * high)) if np.isfinite(high) else float(2 * low)
