@@ -115,6 +115,7 @@ RUN_BY = {
     "python -m pytest -q --basetemp=/tmp/tfladder-pytest/hostile tests/grading/test_hostile_grading.py": HOSTILE,
     # bench scripts: too long to run here; their flags are parsed by the scripts' own parsers
     "python bench/notebook_time.py": "parses: bench/notebook_time.py",
+    "python bench/notebook_time.py 03_keras_models": "parses: bench/notebook_time.py",
     "python bench/exploration_time.py": "parses: bench/exploration_time.py",
     "python bench/grade_class.py": GRADE_CLASS,
     'python bench/grade_class.py --class-only --memory-sizes ""': GRADE_CLASS,

@@ -650,7 +650,8 @@ def epochs_run(result, losses, threshold, epochs, name):
     elif ran < want_ran and losses[ran - 1] >= threshold:
         detail = (
             f"but training stopped after epoch {ran - 1}, whose loss {losses[ran - 1]:.4g} is not below "
-            "the threshold: stop when logs['loss'] < threshold"
+            "the threshold: stop when logs['loss'] < threshold, compared in on_epoch_end (where it is the "
+            "whole epoch's loss), not after each batch"
         )
     else:
         detail = f"but training ran {ran} epochs"
@@ -671,6 +672,6 @@ def stopped_epoch(result, losses, threshold, name):
     if expected is None:
         fail(f"{name}: {where}, so training never stopped and stopped_epoch should stay None, not {stopped!r}.")
     fail(
-        f"{name}: {where}, so stopped_epoch should be {expected}, the `epoch` that on_epoch_end receives, "
-        f"not {stopped!r}."
+        f"{name}: {where}, so stopped_epoch should be {expected}, the `epoch` that on_epoch_end receives "
+        f"(not a batch's index), not {stopped!r}."
     )

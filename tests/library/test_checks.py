@@ -308,3 +308,76 @@ calls, tf.Variable(0, dtype=tf.int64)
         checks.counted_calls(counted_traces, 4, 3, "calls")
     with pytest.raises(CheckFailed, match=r"calls is still 0 after 2 calls.*calls.assign_add\(1\)"):
         checks.counted_calls(never_counted, 2, None, "calls")
+
+
+# What a model with an identity output kernel and a bias of `shift` returns in training, for a
+# hidden output `kept`, a dropout at `rate` and a mask of kept values.
+DROPOUTS = {
+    "right": (lambda kept, rate, shift, mask: np.where(mask, kept / (1 - rate) + shift, shift), None),
+    "never active": (lambda kept, rate, shift, mask: kept + shift, "dropped nothing"),
+    "after the output layer": (
+        lambda kept, rate, shift, mask: np.where(mask, (kept + shift) / (1 - rate), 0.0),
+        "applied after the output layer",
+    ),
+    "1 - rate": (
+        lambda kept, rate, shift, mask: np.where(mask, kept / rate + shift, shift),
+        "as if the rate were 0.75",
+    ),
+    "something else": (
+        lambda kept, rate, shift, mask: np.where(mask, 3 * kept + shift, shift),
+        "neither dropped nor kept",
+    ),
+}
+
+
+@pytest.mark.parametrize("how", list(DROPOUTS))
+def test_does_a_dropout_check_tell_where_the_dropout_went_wrong(how):
+    rng = np.random.default_rng(0)
+    kept, rate, shift = rng.uniform(0.5, 2.0, size=(8, 4)), 0.25, 0.5
+    outputs, message = DROPOUTS[how]
+    mask = rng.uniform(size=kept.shape) >= rate
+    out = wire.decode(wire.encode(tf.constant(outputs(kept, rate, shift, mask), tf.float32), {}))
+    if message is None:
+        checks.dropout_applied(out, kept, rate, shift, "model(x, training=True)")
+    else:
+        with pytest.raises(CheckFailed, match=message):
+            checks.dropout_applied(out, kept, rate, shift, "model(x, training=True)")
+
+
+@pytest.mark.parametrize(
+    "result, message",
+    [
+        ((2, 3), None),
+        ((None, 12), "ran all its epochs: in on_epoch_end, set self.model.stop_training"),
+        ((11, 12), "although stopped_epoch was set.*on the model, not on the callback"),
+        ((3, 3), "should be 2, the 0-based index.*do not add 1"),
+        ((0, 1), "stopped after epoch 0, whose loss 4 is not below"),
+        ((3, 4), "one epoch late"),
+        (("missing", 3), "self.stopped_epoch = None in __init__"),
+        ((1, 3), "not a batch's index"),
+    ],
+)
+def test_does_a_stopping_callback_get_told_what_it_did(result, message):
+    losses = [4.0, 2.0, 1.0, 0.5, 0.25] + [0.2] * 7
+    if message is None:
+        checks.stopped_at(result, losses, 1.5, 12, "fit with StopAtLoss(1.5)")
+    else:
+        with pytest.raises(CheckFailed, match=message):
+            checks.stopped_at(result, losses, 1.5, 12, "fit with StopAtLoss(1.5)")
+
+
+@pytest.mark.parametrize(
+    "entries, message",
+    [
+        (["config.json", "metadata.json", "model.weights.h5"], None),
+        (False, "nothing was saved at the path given"),
+        (True, "not a .keras file"),
+        (["model.weights.h5"], "lacks config.json"),
+    ],
+)
+def test_does_a_saved_file_check_say_what_the_path_holds(entries, message):
+    if message is None:
+        checks.keras_file(entries, "the file at path")
+    else:
+        with pytest.raises(CheckFailed, match=message):
+            checks.keras_file(entries, "the file at path")

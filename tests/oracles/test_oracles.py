@@ -96,3 +96,35 @@ def test_do_the_second_derivatives_match_finite_differences(name):
         right = dy if part == "dy" else d2y
         for label, wrong in mistakes.items():
             assert not np.allclose(wrong, right), (name, label)
+
+
+def test_does_the_chosen_threshold_stop_at_its_epoch_with_room_on_both_sides():
+    from tfladder.oracles import l3
+
+    losses = [5.0, 3.0, 2.9, 1.0, 1.0, 0.5]
+    assert l3.stop_epoch(losses, l3.threshold_stopping_at(losses, 1)) == 1
+    assert l3.stop_epoch(losses, l3.threshold_stopping_at(losses, 3)) == 3
+    assert l3.threshold_stopping_at(losses, 2, margin=0.05) is None  # 2.9 is within 5% of 3.0
+    assert l3.threshold_stopping_at(losses, 4) is None  # epoch 3 is as low
+    assert l3.stop_epoch(losses, 0.1) is None
+
+
+def test_does_the_scaled_mlp_oracle_compute_what_keras_does():
+    import tensorflow as tf
+
+    from tfladder.oracles import l3
+
+    class Scale(tf.keras.layers.Layer):
+        def build(self, input_shape):
+            self.factor = self.add_weight(shape=(input_shape[-1],), initializer="ones")
+
+        def call(self, inputs):
+            return inputs * self.factor
+
+    rng = np.random.default_rng(1)
+    weights = [rng.normal(size=s).astype("float32") for s in [(3, 4), (4,), (4,), (4, 2), (2,)]]
+    dense = tf.keras.layers.Dense
+    model = tf.keras.Sequential([tf.keras.Input((3,)), dense(4, activation="relu"), Scale(), dense(2)])
+    model.set_weights(weights)
+    x = rng.normal(size=(5, 3)).astype("float32")
+    np.testing.assert_allclose(model(x).numpy(), l3.scaled_mlp_forward(x, weights), rtol=1e-5, atol=1e-5)
