@@ -20,8 +20,10 @@ from tfladder.wire import Array, Opaque, type_name
 EXCEPTION_HINTS = [
     (
         r"(double|float64).*(float|float32)|(float|float32)\b.*(double|float64)",
-        "Inputs may arrive as numpy float64 while the variables are float32. Convert them first, "
-        "e.g. tf.convert_to_tensor(X, dtype=tf.float32) or tf.cast(X, tf.float32).",
+        "A float64 (double) value met a float32 one. Inputs may arrive as numpy float64: convert them "
+        "first, e.g. tf.convert_to_tensor(X, dtype=tf.float32) or tf.cast(X, tf.float32). And a Variable "
+        "made from a numpy array (tf.Variable(np.zeros(...))) is float64 too: make it from tf.zeros(...) "
+        "or pass dtype=tf.float32.",
     ),
     (
         r"object has no attribute 'assign(_sub|_add)?'",
@@ -67,6 +69,17 @@ EXCEPTION_HINTS = [
         r"tf.function only supports singleton tf.Variables created on the first call",
         "A tf.Variable made inside a tf.function is made again on every trace. Create it once, outside "
         "the compiled function (in the function that builds it), and only change it inside (assign_add).",
+    ),
+    (
+        r"must have rank \(ndim\) `target.ndim - 1`",
+        "The labels are one-hot (one column per class), but the loss is a sparse one, which expects one "
+        "class index per row: with one-hot labels use loss='categorical_crossentropy'.",
+    ),
+    (
+        r"`target` and `output` must have the same rank",
+        "The labels are class indices (one number per row), but the loss expects one-hot rows: use "
+        "loss='sparse_categorical_crossentropy' for indices, or one-hot labels with "
+        "loss='categorical_crossentropy'.",
     ),
     (
         r"could not be deserialized properly|Could not locate class",
