@@ -19,6 +19,11 @@ from tfladder.wire import Array, Opaque, type_name
 # Known mistakes that show up as an exception, with what to do about them.
 EXCEPTION_HINTS = [
     (
+        r"Binding inputs to tf.function failed",
+        "The input_signature refused these inputs: each TensorSpec must accept any batch size (None as "
+        "the first dimension) and the dtype the inputs have (tf.float32).",
+    ),
+    (
         r"(double|float64).*(float|float32)|(float|float32)\b.*(double|float64)",
         "A float64 (double) value met a float32 one. Inputs may arrive as numpy float64: convert them "
         "first, e.g. tf.convert_to_tensor(X, dtype=tf.float32) or tf.cast(X, tf.float32). And a Variable "
@@ -36,6 +41,21 @@ EXCEPTION_HINTS = [
         "Something was None where a tensor was expected. If it is a gradient, the loss does not "
         "depend on that variable through TensorFlow ops recorded by the tape (numpy or .numpy() "
         "inside the tape, or the loss computed outside the `with` block).",
+    ),
+    (
+        r"Incompatible shapes.*\[Op:Mul\]",
+        "`*` multiplies elementwise, and these shapes cannot be paired element by element: the matrix "
+        "product of X (n, d) and w (d, 1) is tf.matmul(X, w), or X @ w.",
+    ),
+    (
+        r"Inputs have incompatible shapes",
+        "A merging layer got inputs of different widths: Add (like Multiply and Average) needs equal "
+        "shapes, while Concatenate joins inputs of any widths side by side.",
+    ),
+    (
+        r"Missing data for input .* data dictionary with keys",
+        "Keras matches a dict's keys to the names of the model's inputs: name each tf.keras.Input "
+        "(tf.keras.Input(shape=(4,), name='a')).",
     ),
     (
         r"Incompatible shapes|Matrix size-incompatible|Dimensions must be equal|shapes .* not aligned",
@@ -99,14 +119,51 @@ EXCEPTION_HINTS = [
     ),
     (
         r"is not compatible with provided weight shape",
-        "set_weights gives a model its weights in the order model.weights lists them: the hidden "
-        "layers' kernel and bias first, then the output layer's. Keras lists layers in the order "
-        "__init__ creates them, so create the hidden layers before the output layer.",
+        "set_weights takes the weights in the order .weights lists them, each with its own shape: a "
+        "Dense layer's kernel is (inputs, units), then its bias (units,); a model lists its layers in "
+        "the order __init__ created them (create the hidden layers before the output layer).",
+    ),
+    (
+        r"isn't built|is not built|has not been built",
+        "A layer makes its weights when it is built: call layer.build((None, input_dim)) (or call it "
+        "on a batch) before asking for its weights or counting them.",
+    ),
+    (
+        r"is incompatible with the layer: expected axis -1 of input shape to have value",
+        "A layer received inputs of another width than the one it was built for: are the layers "
+        "applied in their order, each to the output of the one before?",
     ),
     (
         r"KeyError: 'val_loss'",
         "logs holds 'val_loss' only when fit is given validation data; this exercise watches the "
         "training loss, logs['loss'].",
+    ),
+    (
+        r"'(Symbolic)?Tensor' object has no attribute 'numpy'",
+        "Inside Dataset.map (and a tf.function) your function runs as a graph, where tensors have no "
+        "values yet: .numpy() and numpy functions cannot be used there. Write it with TensorFlow ops.",
+    ),
+    (
+        r"The dataset length is unknown|The dataset is infinite",
+        "len() works only for a dataset whose cardinality is known. Ask ds.cardinality() first: "
+        "tf.data.UNKNOWN_CARDINALITY means counting the elements by iterating, "
+        "tf.data.INFINITE_CARDINALITY means there is nothing to count (raise ValueError).",
+    ),
+    (
+        r"apply_gradients\(\) takes 2 positional arguments",
+        "Keras 3's optimizer.apply_gradients takes one list of (gradient, variable) pairs: "
+        "optimizer.apply_gradients(zip(grads, variables)); or call optimizer.apply(grads, variables).",
+    ),
+    (
+        r"No gradients provided for any variable",
+        "Every gradient was None: the tape recorded nothing that leads from the variables to the loss. "
+        "Call the model and compute the loss inside `with tf.GradientTape() as tape:`, then ask "
+        "tape.gradient after the block.",
+    ),
+    (
+        r"Attr 'Toutput_types' of 'OptionalFromValue' Op passed list of length 0",
+        "train_step returned nothing; fit needs its metrics' results: return "
+        "{m.name: m.result() for m in self.metrics}.",
     ),
     (
         r"non-persistent GradientTape can only be used to compute one set of gradients",
@@ -261,6 +318,11 @@ def _shape_hint(got, expected):
             " An (n, n) result means a vector of shape (n,) was broadcast against a column "
             "(n, 1): reshape them to the same shape first."
         )
+    if len(got) == 2 and len(expected) == 2 and expected[1] == 1 and got[0] == expected[0] and got[1] not in (None, 1):
+        return (
+            f" A column was expected, but this has {got[1]} columns: did a flat vector (n,) broadcast "
+            "against a column (n, 1) on the way? Reshape it to (-1, 1) first."
+        )
     if len(expected) == 2 and expected[1] == 1 and len(got) == 1:
         return " A column (n, 1) was expected, but this is a flat vector (n,): reshape with (-1, 1)."
     if len(expected) == 1 and len(got) == 2 and 1 in got:
@@ -276,6 +338,8 @@ def to_numpy(value, name):
         fail(f"{name} is None; numbers were expected. {NONE_HINT}")
     if isinstance(value, Opaque) or isinstance(value, (str, bytes, dict)):
         fail(f"{name} should be numbers, but it is {_describe(value)}.")
+    if isinstance(value, (list, tuple)) and any(isinstance(item, Array) for item in value):
+        return np.asarray([to_numpy(item, name) for item in value], dtype=np.float64)  # a list of scalar tensors
     try:
         return np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
@@ -308,6 +372,12 @@ def close(actual, expected, name, *, tol, mistakes=None, note=None, ignore_shape
     if ignore_shape and got.shape != want.shape and got.size == want.size:
         got = got.reshape(want.shape)
     if got.shape != want.shape:
+        label = matching_mistake(got, mistakes or {}, tol=tol)
+        if label:
+            fail(
+                f"{name} should have shape {_fmt_shape(want.shape)}, but it has shape {_fmt_shape(got.shape)}.\n"
+                f"This matches a known mistake: {label}" + (f"\n{note}" if note else "")
+            )
         shape(got, want.shape, name)
     finite(got, name)
     if np.allclose(got, want, rtol=rtol, atol=atol):

@@ -96,11 +96,13 @@ def sgd_step_mistakes(
             "the variables did not change: `w = w - lr * dw` rebinds the name to a new tensor and "
             "leaves the Variable untouched; use w.assign_sub(lr * dw)": w0,
             "stepped uphill: the update must subtract lr * gradient": 2 * w0 - w_new,
+            "the step is not scaled by the learning rate: subtract lr * dw, not dw": w0 - (w0 - w_new) / lr,
         },
         "b": {
             "the variables did not change: `b = b - lr * db` rebinds the name to a new tensor and "
             "leaves the Variable untouched; use b.assign_sub(lr * db)": b0,
             "stepped uphill: the update must subtract lr * gradient": 2 * b0 - b_new,
+            "the step is not scaled by the learning rate: subtract lr * db, not db": b0 - (b0 - b_new) / lr,
         },
     }
 

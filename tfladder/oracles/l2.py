@@ -56,6 +56,8 @@ def dense_param_count_mistakes(input_dim: int, units: int, use_bias: bool = True
     return {
         "the bias was counted although use_bias=False: pass use_bias to Dense": input_dim * units + units,
         "the bias was left out although use_bias=True": input_dim * units,
+        "counted the weight tensors (a kernel and a bias), not the numbers in them: count_params() "
+        "counts the numbers": 2 if use_bias else 1,
     }
 
 

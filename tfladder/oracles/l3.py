@@ -43,6 +43,10 @@ def mlp_forward_mistakes(
     found["the output layer has the activation too; it must be linear"] = activate(
         mlp_forward(x, layer_weights, activation), activation
     )
+    if len(layer_weights) > 1 and activation != "relu":
+        found["the hidden layers use relu whatever activation is asked for: pass activation=activation"] = mlp_forward(
+            x, layer_weights, "relu"
+        )
     return found
 
 

@@ -33,4 +33,5 @@ def unweighted_mean_mistakes(values: npt.ArrayLike, sizes: npt.ArrayLike) -> dic
         "the batch losses were weighted by batch size; this exercise asks for the unweighted mean "
         "of the losses step_fn returned": float(np.sum(values * sizes) / np.sum(sizes)),
         "the last batch was left out": float(np.mean(values[:-1])),
+        "the losses were summed instead of averaged": float(np.sum(values)),
     }
