@@ -76,3 +76,21 @@ def test_is_a_broken_fixture_reported_clearly(tmp_path):
     bad.write_text("this is not toml = = =")
     with pytest.raises(fixtures.FixtureError, match="cannot read fixture"):
         fixtures.load(bad)
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_does_every_exercise_have_five_mistakes_whose_messages_are_checked(assignment):
+    found = fixtures.load_all(REPO, assignment)
+    prefix = ops.level_prefix(assignment)
+    reference = found[f"{prefix}_reference"].points
+    for sid in SOLUTION_IDS[assignment]:
+        if sid in MANUAL_IDS:
+            continue
+        named = [
+            f.name
+            for f in found.values()
+            if f.name not in (f"{prefix}_blank", f"{prefix}_several_mistakes")
+            and any(c.startswith(sid + "_") and f.points[c] != reference[c] for c in f.points)
+            and any(c.startswith(sid + "_") for c in f.messages)
+        ]
+        assert len(named) >= 5, f"{sid}: only {len(named)} mistake fixtures check their message: {named}"
