@@ -124,6 +124,11 @@ EXCEPTION_HINTS = [
         "the order __init__ created them (create the hidden layers before the output layer).",
     ),
     (
+        r"'int' object is not subscriptable",
+        "An int arrived where a shape (a tuple) was expected: a layer is built with "
+        "layer.build((None, input_dim)), the batch size first, not with layer.build(input_dim).",
+    ),
+    (
         r"isn't built|is not built|has not been built",
         "A layer makes its weights when it is built: call layer.build((None, input_dim)) (or call it "
         "on a batch) before asking for its weights or counting them.",
