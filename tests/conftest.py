@@ -1,5 +1,7 @@
 """Shared helpers: a temporary course per grading test, and fixtures graded through nbgrader."""
 
+import copy
+import functools
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -41,6 +43,22 @@ BROKEN = "06_broken_source"
 # itself, each kernel from scratch), to compare with the baseline batch's parallel grading: level 1
 # and level 5 (whose tests read shuffles).
 SERIAL_LEVELS = ("01_low_level_ops", "05_data_pipelines")
+
+
+@functools.cache
+def _notebook(kind, assignment):
+    return notebooks.read(REPO / kind / assignment / f"{assignment}.ipynb")
+
+
+def committed_notebook(kind, assignment):
+    """A fresh copy of `kind`/<assignment> ("source" or "release"), read from disk once per session."""
+    return copy.deepcopy(_notebook(kind, assignment))
+
+
+@functools.cache
+def level_fixtures(assignment):
+    """Every fixture of an assignment, parsed once per session (the fast tests ask per fixture)."""
+    return fixtures.load_all(REPO, assignment)
 
 
 def make_course(root, assignments=ASSIGNMENTS):

@@ -1,10 +1,7 @@
 """Are the fixture submissions well-formed, and do they cover every exercise?"""
 
-import copy
-import functools
-
 import pytest
-from conftest import ASSIGNMENTS, REPO
+from conftest import ASSIGNMENTS, REPO, committed_notebook, level_fixtures
 from contract import MANUAL_IDS, SOLUTION_IDS
 
 from tfladder.course import fixtures, notebooks, ops
@@ -12,23 +9,13 @@ from tfladder.course import fixtures, notebooks, ops
 ALL = [(a, name) for a in ASSIGNMENTS for name in fixtures.load_all(REPO, a)]
 
 
-@functools.cache
-def _read(kind, assignment):
-    return notebooks.read(REPO / kind / assignment / f"{assignment}.ipynb")
-
-
-@functools.cache
-def _fixtures(assignment):
-    return fixtures.load_all(REPO, assignment)
-
-
 def _source(assignment):
-    return copy.deepcopy(_read("source", assignment))
+    return committed_notebook("source", assignment)
 
 
 @pytest.mark.parametrize("assignment,name", ALL)
 def test_does_the_fixture_list_every_graded_cell(assignment, name):
-    fixture = _fixtures(assignment)[name]
+    fixture = level_fixtures(assignment)[name]
     graded = notebooks.graded_points(_source(assignment))
     assert fixture.assignment == assignment
     assert name.startswith(ops.level_prefix(assignment) + "_"), "fixture names start with the level prefix"
@@ -47,8 +34,8 @@ def test_does_the_fixture_list_every_graded_cell(assignment, name):
 
 @pytest.mark.parametrize("assignment,name", ALL)
 def test_does_the_fixture_build_into_a_notebook(assignment, name):
-    fixture = _fixtures(assignment)[name]
-    release = copy.deepcopy(_read("release", assignment))
+    fixture = level_fixtures(assignment)[name]
+    release = committed_notebook("release", assignment)
     nb = fixtures.build(fixture, release, _source(assignment))
     by_id = notebooks.cells_by_id(nb)
     for gid, answer in fixture.answers.items():

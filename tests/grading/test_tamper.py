@@ -2,10 +2,9 @@
 and is honest work (right or wrong) left alone?"""
 
 import copy
-import functools
 
 import pytest
-from conftest import ASSIGNMENTS, REPO
+from conftest import ASSIGNMENTS, REPO, committed_notebook, level_fixtures
 
 from tfladder.course import fixtures, notebooks
 from tfladder.grading import restore, tamper
@@ -14,27 +13,17 @@ from tfladder.sandbox import launcher
 HONEST = [(a, f.name) for a in ASSIGNMENTS for f in fixtures.load_all(REPO, a).values()]
 
 
-@functools.cache
-def _read(kind, assignment):
-    return notebooks.read(REPO / kind / assignment / f"{assignment}.ipynb")
-
-
-@functools.cache
-def _fixtures(assignment):
-    return fixtures.load_all(REPO, assignment)
-
-
 def release(assignment):
-    return copy.deepcopy(_read("release", assignment))
+    return committed_notebook("release", assignment)
 
 
 def source(assignment):
-    return copy.deepcopy(_read("source", assignment))
+    return committed_notebook("source", assignment)
 
 
 @pytest.mark.parametrize("assignment,name", HONEST)
 def test_is_every_honest_fixture_left_unflagged(assignment, name):
-    fixture = _fixtures(assignment)[name]
+    fixture = level_fixtures(assignment)[name]
     nb = fixtures.build(fixture, release(assignment), source(assignment))
     assert tamper.scan(nb, release(assignment)) == []
 
@@ -102,7 +91,7 @@ def test_does_the_scan_see_edited_metadata_tags_outputs_and_duplicates():
 
 @pytest.mark.parametrize("assignment,name", HONEST)
 def test_is_an_honest_notebook_left_as_it_is_by_restoring(assignment, name):
-    fixture = _fixtures(assignment)[name]
+    fixture = level_fixtures(assignment)[name]
     nb = fixtures.build(fixture, release(assignment), source(assignment))
     before = copy.deepcopy(nb)
     assert restore.restore(nb, release(assignment)) == []
