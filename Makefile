@@ -9,7 +9,7 @@ export PATH := $(VENV)/bin:$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup check test demo release explorations lab lock
+.PHONY: help setup check test demo release explorations lab hub lock
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -42,6 +42,16 @@ POSTGRES := /usr/bin/pg_ctlcluster
 $(POSTGRES):
 	$(call apt-install,postgresql,the tests' PostgreSQL gradebook)
 
+# A class on this machine (`make hub`; tests/hub/test_hub.py): JupyterHub's proxy from the npm
+# registry, pinned by hub-proxy/package-lock.json, run with the machine's Node.js (20 or newer).
+NPM := /usr/bin/npm
+$(NPM):
+	$(call apt-install,nodejs npm,JupyterHub's proxy)
+HUB_PROXY := hub-proxy/node_modules/.bin/configurable-http-proxy
+$(HUB_PROXY): hub-proxy/package-lock.json | $(NPM)
+	cd hub-proxy && npm ci --no-audit --no-fund --silent
+	@touch $@
+
 $(STAMP): requirements.lock pyproject.toml | $(SANDBOX_TOOLS)
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -73,7 +83,7 @@ check: $(STAMP) ## fast checks: lint, format, types, the tests that execute no n
 	@# mypy (about 11 s without its cache) runs beside the fast tests; either failing fails the target
 	mypy & types=$$!; $(PYTEST) -m "not slow" -q; tests=$$?; wait $$types && exit $$tests
 
-test: $(STAMP) | $(CHROMIUM) $(POSTGRES) ## everything CI runs: lint, format, types, every test (every fixture graded, the sandbox, the browser, PostgreSQL)
+test: $(STAMP) | $(CHROMIUM) $(POSTGRES) $(HUB_PROXY) ## everything CI runs: lint, format, types, every test (every fixture graded, the sandbox, the browser, PostgreSQL, the hub)
 	ruff check .
 	ruff format --check .
 	mypy
@@ -91,6 +101,9 @@ explorations: $(STAMP) ## recompute the explorations' reference runs (source/<as
 
 lab: $(STAMP) ## JupyterLab + nbgrader on the course: students in release/, formgrader (loopback, token)
 	tfladder lab
+
+hub: $(STAMP) | $(HUB_PROXY) ## a class on this machine: JupyterHub on 127.0.0.1:8000, system accounts (as root; docs/hub.md)
+	tfladder hub
 
 lock: $(STAMP) ## re-pin requirements.lock from what .venv holds
 	{ echo "# Every package of the grading environment, pinned (Python 3.11). Regenerate with \`make lock\`."; \

@@ -28,10 +28,19 @@ from conftest import REPO
 
 from tfladder.course import ops
 
-DOC_PAGES = ["architecture.md", "authoring.md", "grading.md", "security.md", "performance.md", "testing.md"]
+DOC_PAGES = [
+    "architecture.md",
+    "authoring.md",
+    "grading.md",
+    "hub.md",
+    "security.md",
+    "performance.md",
+    "testing.md",
+]
 DOCUMENTS = ["README.md", "CHANGELOG.md", *(f"docs/{page}" for page in DOC_PAGES)]
 README_MAX_LINES = 170
 MAKEFILE_TEST = "tests/test_docs.py::test_do_the_make_targets_shown_run_what_the_docs_say"
+HUB = "tests/hub/test_hub.py::hub"  # the module's hub: `tfladder users add`, `tfladder hub`, `users remove`
 HOSTILE = "tests/grading/test_hostile_grading.py::test_does_each_submission_get_exactly_what_it_earned"
 GRADE_CLASS = "parses: bench/grade_class.py"
 CLUSTER_BATCH = "tests/grading/test_cluster.py::test_was_each_worker_killed_while_its_kernel_ran"
@@ -50,6 +59,13 @@ RUN_BY = {
     "make explorations": (
         "tests/course/test_exploration_data.py::test_does_recording_level_2_again_give_the_shipped_run"
     ),
+    # a class on the hub: tests/hub/test_hub.py makes the accounts and runs the hub with these
+    "make hub": HUB,
+    "tfladder users add --role instructor teacher": HUB,
+    "tfladder users add alice bob": HUB,
+    "tfladder users add --passwords class.csv": HUB,
+    "tfladder users list": "tests/hub/test_hub.py::test_does_users_list_name_every_account_with_its_role",
+    "tfladder users remove bob": HUB,
     # the tfladder command (a thin layer over the functions these tests call)
     "tfladder check release/01_low_level_ops/01_low_level_ops.ipynb": (
         "tests/reports/test_feedback_pages.py::test_does_check_give_full_marks_to_the_reference"
@@ -391,7 +407,7 @@ def test_do_the_make_targets_shown_run_what_the_docs_say():
     assert any("-m tfladder.course.notebook_lib" in line for line in setup)
     assert "setup" in rules
     # make demo, release, lab: the tfladder commands the tests above run
-    for target in ("demo", "release", "lab"):
+    for target in ("demo", "release", "lab", "hub"):
         assert rules[target] == [f"tfladder {target}"], target
 
 

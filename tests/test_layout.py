@@ -14,7 +14,7 @@ from tfladder.course import notebook_lib
 PACKAGE = REPO / "tfladder"
 # The instructor's side, lowest layer first: a subpackage may import the notebook library and the
 # subpackages before it, never one after it.
-LAYERS = ("oracles", "course", "sandbox", "grading", "reports", "cli")
+LAYERS = ("oracles", "course", "sandbox", "grading", "reports", "hub", "cli")
 # The one import from the notebook library into the instructor's side, and why it may stay: in the
 # instructor's own kernel (a `source/` notebook run top to bottom, where the whole package is
 # installed) the setup cell's `probe` judges API-level tests in place. It is a guarded import inside

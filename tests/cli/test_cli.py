@@ -19,6 +19,8 @@ COMMANDS = [
     "export",
     "demo",
     "lab",
+    "hub",
+    "users",
 ]
 
 

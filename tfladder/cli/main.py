@@ -2,6 +2,7 @@
 
 import argparse
 import fnmatch
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -324,6 +325,101 @@ def cmd_lab(args: argparse.Namespace) -> int:
         return process.wait()
 
 
+def cmd_hub(args: argparse.Namespace) -> int:
+    """Serve the course to a class: JupyterHub, one system account per person (run as root).
+
+    Sets up what the hub needs (the users' environment in /opt/tfladder, the course and
+    nbgrader's exchange in /srv/tfladder, the proxy), then runs JupyterHub on 127.0.0.1 until
+    Ctrl-C. People log in with the accounts `tfladder users add` made: students get the Assignment
+    List, instructors formgrader on the course. docs/hub.md says how to run a class with it.
+
+    Example:
+      sudo .venv/bin/tfladder users add --role instructor teacher
+      sudo .venv/bin/tfladder users add alice bob
+      sudo .venv/bin/tfladder hub --port 8000
+    """
+    from tfladder.hub import accounts, serve
+
+    try:
+        hub = serve.prepare(
+            ops.find_root(),
+            home=Path(args.home),
+            prefix=Path(args.prefix),
+            course=Path(args.course) if args.course else None,
+            ip=args.ip,
+            port=args.port,
+        )
+    except (serve.HubError, accounts.AccountError) as error:
+        raise ops.CourseError(str(error)) from error
+    process = serve.start(hub)
+
+    def stop(signum: int, frame: object) -> None:  # a service manager's stop: as Ctrl-C
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        serve.wait_until_up(hub, process, timeout=120)
+        people = {role: accounts.members(role) for role in accounts.ROLES}
+        print(f"tfladder hub: {hub.url}  (course {hub.layout.course})", flush=True)
+        for warning in hub.warnings:
+            print(f"tfladder hub: warning: {warning}", flush=True)
+        for role, names in people.items():
+            print(f"  {role}s: {', '.join(names) or 'none yet (tfladder users add)'}", flush=True)
+        return process.wait()
+    except serve.HubError as error:
+        process.terminate()
+        raise ops.CourseError(str(error)) from error
+    except KeyboardInterrupt:
+        process.terminate()  # JupyterHub stops everyone's server and its proxy
+        return process.wait()
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    """The hub's accounts: add students or instructors, remove them, list them (run as root).
+
+    `add` makes a system account per name (or updates one made before) in the students' or the
+    instructors' group, with a password: read one per line from --passwords (name,password
+    lines), or made up and printed as `name password`, one per line, to hand out.
+
+    Example:
+      sudo .venv/bin/tfladder users add alice bob
+      sudo .venv/bin/tfladder users add --role instructor teacher
+      sudo .venv/bin/tfladder users add --passwords class.csv
+      sudo .venv/bin/tfladder users list
+      sudo .venv/bin/tfladder users remove bob
+    """
+    import csv
+    import secrets
+
+    from tfladder.hub import accounts
+
+    try:
+        if args.action == "list":
+            for role in accounts.ROLES:
+                for name in accounts.members(role):
+                    print(f"{name} {role}")
+            return 0
+        if args.action == "remove":
+            for name in args.names:
+                accounts.remove(name)
+                print(f"removed {name}")
+            return 0
+        given: dict[str, str] = {}
+        if args.passwords:
+            with open(args.passwords, newline="") as rows:
+                given = {row[0].strip(): row[1].strip() for row in csv.reader(rows) if len(row) >= 2}
+        names = list(args.names) + [n for n in given if n not in args.names]
+        if not names:
+            raise ops.CourseError("name at least one account (or give --passwords with name,password lines)")
+        for name in names:
+            password = given.get(name) or secrets.token_urlsafe(9)
+            accounts.add(name, args.role, password)
+            print(f"{name} {password}" if name not in given else f"{name} (password from {args.passwords})")
+        return 0
+    except accounts.AccountError as error:
+        raise ops.CourseError(str(error)) from error
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tfladder",
@@ -402,6 +498,17 @@ def build_parser() -> argparse.ArgumentParser:
     add("demo", cmd_demo)
     p = add("lab", cmd_lab)
     p.add_argument("--port", type=int, default=8888, help="loopback port (default: 8888)")
+    p = add("hub", cmd_hub)
+    p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    p.add_argument("--ip", default="127.0.0.1", help="address to serve on (default: loopback only; see docs/hub.md)")
+    p.add_argument("--home", default="/srv/tfladder", help="the hub's folders: course, exchange, state")
+    p.add_argument("--prefix", default="/opt/tfladder", help="where the users' environment is built")
+    p.add_argument("--course", help="an existing course folder to serve (default: HOME/course, made from here)")
+    p = add("users", cmd_users)
+    p.add_argument("action", choices=("add", "remove", "list"))
+    p.add_argument("names", nargs="*", help="account names (lower-case letters, digits, - and _)")
+    p.add_argument("--role", choices=("student", "instructor"), default="student", help="for add (default: student)")
+    p.add_argument("--passwords", help="for add: a CSV file of name,password lines")
     return parser
 
 

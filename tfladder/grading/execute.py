@@ -36,7 +36,7 @@ from tfladder.course import notebooks
 from tfladder.grading import replay
 from tfladder.grading.judge import Judge, KernelLost
 from tfladder.sandbox.kernel_manager import SandboxKernelManager
-from tfladder.sandbox.launcher import limits_hit, startable
+from tfladder.sandbox.launcher import SandboxUnavailable, limits_hit, startable
 
 RUN_REPORT = "tfladder-run.json"
 PROBE_CELL = "pass  # a test's request: the kernel answers it in a user expression (tfladder.probe)"
@@ -114,6 +114,13 @@ class JudgedExecute(Execute):
                     "tfladder: kernels run without the sandbox, as your own user (it needs root and "
                     "bubblewrap): grade untrusted notebooks with `tfladder grade` as root"
                 )
+        elif self.sandbox and not startable():
+            # Configured to grade in the sandbox only (a hub's formgrader, run by an instructor,
+            # who is not root): no student code runs unsandboxed, and the log says what to do.
+            raise SandboxUnavailable(
+                "this course grades only in the sandbox, which needs root and bubblewrap: "
+                "grade with `tfladder grade` as root on the grading machine"
+            )
         self.kernel_manager_class = SandboxKernelManager if self.sandbox else AsyncKernelManager
         self._dead_at: str | None = None
         self._flags: list[str] = []

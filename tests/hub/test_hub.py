@@ -1,0 +1,317 @@
+"""A class on the real hub (`tfladder hub`): system accounts log in with PAM, each gets their own
+JupyterLab as themselves, an assignment goes from formgrader through nbgrader's exchange to the
+students and back, and no student reads what is not theirs.
+
+Everything here goes through the hub's own HTTP address, as a browser would (JupyterHub's login
+form, the Assignment List's and formgrader's API calls), or runs as a student's account (what a
+student's terminal can do). One hub for the module, with accounts made for it and removed after.
+"""
+
+import json
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+import requests
+
+from tfladder.course import fixtures, notebooks
+from tfladder.hub import environment, layout, serve
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+A = "01_low_level_ops"
+RUN = secrets.token_hex(2)  # accounts of this run: tfl<run><who>
+ASSIGNMENT = {"course_id": "tfladder", "assignment_id": A}  # what the Assignment List sends
+RUNUSER = shutil.which("runuser") or "/usr/sbin/runuser"  # util-linux: a command as another account
+PEOPLE = {"teach": "instructor", "alice": "student", "bob": "student"}
+
+
+def account(who):
+    return f"tfl{RUN}{who}"
+
+
+class Person:
+    """One account's browser session on the hub: logged in, its JupyterLab started."""
+
+    def __init__(self, base, name, password):
+        self.base, self.name = base, name
+        self.session = requests.Session()
+        self.login = self._login(password)
+
+    def _login(self, password):
+        self.session.get(f"{self.base}/hub/login")
+        xsrf = self.session.cookies.get("_xsrf", path="/hub/")
+        return self.session.post(
+            f"{self.base}/hub/login?next=", data={"username": self.name, "password": password, "_xsrf": xsrf}
+        )
+
+    def open_lab(self, timeout=240):
+        """Waits (as the spawn page does) until the user's JupyterLab answers, then keeps the
+        server's XSRF token for API calls."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            page = self.session.get(f"{self.base}/user/{self.name}/lab")
+            if page.status_code == 200 and f"/user/{self.name}/lab" in page.url:
+                self.session.headers["X-XSRFToken"] = self.session.cookies.get("_xsrf", path=f"/user/{self.name}/")
+                return page
+            time.sleep(1)
+        raise AssertionError(f"{self.name}'s JupyterLab did not start: {page.status_code} {page.url}")
+
+    def url(self, path, user=None):
+        return f"{self.base}/user/{user or self.name}/{path.lstrip('/')}"
+
+    def get(self, path, user=None, **kw):
+        return self.session.get(self.url(path, user), **kw)
+
+    def post(self, path, user=None, **kw):
+        return self.session.post(self.url(path, user), **kw)
+
+
+def as_user(name, command, cwd=None):
+    """`command` run by the account `name`, in a login-like environment (its terminal)."""
+    home = Path(f"/home/{name}")
+    env = {"HOME": str(home), "PATH": f"{environment.DEFAULT_PREFIX}/env/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
+    return subprocess.run(
+        [RUNUSER, "-u", name, "--", *command], cwd=cwd or home, env=env, capture_output=True, text=True
+    )
+
+
+def tfladder(*args, **kw):
+    """The `tfladder` command, run in the repository as an instructor runs it (as root)."""
+    return subprocess.run([sys.executable, "-m", "tfladder", *args], cwd=REPO, capture_output=True, text=True, **kw)
+
+
+@pytest.fixture(scope="module")
+def hub():
+    """`tfladder users add` for the class, `tfladder hub` on a free loopback port with its
+    folders in a fresh /srv/tfladder-hub-*; after the module, the hub stopped and the accounts
+    removed with `tfladder users remove`."""
+    passwords = {account(who): secrets.token_urlsafe(12) for who in PEOPLE}
+    home = Path(tempfile.mkdtemp(prefix="tfladder-hub-", dir="/srv"))
+    os.chmod(home, 0o755)
+    log = home.parent / f"{home.name}.log"
+    process = None
+    try:
+        for role in ("instructor", "student"):
+            roster = home / f"{role}s.csv"
+            roster.write_text(
+                "".join(f"{account(w)},{passwords[account(w)]}\n" for w, r in PEOPLE.items() if r == role)
+            )
+            added = tfladder("users", "add", "--role", role, "--passwords", str(roster))
+            assert added.returncode == 0, added.stderr
+            roster.unlink()
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        with open(log, "wb") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "tfladder", "hub", "--home", str(home), "--port", str(port)],
+                cwd=REPO,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        folders = layout.Layout(home, home / "course")
+        hub = serve.Hub(folders, folders.state / "jupyterhub_config.py", f"http://127.0.0.1:{port}")
+        # the first run builds the users' environment in /opt/tfladder (minutes)
+        serve.wait_until_up(hub, process, timeout=1500)
+        people = {who: Person(hub.url, account(who), passwords[account(who)]) for who in PEOPLE}
+        yield hub, people, log
+    finally:
+        if process is not None:
+            process.terminate()  # `tfladder hub` stops JupyterHub, which stops everyone's server
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+        removed = tfladder("users", "remove", *(account(w) for w in PEOPLE))
+        shutil.rmtree(home, ignore_errors=True)
+        if log.exists():  # kept for a failure's post-mortem
+            (REPO / "build" / "test-artifacts").mkdir(parents=True, exist_ok=True)
+            shutil.move(log, REPO / "build" / "test-artifacts" / "hub.log")
+        assert removed.returncode == 0, removed.stderr
+
+
+@pytest.fixture(scope="module")
+def labs(hub):
+    """Everyone's JupyterLab started (the servers start one after the other)."""
+    _, people, _ = hub
+    return {who: person.open_lab() for who, person in people.items()}
+
+
+# -- logging in --------------------------------------------------------------------------------
+def test_does_each_person_get_their_own_jupyterlab_running_as_their_own_account(hub, labs):
+    _, people, _ = hub
+    for who, person in people.items():
+        assert labs[who].status_code == 200
+        owners = subprocess.run(
+            ["pgrep", "-u", person.name, "-f", "jupyterhub-singleuser"], capture_output=True, text=True
+        ).stdout.split()
+        assert owners, f"no JupyterLab runs as {person.name}"
+
+
+def test_does_users_list_name_every_account_with_its_role(hub):
+    listed = tfladder("users", "list")
+    assert listed.returncode == 0, listed.stderr
+    rows = set(listed.stdout.splitlines())
+    assert {f"{account(who)} {role}" for who, role in PEOPLE.items()} <= rows
+
+
+def test_does_the_hub_warn_when_every_account_could_read_the_repositorys_answers(hub, labs):
+    _, _, log = hub
+    printed = log.read_text(errors="replace")
+    assert "tfladder hub: http://127.0.0.1:" in printed
+    assert ("can read the answers" in printed) == bool(serve.exposed_answers(REPO))
+
+
+def test_is_a_wrong_password_refused(hub):
+    (h, _, _) = hub
+    stranger = Person(h.url, account("alice"), "not-the-password")
+    assert stranger.login.status_code == 403 or "/hub/login" in stranger.login.url
+    assert stranger.session.get(f"{h.url}/user/{account('alice')}/lab").url.startswith(f"{h.url}/hub/login")
+
+
+def test_is_a_system_account_outside_the_course_groups_refused(hub):
+    (h, _, _) = hub
+    outsider = f"tfl{RUN}out"
+    subprocess.run(["useradd", "--create-home", outsider], check=True)
+    try:
+        subprocess.run(["chpasswd"], input=f"{outsider}:pw-{RUN}\n", text=True, check=True)
+        person = Person(h.url, outsider, f"pw-{RUN}")
+        assert f"/user/{outsider}/" not in person.login.url
+        assert person.session.get(f"{h.url}/hub/api/user").status_code in (401, 403)
+    finally:
+        subprocess.run(["userdel", "--remove", outsider], capture_output=True)
+
+
+def test_does_the_hub_answer_on_loopback_only(hub):
+    (h, _, _) = hub
+    port = int(h.url.rsplit(":", 1)[1])
+    addresses = subprocess.run(["hostname", "-I"], capture_output=True, text=True).stdout.split()
+    outside = [a for a in addresses if ":" not in a and not a.startswith("127.")]
+    assert outside, "this machine has no address but loopback to try"
+    with pytest.raises(OSError):
+        socket.create_connection((outside[0], port), timeout=3).close()
+
+
+# -- who gets what -----------------------------------------------------------------------------
+def test_does_only_an_instructor_get_formgrader(hub, labs):
+    _, people, _ = hub
+    assert people["teach"].get("formgrader/api/assignments").status_code == 200
+    for who in ("alice", "bob"):
+        assert people[who].get("formgrader/api/assignments").status_code == 404
+        assert people[who].get("formgrader").status_code == 404
+
+
+def test_can_a_student_not_open_anyone_elses_jupyterlab(hub, labs):
+    _, people, _ = hub
+    alice = people["alice"]
+    for other in ("teach", "bob"):
+        api = alice.get("api/contents", user=account(other), allow_redirects=False)
+        assert api.status_code == 403, api.status_code
+        page = alice.get("lab", user=account(other))
+        assert f"/user/{account(other)}/lab" not in page.url or page.status_code == 403
+
+
+# -- the exchange ------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def term(hub, labs):
+    """The instructor generates and releases level 1 from formgrader; alice and bob fetch it from
+    the Assignment List; alice answers with the reference, bob with a known mistake (and submits
+    twice); the instructor collects."""
+    h, people, _ = hub
+    teach, bob = people["teach"], people["bob"]
+    steps = {}
+    steps["generate"] = teach.post(f"formgrader/api/assignment/{A}/assign").json()
+    steps["release"] = teach.post(f"formgrader/api/assignment/{A}/release").json()
+    found = fixtures.load_all(REPO, A)
+    source = notebooks.read(REPO / "source" / A / f"{A}.ipynb")
+    answers = {"alice": "l1_reference", "bob": "l1_forgot_mean"}
+    for who, fixture in answers.items():
+        person = people[who]
+        steps[f"{who} list"] = person.get("assignments", params={"course_id": "tfladder"}).json()
+        steps[f"{who} fetch"] = person.post("assignments/fetch", data=ASSIGNMENT).json()
+        fetched = person.get(f"api/contents/{A}/{A}.ipynb").json()["content"]
+        answered = fixtures.build(found[fixture], nbformat.from_dict(fetched), source)
+        steps[f"{who} answers"] = answered
+        saved = person.session.put(
+            person.url(f"api/contents/{A}/{A}.ipynb"),
+            data=json.dumps({"type": "notebook", "format": "json", "content": answered}),
+        )
+        assert saved.status_code in (200, 201), saved.text
+        steps[f"{who} submit"] = person.post("assignments/submit", data=ASSIGNMENT).json()
+    steps["bob submits again"] = bob.post("assignments/submit", data=ASSIGNMENT).json()
+    steps["collect"] = teach.post(f"formgrader/api/assignment/{A}/collect").json()
+    return h, people, steps, answers, found
+
+
+def test_does_the_release_reach_every_student_through_the_exchange(term):
+    _, people, steps, _, _ = term
+    assert steps["generate"]["success"] and steps["release"]["success"], steps["release"]
+    for who in ("alice", "bob"):
+        listed = steps[f"{who} list"]["value"]
+        assert [(a["assignment_id"], a["status"]) for a in listed] == [(A, "released")]
+        assert steps[f"{who} fetch"]["success"]
+        fetched = Path(f"/home/{account(who)}/{A}/{A}.ipynb")
+        assert fetched.stat().st_uid == pwd.getpwnam(account(who)).pw_uid
+
+
+def test_does_the_instructor_collect_each_students_last_submission_into_the_course(term):
+    h, _, steps, answers, _ = term
+    assert steps["collect"]["success"], steps["collect"]
+    for who in answers:
+        assert steps[f"{who} submit"]["success"], steps[f"{who} submit"]
+        collected = notebooks.read(h.layout.course / "submitted" / account(who) / A / f"{A}.ipynb")
+        assert [c.source for c in collected.cells] == [c.source for c in steps[f"{who} answers"].cells]
+    (submitted,) = [s for s in steps["bob submits again"]["value"] if s.get("status") == "submitted"]
+    times = [s["timestamp"] for s in submitted["submissions"]]
+    assert len(set(times)) == 2, "each submission is listed to the student, with its time"
+
+
+def test_does_formgraders_autograde_refuse_to_run_student_code_outside_the_sandbox(term):
+    h, people, *_ = term
+    result = people["teach"].post(f"formgrader/api/submission/{A}/{account('alice')}/autograde").json()
+    assert not result["success"]
+    assert "grades only in the sandbox" in result["error"] + result.get("log", "")
+    assert not (h.layout.course / "autograded" / account("alice") / A / f"{A}.ipynb").exists()
+
+
+# -- what a student's terminal can read --------------------------------------------------------
+def test_can_a_student_read_nothing_of_the_course_the_answers_or_anyone_elses_work(term):
+    h, *_ = term
+    alice = account("alice")
+    forbidden = [
+        h.layout.course / "source" / A / f"{A}.ipynb",
+        h.layout.course / "gradebook.db",
+        h.layout.course / "submitted" / account("bob") / A / f"{A}.ipynb",
+        h.layout.lib / "tfladder" / "oracles" / "l1.py",
+        h.layout.state / "jupyterhub_cookie_secret",
+        Path(f"/home/{account('bob')}") / A / f"{A}.ipynb",
+    ]
+    for path in forbidden:
+        assert path.exists(), path
+        done = as_user(alice, ["cat", str(path)])
+        assert done.returncode != 0 and "Permission denied" in done.stderr, (path, done.stdout[:200])
+    inbound = h.layout.exchange / "tfladder" / "inbound"
+    listing = as_user(alice, ["ls", str(inbound)])
+    assert listing.returncode != 0 and "Permission denied" in listing.stderr
+
+
+def test_does_a_students_python_have_the_notebook_library_and_no_oracle(term):
+    done = as_user(
+        account("alice"),
+        ["python", "-c", "import tfladder.checks, tfladder.probe; import tfladder.oracles"],
+    )
+    assert "No module named 'tfladder.oracles'" in done.stderr, done.stderr[-500:]
+    assert "tfladder.checks" not in done.stderr
