@@ -10,6 +10,7 @@ student's terminal can do). One hub for the module, with accounts made for it an
 import json
 import os
 import pwd
+import re
 import secrets
 import shutil
 import signal
@@ -25,6 +26,7 @@ import pytest
 import requests
 
 from tfladder.course import fixtures, notebooks
+from tfladder.grading import scores
 from tfladder.hub import environment, layout, serve
 
 pytestmark = pytest.mark.slow
@@ -87,9 +89,9 @@ def as_user(name, command, cwd=None):
     )
 
 
-def tfladder(*args, **kw):
-    """The `tfladder` command, run in the repository as an instructor runs it (as root)."""
-    return subprocess.run([sys.executable, "-m", "tfladder", *args], cwd=REPO, capture_output=True, text=True, **kw)
+def tfladder(*args, cwd=REPO):
+    """The `tfladder` command as root runs it, in the repository (or in the hub's course)."""
+    return subprocess.run([sys.executable, "-m", "tfladder", *args], cwd=cwd, capture_output=True, text=True)
 
 
 @pytest.fixture(scope="module")
@@ -256,6 +258,22 @@ def term(hub, labs):
     return h, people, steps, answers, found
 
 
+@pytest.fixture(scope="module")
+def feedback(term):
+    """Root grades the collected submissions in the sandbox and writes tfladder's feedback pages;
+    the instructor releases them from formgrader; each student fetches theirs from the Assignment
+    List."""
+    h, people, steps, answers, found = term
+    steps["grade"] = tfladder("grade", A, cwd=h.layout.course)
+    steps["feedback"] = tfladder("feedback", A, cwd=h.layout.course)
+    steps["release feedback"] = people["teach"].post(f"formgrader/api/assignment/{A}/release_feedback").json()
+    pages = {}
+    for who in answers:
+        steps[f"{who} fetch feedback"] = people[who].post("assignments/fetch_feedback", data=ASSIGNMENT).json()
+        pages[who] = [p.read_text() for p in Path(f"/home/{account(who)}/{A}/feedback").glob(f"*/{A}.html")]
+    return h, people, steps, answers, found, pages
+
+
 def test_does_the_release_reach_every_student_through_the_exchange(term):
     _, people, steps, _, _ = term
     assert steps["generate"]["success"] and steps["release"]["success"], steps["release"]
@@ -285,6 +303,48 @@ def test_does_formgraders_autograde_refuse_to_run_student_code_outside_the_sandb
     assert not result["success"]
     assert "grades only in the sandbox" in result["error"] + result.get("log", "")
     assert not (h.layout.course / "autograded" / account("alice") / A / f"{A}.ipynb").exists()
+
+
+def test_does_root_grade_the_collected_submissions_in_the_sandbox_to_exactly_their_points(feedback):
+    h, _, steps, answers, found, _ = feedback
+    assert steps["grade"].returncode == 0, steps["grade"].stdout[-2000:] + steps["grade"].stderr[-2000:]
+    graded = scores.cell_points(h.layout.course, A, [account(who) for who in answers])
+    for who, fixture in answers.items():
+        assert graded[account(who)] == found[fixture].points, who
+        report = json.loads((h.layout.course / "autograded" / account(who) / A / "tfladder-run.json").read_text())
+        assert report["sandbox"] is True and report["flags"] == [], report
+
+
+def test_can_the_instructor_grade_a_written_answer_in_formgrader_after_root_graded(feedback):
+    h, people, *_ = feedback
+    teach = people["teach"]
+    submissions = teach.get(f"formgrader/api/submitted_notebooks/{A}/{A}").json()
+    (alice,) = [s for s in submissions if s["student"] == account("alice")]
+    grades = teach.get("formgrader/api/grades", params={"submission_id": alice["id"]}).json()
+    (written,) = [g for g in grades if g["name"] == "l1_explain_rebinding"]
+    saved = teach.session.put(teach.url(f"formgrader/api/grade/{written['id']}"), data=json.dumps({"manual_score": 2}))
+    assert saved.status_code == 200, saved.text[-500:]
+    graded = scores.cell_points(h.layout.course, A, [account("alice")])[account("alice")]
+    assert graded["l1_explain_rebinding"] == 2
+
+
+def test_does_each_student_fetch_their_own_feedback_with_their_messages_and_no_hidden_test(feedback):
+    _, _, steps, answers, found, pages = feedback
+    assert steps["feedback"].returncode == 0, steps["feedback"].stderr
+    assert steps["release feedback"]["success"], steps["release feedback"]
+    secret = notebooks.hidden_only_lines(notebooks.read(REPO / "source" / A / f"{A}.ipynb"))
+    for who, fixture in answers.items():
+        assert steps[f"{who} fetch feedback"]["success"], steps[f"{who} fetch feedback"]
+        assert len(pages[who]) == 1, f"{who} fetched {len(pages[who])} feedback pages"
+        page = pages[who][0]
+        earned = sum(v for v in found[fixture].points.values() if isinstance(v, (int, float)))
+        shown = re.search(r"<b>([\d.]+) / ([\d.]+)</b> autograded points", page)
+        assert shown and float(shown.group(1)) == earned, (who, shown and shown.group(0))
+        for message in found[fixture].messages.values():
+            assert message in page, (who, message)
+        assert not [line for line in secret if line in page], f"{who}'s feedback shows hidden test lines"
+        others = [account(w) for w in answers if w != who]
+        assert not [o for o in others if o in page], f"{who}'s feedback names another student"
 
 
 # -- what a student's terminal can read --------------------------------------------------------

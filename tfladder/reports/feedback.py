@@ -6,6 +6,7 @@ written from the gradebook and the autograded notebook, never from test cell sou
 tests cannot leak (nbgrader's own feedback shows them: nbgrader issues #917, #1363).
 """
 
+import shutil
 from pathlib import Path
 
 from nbformat import NotebookNode
@@ -61,7 +62,12 @@ def page(result: results.NotebookResult, graded_nb: NotebookNode | None) -> str:
 
 
 def write(course: str | Path, assignment: str, student: str, out_root: str | Path | None = None) -> Path:
-    """Write feedback/<student>/<assignment>/<assignment>.html; returns its path."""
+    """Write feedback/<student>/<assignment>/<assignment>.html; returns its path.
+
+    The submission's timestamp.txt and submission_secret.txt (written by nbgrader's submit, for a
+    submission that came through the exchange) go beside it, as nbgrader's own feedback does:
+    nbgrader's release_feedback (formgrader's Release Feedback) names the page after the
+    submission by them, so that the student's Assignment List fetches this page."""
     course = Path(course)
     result = results.load(course, assignment, student)
     graded = course / "autograded" / student / assignment / f"{assignment}.ipynb"
@@ -69,4 +75,10 @@ def write(course: str | Path, assignment: str, student: str, out_root: str | Pat
     out = Path(out_root or course / "feedback") / student / assignment / f"{assignment}.html"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page(result, graded_nb), encoding="utf-8")
+    for name in ("timestamp.txt", "submission_secret.txt"):
+        for folder in ("autograded", "submitted"):
+            kept = course / folder / student / assignment / name
+            if kept.exists():
+                shutil.copyfile(kept, out.parent / name)
+                break
     return out
