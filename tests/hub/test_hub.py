@@ -368,6 +368,23 @@ def test_can_a_student_read_nothing_of_the_course_the_answers_or_anyone_elses_wo
     assert listing.returncode != 0 and "Permission denied" in listing.stderr
 
 
+def test_can_a_student_not_move_forge_or_delete_anything_in_the_exchange(term):
+    h, *_ = term
+    alice, course = account("alice"), h.layout.exchange / "tfladder"
+    attempts = [
+        ["mv", str(course), str(h.layout.exchange / "moved")],  # then make a course folder of one's own
+        ["mkdir", str(course / "outbound" / "02_layers")],  # a forged release
+        ["rm", "-rf", str(course / "outbound" / A)],
+        ["touch", str(course / "outbound" / A / f"{A}.ipynb")],
+        ["ls", str(course / "feedback")],  # the other students' pages
+    ]
+    for command in attempts:
+        done = as_user(alice, command)
+        refused = "permission denied" in done.stderr.lower() or "operation not permitted" in done.stderr.lower()
+        assert done.returncode != 0 and refused, (command, done.stderr)
+    assert (course / "outbound" / A / f"{A}.ipynb").exists()
+
+
 def test_does_a_students_python_have_the_notebook_library_and_no_oracle(term):
     done = as_user(
         account("alice"),

@@ -3,6 +3,7 @@ hub listens, which names make accounts. (tests/hub/test_hub.py runs the real hub
 
 import json
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 
@@ -94,6 +95,7 @@ def test_does_an_instructors_formgrader_use_the_course_and_grade_only_in_the_san
     nbgrader = (folder / "nbgrader_config.py").read_text()
     assert f"load_subconfig({str(tmp_path / 'course' / 'nbgrader_config.py')!r})" in nbgrader
     assert "c.JudgedExecute.sandbox = True" in nbgrader
+    assert "c.CourseDirectory.groupshared = True" in nbgrader
     lab = json.loads((folder / "labconfig" / "page_config.json").read_text())
     assert lab["disabledExtensions"] == {}
 
@@ -151,3 +153,14 @@ def test_does_the_hub_say_it_needs_root(monkeypatch, capsys):
     monkeypatch.setattr(serve.os, "geteuid", lambda: 1000)
     assert main.main(["hub", "--home", "/nonexistent"]) == 2
     assert "the hub runs as root" in capsys.readouterr().err
+
+
+def test_is_the_exchange_made_by_root_with_the_modes_nbgrader_gives_a_shared_course(tmp_path):
+    folders = layout.Layout(tmp_path, tmp_path / "course")
+    layout.make_exchange(folders, instructors=4321)
+    assert stat.S_IMODE(folders.exchange.stat().st_mode) == 0o1777
+    course = folders.exchange / "tfladder"
+    modes = {name: stat.S_IMODE((course / name).stat().st_mode) for name in ("", "outbound", "inbound", "feedback")}
+    assert modes == {"": 0o2775, "outbound": 0o2775, "inbound": 0o2773, "feedback": 0o2771}
+    assert {(course / name).stat().st_gid for name in modes} == {4321}
+    assert {(course / name).stat().st_uid for name in modes} == {0}

@@ -58,7 +58,9 @@ def add(name: str, role: str, password: str) -> Account:
     try:
         existing = pwd.getpwnam(name)
     except KeyError:
-        _run(["useradd", "--create-home", "--shell", "/bin/bash", "--gid", "users", name])
+        # a group of its own (never a group students share, such as `users`): nbgrader's exchange
+        # and the course give rights by group
+        _run(["useradd", "--create-home", "--user-group", "--shell", "/bin/bash", name])
         existing = pwd.getpwnam(name)
     else:
         if existing.pw_uid < 1000:

@@ -4,8 +4,8 @@ Under the hub's home (default /srv/tfladder):
 
     course/      the course the class works on (source/, release/, the gradebook, submitted/...),
                  made from the repository the first time; the instructors' group's only (2770)
-    exchange/    nbgrader's exchange: released assignments, submissions, feedback (nbgrader sets
-                 the permissions inside: a student lists and reads only their own submissions)
+    exchange/    nbgrader's exchange: released assignments, submissions, feedback; its course
+                 folders made by root with nbgrader's modes for a shared course (make_exchange)
     lib/         the whole `tfladder` package for instructors' kernels and nbgrader (oracles
                  included), the instructors' group's only (2750)
     jupyter/     each role's Jupyter configuration (JUPYTER_CONFIG_PATH): what nbgrader's
@@ -88,13 +88,35 @@ def prepare(home: str | Path, repo: Path, course: Path | None = None) -> Layout:
     shutil.rmtree(lib, ignore_errors=True)
     shutil.copytree(repo / "tfladder", lib, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"), dirs_exist_ok=True)
     _give(layout.lib, instructors, folder_mode=0o2750, file_mode=0o640)
-    layout.exchange.mkdir(exist_ok=True)
-    os.chmod(layout.exchange, 0o777)  # what nbgrader itself makes it (ExchangeRelease.ensure_root)
+    make_exchange(layout, instructors)
     layout.state.mkdir(exist_ok=True)
     os.chmod(layout.state, 0o700)
     for role in accounts.ROLES:
         write_jupyter_config(layout, role)
     return layout
+
+
+# The course's folders in nbgrader's exchange, made by root before anyone logs in, with the modes
+# nbgrader gives them for a course its instructors share (CourseDirectory.groupshared): instructors
+# release into outbound and collect from inbound, a student lists outbound, drops a submission into
+# inbound without seeing the others' and opens the feedback page named after their own submission.
+EXCHANGE_FOLDERS = {"": 0o2775, "outbound": 0o2775, "inbound": 0o2773, "feedback": 0o2771}
+
+
+def make_exchange(layout: Layout, instructors: int) -> None:
+    """nbgrader's exchange, course folders included, owned by root.
+
+    The exchange itself is writable by everyone, as nbgrader wants it, with the sticky bit: no
+    student can rename the course's folder away, and since root makes that folder first, no
+    student can make one of their own in its place and collect the class's submissions."""
+    layout.exchange.mkdir(exist_ok=True)
+    os.chown(layout.exchange, 0, 0)
+    os.chmod(layout.exchange, 0o1777)
+    for name, mode in EXCHANGE_FOLDERS.items():
+        folder = layout.exchange / COURSE_ID / name if name else layout.exchange / COURSE_ID
+        folder.mkdir(exist_ok=True)
+        os.chown(folder, 0, instructors)
+        os.chmod(folder, mode)
 
 
 def write_jupyter_config(layout: Layout, role: str) -> Path:
@@ -121,6 +143,8 @@ def write_jupyter_config(layout: Layout, role: str) -> Path:
             "# Formgrader's Autograde runs as the instructor, who is not root: refuse rather than run",
             "# a student's code unsandboxed. Grade with `tfladder grade`, as root.",
             "c.JudgedExecute.sandbox = True",
+            "# the course and its exchange folders belong to the instructors' group, not to one of them",
+            "c.CourseDirectory.groupshared = True",
         ]
     else:
         server["ServerApp"] = {"jpserver_extensions": {name: False for name in STUDENT_HIDDEN_SERVER_EXTENSIONS}}
