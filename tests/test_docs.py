@@ -139,6 +139,8 @@ RUN_BY = {
     "python bench/grade_class.py --judge-only --students 10": GRADE_CLASS,
     "python bench/grade_class.py --compare-with /tmp/before --rounds 2 --students 10": GRADE_CLASS,
     "python bench/cluster_scale.py": "parses: bench/cluster_scale.py",
+    "python bench/hub_capacity.py --students 3 --assignment 03_keras_models": "parses: bench/hub_capacity.py",
+    "python bench/hub_capacity.py --students 2 --assignment 01_low_level_ops": "parses: bench/hub_capacity.py",
     "python bench/cluster_scale.py --part recorders --recorders 1 2": "parses: bench/cluster_scale.py",
     'python bench/grade_class.py --assignments 03_keras_models --memory-sizes ""': GRADE_CLASS,
 }
