@@ -36,7 +36,7 @@ A = "01_low_level_ops"
 RUN = secrets.token_hex(2)  # accounts of this run: tfl<run><who>
 ASSIGNMENT = {"course_id": "tfladder", "assignment_id": A}  # what the Assignment List sends
 RUNUSER = shutil.which("runuser") or "/usr/sbin/runuser"  # util-linux: a command as another account
-PEOPLE = {"teach": "instructor", "alice": "student", "bob": "student"}
+PEOPLE = {"teach": "instructor", "alice": "student", "bob": "student", "carol": "student"}
 
 
 def account(who):
@@ -254,6 +254,14 @@ def term(hub, labs):
         assert saved.status_code in (200, 201), saved.text
         steps[f"{who} submit"] = person.post("assignments/submit", data=ASSIGNMENT).json()
     steps["bob submits again"] = bob.post("assignments/submit", data=ASSIGNMENT).json()
+    carol = people["carol"]  # fetches, breaks her notebook (not JSON any more) and submits it
+    steps["carol fetch"] = carol.post("assignments/fetch", data=ASSIGNMENT).json()
+    broken = carol.session.put(
+        carol.url(f"api/contents/{A}/{A}.ipynb"),
+        data=json.dumps({"type": "file", "format": "text", "content": '{"cells": [ broken'}),
+    )
+    assert broken.status_code in (200, 201), broken.text
+    steps["carol submit"] = carol.post("assignments/submit", data=ASSIGNMENT).json()
     steps["collect"] = teach.post(f"formgrader/api/assignment/{A}/collect").json()
     return h, people, steps, answers, found
 
@@ -268,7 +276,7 @@ def feedback(term):
     steps["feedback"] = tfladder("feedback", A, cwd=h.layout.course)
     steps["release feedback"] = people["teach"].post(f"formgrader/api/assignment/{A}/release_feedback").json()
     pages = {}
-    for who in answers:
+    for who in (*answers, "carol"):
         steps[f"{who} fetch feedback"] = people[who].post("assignments/fetch_feedback", data=ASSIGNMENT).json()
         pages[who] = [p.read_text() for p in Path(f"/home/{account(who)}/{A}/feedback").glob(f"*/{A}.html")]
     return h, people, steps, answers, found, pages
@@ -307,12 +315,23 @@ def test_does_formgraders_autograde_refuse_to_run_student_code_outside_the_sandb
 
 def test_does_root_grade_the_collected_submissions_in_the_sandbox_to_exactly_their_points(feedback):
     h, _, steps, answers, found, _ = feedback
-    assert steps["grade"].returncode == 0, steps["grade"].stdout[-2000:] + steps["grade"].stderr[-2000:]
-    graded = scores.cell_points(h.layout.course, A, [account(who) for who in answers])
+    printed = steps["grade"].stdout + steps["grade"].stderr
+    assert steps["grade"].returncode == 1, printed[-3000:]  # 1: a submission failed (carol's)
+    assert f"FAILED  {account('carol')}: " in printed, printed[-3000:]
+    graded = scores.cell_points(h.layout.course, A, [account(who) for who in (*answers, "carol")])
+    assert sum(v for v in graded[account("carol")].values() if isinstance(v, (int, float))) == 0
     for who, fixture in answers.items():
         assert graded[account(who)] == found[fixture].points, who
         report = json.loads((h.layout.course / "autograded" / account(who) / A / "tfladder-run.json").read_text())
         assert report["sandbox"] is True and report["flags"] == [], report
+
+
+def test_does_a_student_who_submitted_a_broken_notebook_read_why_in_their_feedback(feedback):
+    *_, steps, _, _, pages = feedback
+    assert steps["carol submit"]["success"], steps["carol submit"]
+    (page,) = pages["carol"]
+    assert "could not be graded as you submitted it" in page and "graded as the blank release (0 points)" in page
+    assert "<b>0 / " in page
 
 
 def test_can_the_instructor_grade_a_written_answer_in_formgrader_after_root_graded(feedback):

@@ -60,9 +60,17 @@ def test_is_student_controlled_text_escaped_in_a_feedback_page():
     answer = nbformat.v4.new_code_cell(f"print('{HOSTILE}')")
     answer.metadata["nbgrader"] = {"grade_id": "l1_mse_loss", "solution": True, "grade": False}
     nb.cells.append(answer)
-    page = feedback.page(r, nb)
+    page = feedback.page(r, nb, [f"{HOSTILE}.ipynb is not a notebook"])
     assert "<script" not in page
-    assert page.count("&lt;script&gt;alert(1)&lt;/script&gt;") == 5  # title, heading, error, answer, message
+    # title, heading, why it was not graded, error, answer, message
+    assert page.count("&lt;script&gt;alert(1)&lt;/script&gt;") == 6
+
+
+def test_does_a_feedback_page_say_why_a_submission_was_not_graded_as_submitted():
+    reason = "01_low_level_ops.ipynb is not a notebook; graded as the blank release (0 points)"
+    page = feedback.page(_result(), None, [reason])
+    assert f"could not be graded as you submitted it: {reason}." in page
+    assert "could not be graded" not in feedback.page(_result(), None)
 
 
 def test_is_student_controlled_text_escaped_in_the_report(tmp_path, monkeypatch):

@@ -7,12 +7,13 @@ tests cannot leak (nbgrader's own feedback shows them: nbgrader issues #917, #13
 """
 
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 from nbformat import NotebookNode
 
 from tfladder.course import notebooks
-from tfladder.grading import results
+from tfladder.grading import grade, results
 from tfladder.reports.html import render
 
 
@@ -31,8 +32,11 @@ def _mark(cell: results.CellResult) -> str:
     return "✓" if cell.passed else ("…" if cell.points == results.MANUAL else "✗")
 
 
-def page(result: results.NotebookResult, graded_nb: NotebookNode | None) -> str:
-    """The feedback page as an HTML string (templates/feedback.html.j2, every value escaped)."""
+def page(result: results.NotebookResult, graded_nb: NotebookNode | None, not_graded: Sequence[str] = ()) -> str:
+    """The feedback page as an HTML string (templates/feedback.html.j2, every value escaped).
+
+    `not_graded`: why the submission could not be graded as it was submitted (`tfladder grade`'s
+    reasons, such as a notebook that is not one), said at the top of the page."""
     answers: dict[str, str] = {}
     if graded_nb is not None:
         for cell in graded_nb.cells:
@@ -57,6 +61,7 @@ def page(result: results.NotebookResult, graded_nb: NotebookNode | None) -> str:
         seed=result.seed,
         manual_pending=len(result.manual_pending),
         error=result.error,
+        not_graded=list(not_graded),
         exercises=exercises,
     )
 
@@ -74,7 +79,8 @@ def write(course: str | Path, assignment: str, student: str, out_root: str | Pat
     graded_nb = notebooks.read(graded) if graded.exists() else None
     out = Path(out_root or course / "feedback") / student / assignment / f"{assignment}.html"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(page(result, graded_nb), encoding="utf-8")
+    not_graded = grade.read_report(course, assignment, student).get("failed", [])
+    out.write_text(page(result, graded_nb, not_graded), encoding="utf-8")
     for name in ("timestamp.txt", "submission_secret.txt"):
         for folder in ("autograded", "submitted"):
             kept = course / folder / student / assignment / name
