@@ -21,9 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import browser
 import nbformat
 import pytest
 import requests
+from playwright.sync_api import expect, sync_playwright
 
 from tfladder.course import fixtures, notebooks
 from tfladder.grading import scores
@@ -36,7 +38,7 @@ A = "01_low_level_ops"
 RUN = secrets.token_hex(2)  # accounts of this run: tfl<run><who>
 ASSIGNMENT = {"course_id": "tfladder", "assignment_id": A}  # what the Assignment List sends
 RUNUSER = shutil.which("runuser") or "/usr/sbin/runuser"  # util-linux: a command as another account
-PEOPLE = {"teach": "instructor", "alice": "student", "bob": "student", "carol": "student"}
+PEOPLE = {"teach": "instructor", "alice": "student", "bob": "student", "carol": "student", "erin": "student"}
 
 
 def account(who):
@@ -47,7 +49,7 @@ class Person:
     """One account's browser session on the hub: logged in, its JupyterLab started."""
 
     def __init__(self, base, name, password):
-        self.base, self.name = base, name
+        self.base, self.name, self.password = base, name, password
         self.session = requests.Session()
         self.login = self._login(password)
 
@@ -411,3 +413,57 @@ def test_does_a_students_python_have_the_notebook_library_and_no_oracle(term):
     )
     assert "No module named 'tfladder.oracles'" in done.stderr, done.stderr[-500:]
     assert "tfladder.checks" not in done.stderr
+
+
+# -- the same in a browser: Debian's Chromium, through the hub's pages ---------------------------
+@pytest.fixture(scope="module")
+def chromium():
+    with sync_playwright() as playwright:
+        try:
+            instance = browser.launch(playwright)
+        except browser.BrowserUnavailable as error:
+            pytest.fail(str(error), pytrace=False)
+        yield instance
+        instance.close()
+
+
+def test_can_a_student_log_in_fetch_and_submit_in_the_browser(term, chromium):
+    """Erin, in Chromium: the hub's login form, her JupyterLab, Nbgrader > Assignment List, Fetch,
+    Submit; screenshots of each step."""
+    h, people, *_ = term
+    erin = people["erin"]
+    context = chromium.new_context(viewport=browser.VIEWPORT)
+    context.set_default_timeout(browser.PAGE_LOAD)
+    page = context.new_page()
+    shots = browser.Shots(page, "hub-student")
+    try:
+        page.goto(f"{h.url}/hub/login")
+        page.fill("#username_input", erin.name)
+        page.fill("#password_input", erin.password)
+        shots.take("login")
+        page.click("#login_submit")
+        expect(page.locator(".jp-LabShell")).to_be_visible(timeout=browser.KERNEL_START)
+        assert f"/user/{erin.name}/lab" in page.url
+        shots.take("her_jupyterlab")
+        menus = page.locator(".lm-MenuBar-itemLabel:text-is('Nbgrader')")
+        browser.menu(page, "Nbgrader", "Assignment List")
+        released = page.locator("#released_assignments_list")
+        expect(released).to_contain_text(A)
+        shots.take("assignment_list")
+        released.get_by_role("button", name="Fetch").click()
+        fetched = page.locator("#fetched_assignments_list")
+        expect(fetched).to_contain_text(A)
+        shots.take("fetched")
+        assert Path(f"/home/{erin.name}/{A}/{A}.ipynb").exists()
+        fetched.get_by_role("button", name="Submit").click()
+        submitted = page.locator("#submitted_assignments_list")
+        expect(submitted).to_contain_text(A)
+        shots.take("submitted")
+        # no Formgrader entry in her Nbgrader menu
+        menus.click()
+        expect(page.locator(".lm-Menu-itemLabel:text-is('Formgrader')")).to_have_count(0)
+        # and no pop-up asking to fetch Jupyter's news from the internet (the environment's defaults)
+        expect(page.get_by_text("notified about official Jupyter news")).to_have_count(0)
+        shots.take("no_formgrader")
+    finally:
+        context.close()

@@ -164,3 +164,9 @@ def test_is_the_exchange_made_by_root_with_the_modes_nbgrader_gives_a_shared_cou
     assert modes == {"": 0o2775, "outbound": 0o2775, "inbound": 0o2773, "feedback": 0o2771}
     assert {(course / name).stat().st_gid for name in modes} == {4321}
     assert {(course / name).stat().st_uid for name in modes} == {0}
+
+
+def test_does_the_users_environment_start_jupyterlab_without_the_news_pop_up(tmp_path):
+    path = environment.write_lab_defaults(tmp_path / "env")
+    assert path == tmp_path / "env" / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+    assert json.loads(path.read_text())["@jupyterlab/apputils-extension:notification"] == {"fetchNews": "false"}

@@ -16,12 +16,15 @@ gets one of its own, under /opt/tfladder by default:
 `ensure()` rebuilds only what changed: a stamp holds the digest of the lock and of the library.
 """
 
+import fcntl
 import hashlib
+import json
 import os
 import shutil
 import stat
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from tfladder.course import notebook_lib
@@ -85,7 +88,7 @@ def digest(lock: Path) -> str:
     return h.hexdigest()
 
 
-def ensure(repo: Path, prefix: Path = DEFAULT_PREFIX, log=print) -> Path:
+def ensure(repo: Path, prefix: Path = DEFAULT_PREFIX, log: Callable[[str], object] = print) -> Path:
     """prefix/env, made or brought up to date; its bin folder is returned."""
     prefix = Path(prefix)
     prefix.mkdir(parents=True, exist_ok=True)
@@ -94,8 +97,30 @@ def ensure(repo: Path, prefix: Path = DEFAULT_PREFIX, log=print) -> Path:
     env = prefix / "env"
     wanted = digest(lock)
     stamp = env / STAMP
-    if stamp.exists() and stamp.read_text().strip() == wanted:
-        return env / "bin"
+    with open(prefix / ".lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # two hubs (or a hub and the tests) setting up at once
+        if not (stamp.exists() and stamp.read_text().strip() == wanted):
+            _build(repo, prefix, env, stamp, wanted, log)
+        write_lab_defaults(env)
+    return env / "bin"
+
+
+# JupyterLab settings every user of the environment starts from (they can change them): no
+# "get notified about Jupyter news?" pop-up, no calls to the internet for news.
+LAB_DEFAULTS = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false"}}
+
+
+def write_lab_defaults(env: Path) -> Path:
+    """env/share/jupyter/lab/settings/overrides.json, JupyterLab's defaults for the environment."""
+    path = env / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(LAB_DEFAULTS, indent=1) + "\n")
+    os.chmod(path, 0o644)
+    return path
+
+
+def _build(repo: Path, prefix: Path, env: Path, stamp: Path, wanted: str, log: Callable[[str], object]) -> None:
+    lock = repo / "requirements.lock"
     python = python_for_all(prefix)
     log(f"tfladder hub: building the users' environment in {env} (from {python}; a few minutes the first time)")
     if not (env / "bin" / "python").exists():
@@ -108,7 +133,6 @@ def ensure(repo: Path, prefix: Path = DEFAULT_PREFIX, log=print) -> Path:
     _run([*pip, "--no-deps", "--no-build-isolation", "--force-reinstall", str(library)])
     _make_readable(env)
     stamp.write_text(wanted + "\n")
-    return env / "bin"
 
 
 def _make_readable(root: Path) -> None:
