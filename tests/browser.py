@@ -11,7 +11,8 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
-from playwright.sync_api import expect
+import pytest
+from playwright.sync_api import expect, sync_playwright
 
 from tfladder.cli import lab
 
@@ -54,6 +55,21 @@ def launch(playwright, executable=CHROMIUM):
         return playwright.chromium.launch(executable_path=str(executable), args=CHROMIUM_ARGS)
     except Exception as error:  # Playwright raises its own Error with the browser's log
         raise BrowserUnavailable(f"Chromium at {executable} did not start: {error}\n{fix}") from error
+
+
+@contextmanager
+def chromium():
+    """Debian's Chromium for a test module (its fixture); the test fails, never skips, with the fix
+    when the browser cannot start."""
+    with sync_playwright() as playwright:
+        try:
+            instance = launch(playwright)
+        except BrowserUnavailable as error:
+            pytest.fail(str(error), pytrace=False)
+        try:
+            yield instance
+        finally:
+            instance.close()
 
 
 def free_port():

@@ -13,7 +13,7 @@ import browser
 import pytest
 from browser import KERNEL_START, PAGE_LOAD, Shots
 from conftest import ASSIGNMENTS, REPO, copy_course, make_course
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from tfladder.cli import demo, lab
 from tfladder.course import notebooks
@@ -31,13 +31,8 @@ ANSWER = (
 
 @pytest.fixture(scope="module")
 def chromium():
-    with sync_playwright() as playwright:
-        try:
-            instance = browser.launch(playwright)
-        except browser.BrowserUnavailable as error:
-            pytest.fail(str(error), pytrace=False)
+    with browser.chromium() as instance:
         yield instance
-        instance.close()
 
 
 # Playwright's assertions wait 5 s by default: too little for a page (formgrader's, a notebook)

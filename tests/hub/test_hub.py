@@ -25,7 +25,7 @@ import browser
 import nbformat
 import pytest
 import requests
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from tfladder.course import fixtures, notebooks
 from tfladder.grading import scores
@@ -418,13 +418,8 @@ def test_does_a_students_python_have_the_notebook_library_and_no_oracle(term):
 # -- the same in a browser: Debian's Chromium, through the hub's pages ---------------------------
 @pytest.fixture(scope="module")
 def chromium():
-    with sync_playwright() as playwright:
-        try:
-            instance = browser.launch(playwright)
-        except browser.BrowserUnavailable as error:
-            pytest.fail(str(error), pytrace=False)
+    with browser.chromium() as instance:
         yield instance
-        instance.close()
 
 
 def test_can_a_student_log_in_fetch_and_submit_in_the_browser(term, chromium):
