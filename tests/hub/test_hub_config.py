@@ -170,3 +170,8 @@ def test_does_the_users_environment_start_jupyterlab_without_the_news_pop_up(tmp
     path = environment.write_lab_defaults(tmp_path / "env")
     assert path == tmp_path / "env" / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
     assert json.loads(path.read_text())["@jupyterlab/apputils-extension:notification"] == {"fetchNews": "false"}
+
+
+def test_does_users_add_say_when_the_passwords_file_cannot_be_read(tmp_path, capsys):
+    assert main.main(["users", "add", "--passwords", str(tmp_path / "missing.csv")]) == 2
+    assert "cannot read the passwords file" in capsys.readouterr().err

@@ -406,8 +406,11 @@ def cmd_users(args: argparse.Namespace) -> int:
             return 0
         given: dict[str, str] = {}
         if args.passwords:
-            with open(args.passwords, newline="") as rows:
-                given = {row[0].strip(): row[1].strip() for row in csv.reader(rows) if len(row) >= 2}
+            try:
+                with open(args.passwords, newline="") as rows:
+                    given = {row[0].strip(): row[1].strip() for row in csv.reader(rows) if len(row) >= 2}
+            except (OSError, UnicodeDecodeError, csv.Error) as error:
+                raise ops.CourseError(f"cannot read the passwords file {args.passwords}: {error}") from error
         names = list(args.names) + [n for n in given if n not in args.names]
         if not names:
             raise ops.CourseError("name at least one account (or give --passwords with name,password lines)")
