@@ -102,6 +102,7 @@ def ensure(repo: Path, prefix: Path = DEFAULT_PREFIX, log: Callable[[str], objec
         if not (stamp.exists() and stamp.read_text().strip() == wanted):
             _build(repo, prefix, env, stamp, wanted, log)
         write_lab_defaults(env)
+        install_check_button(env)
     return env / "bin"
 
 
@@ -117,6 +118,22 @@ def write_lab_defaults(env: Path) -> Path:
     path.write_text(json.dumps(LAB_DEFAULTS, indent=1) + "\n")
     os.chmod(path, 0o644)
     return path
+
+
+CHECK_BUTTON = Path(__file__).parent / "lab_check"
+
+
+def install_check_button(env: Path) -> None:
+    """The Check button (a JupyterLab extension) and its relay (a Jupyter server extension) in
+    the environment, as they are in lab_check/; every start brings them up to date."""
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    relay = env / "lib" / version / "site-packages" / "tfladder_lab_check.py"
+    shutil.copy(CHECK_BUTTON / "tfladder_lab_check.py", relay)
+    button = env / "share" / "jupyter" / "labextensions" / "@tfladder" / "check"
+    shutil.rmtree(button, ignore_errors=True)
+    shutil.copytree(CHECK_BUTTON / "labextension", button)
+    _make_readable(relay.parent / "tfladder_lab_check.py")
+    _make_readable(button.parent)
 
 
 def _build(repo: Path, prefix: Path, env: Path, stamp: Path, wanted: str, log: Callable[[str], object]) -> None:
@@ -137,6 +154,9 @@ def _build(repo: Path, prefix: Path, env: Path, stamp: Path, wanted: str, log: C
 
 def _make_readable(root: Path) -> None:
     """Every file readable by all, folders and executables enterable/runnable by all."""
+    if root.is_file():
+        os.chmod(root, root.stat().st_mode | 0o444)
+        return
     for folder, _dirs, files in os.walk(root):
         os.chmod(folder, os.stat(folder).st_mode | 0o755)
         for name in files:

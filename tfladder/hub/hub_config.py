@@ -8,11 +8,12 @@ with the settings it was written with, so that what the hub does is here, in pla
 import json
 import os
 import socket
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from tfladder.hub import accounts
+from tfladder.hub import accounts, service
 from tfladder.hub.layout import Layout
 
 LOOPBACK = "127.0.0.1"
@@ -36,6 +37,8 @@ class Settings:
     port: int = 8000
     hub_port: int = 0  # the hub's own API, for the proxy and the users' servers: loopback only
     proxy_api_port: int = 0
+    service_port: int = 0  # tfladder's service (checks, grading): loopback only
+    check_slots: int = 1  # checks that run at once, each a sandboxed kernel
 
 
 def free_port() -> int:
@@ -47,7 +50,7 @@ def free_port() -> int:
 def write(settings: Settings) -> Path:
     """state/jupyterhub_config.py for these settings (the loopback ports chosen now if not given)."""
     chosen = asdict(settings)
-    for key in ("hub_port", "proxy_api_port"):
+    for key in ("hub_port", "proxy_api_port", "service_port"):
         chosen[key] = chosen[key] or free_port()
     path = Layout(Path(settings.home), Path(settings.course)).state / "jupyterhub_config.py"
     path.write_text(CONFIG.format(settings=json.dumps(chosen, indent=1)))
@@ -101,3 +104,31 @@ def configure(c: Any, settings: Settings) -> None:
         spawner.cmd = ["/bin/sh", "-c", f'umask {UMASK[role]} && exec "$0" "$@"', singleuser]
 
     c.Spawner.pre_spawn_hook = by_role
+
+    # tfladder's service, as root like the hub: students' hidden-test checks (their servers relay
+    # them with their own token, TFLADDER_CHECK_URL), instructors' grading and feedback runs.
+    service_url = f"http://{LOOPBACK}:{settings.service_port}"
+    c.JupyterHub.services = [
+        {
+            "name": service.NAME,
+            "url": service_url,
+            "command": [
+                sys.executable,
+                "-m",
+                "tfladder.hub.service",
+                "--course",
+                settings.course,
+                "--port",
+                str(settings.service_port),
+                "--slots",
+                str(settings.check_slots),
+            ],
+            "cwd": settings.course,
+            "environment": {"PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"},
+            "oauth_no_confirm": True,
+            "display": True,
+        }
+    ]
+    # every user may open the service's page (it shows each what their role may see)
+    c.JupyterHub.extra_user_scopes = {f"access:services!service={service.NAME}"}
+    c.Spawner.environment["TFLADDER_CHECK_URL"] = f"{service_url}{service.PREFIX}api/check"

@@ -2,7 +2,8 @@
 
 Under the hub's home (default /srv/tfladder):
 
-    course/      the course the class works on (source/, release/, the gradebook, submitted/...),
+    course/      the course the class works on (source/, release/, the gradebook, submitted/...,
+                 checks.toml and checks.jsonl: the hidden-test checks' settings and record),
                  made from the repository the first time; the instructors' group's only (2770)
     exchange/    nbgrader's exchange: released assignments, submissions, feedback; its course
                  folders made by root with nbgrader's modes for a shared course (make_exchange)
@@ -24,6 +25,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from tfladder.course import ops
+from tfladder.grading import on_demand
 from tfladder.hub import accounts
 
 DEFAULT_HOME = Path("/srv/tfladder")
@@ -36,6 +39,7 @@ STUDENT_HIDDEN_PLUGINS = (
     "@jupyter/nbgrader:create-assignment",
     "@jupyter/nbgrader:course-list",
 )
+CHECK_RELAY = "tfladder_lab_check"  # the server extension behind the Check button (lab_check/)
 STUDENT_HIDDEN_SERVER_EXTENSIONS = (
     "nbgrader.server_extensions.formgrader",
     "nbgrader.server_extensions.course_list",
@@ -82,6 +86,8 @@ def prepare(home: str | Path, repo: Path, course: Path | None = None) -> Layout:
                 shutil.copytree(repo / name, course_dir / name, dirs_exist_ok=True)
             else:
                 shutil.copy2(repo / name, course_dir / name)
+    # which assignments students may check against the hidden tests (every one, until edited)
+    on_demand.write_default_settings(course_dir, ops.assignments(course_dir))
     _give(course_dir, instructors, folder_mode=0o2770, file_mode=0o660)
     # the whole package, for instructors: their kernels import the oracles, nbgrader the judge
     lib = layout.lib / "tfladder"
@@ -132,6 +138,8 @@ def write_jupyter_config(layout: Layout, role: str) -> Path:
         "LabApp": {"news_url": None, "check_for_updates_class": "jupyterlab.NeverCheckForUpdate"},
     }
     hidden: dict[str, bool] = {}
+    # the Check button's relay to the hub's check service (lab_check/), for every role
+    extensions = {CHECK_RELAY: True}
     if role == "instructor":
         course = layout.course
         lines += [
@@ -147,8 +155,9 @@ def write_jupyter_config(layout: Layout, role: str) -> Path:
             "c.CourseDirectory.groupshared = True",
         ]
     else:
-        server["ServerApp"] = {"jpserver_extensions": {name: False for name in STUDENT_HIDDEN_SERVER_EXTENSIONS}}
+        extensions.update({name: False for name in STUDENT_HIDDEN_SERVER_EXTENSIONS})
         hidden = {name: True for name in STUDENT_HIDDEN_PLUGINS}
+    server["ServerApp"] = {"jpserver_extensions": extensions}
     (folder / "nbgrader_config.py").write_text("\n".join(lines) + "\n")
     (folder / "jupyter_server_config.json").write_text(json.dumps(server, indent=1) + "\n")
     (folder / "labconfig" / "page_config.json").write_text(json.dumps({"disabledExtensions": hidden}, indent=1) + "\n")
