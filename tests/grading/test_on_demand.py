@@ -111,7 +111,6 @@ def test_is_a_checks_seed_never_one_the_terms_grading_can_use(monkeypatch):
     monkeypatch.setenv(seeds.SEED_ENV, "77")
     drawn = {on_demand.fresh_seed() for _ in range(200)}
     assert len(drawn) > 190 and not drawn & {77, seeds.DEFAULT_SEED}
-    monkeypatch.setattr(
-        on_demand.secrets, "randbelow", lambda n, drawn=iter([76, seeds.DEFAULT_SEED - 1, 9]): next(drawn)
-    )
+    draws = iter([76, seeds.DEFAULT_SEED - 1, 9])  # 77 and the default are drawn again
+    monkeypatch.setattr(on_demand.secrets, "randbelow", lambda n: next(draws))
     assert on_demand.fresh_seed() == 10

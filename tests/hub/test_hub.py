@@ -27,8 +27,9 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
+from tfladder import seeds
 from tfladder.course import fixtures, notebooks
-from tfladder.grading import scores
+from tfladder.grading import on_demand, scores
 from tfladder.hub import environment, layout, serve
 
 pytestmark = pytest.mark.slow
@@ -80,6 +81,33 @@ class Person:
 
     def post(self, path, user=None, **kw):
         return self.session.post(self.url(path, user), **kw)
+
+    def service_page(self):
+        """tfladder's service page, logged in through JupyterHub's OAuth (redirects followed)."""
+        return self.session.get(f"{self.base}/services/tfladder/")
+
+    def service_run(self, what, assignment, timeout=900):
+        """Presses a run's button on the service page, then reads the page until the run ends;
+        returns (state, log text)."""
+        page = self.service_page()
+        xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
+        pressed = self.session.post(
+            f"{self.base}/services/tfladder/", data={"_xsrf": xsrf, "what": what, "assignment": assignment}
+        )
+        assert pressed.status_code == 200, pressed.text[-500:]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.service_page().text
+            run = re.search(rf'<h3 class="run">{what} {assignment}: <span class="state">([^<]+)</span>', text)
+            if run and run.group(1) != "running":
+                log = re.search(r"log (\S+\.log)\)", text[run.start() :]).group(1)
+                return run.group(1), Path(log).read_text()
+            time.sleep(2)
+        raise AssertionError(f"{what} {assignment} did not end within {timeout} s")
+
+    def check(self, path):
+        """The Check button's request: POST tfladder/check to the user's own server."""
+        return self.post("tfladder/check", data=json.dumps({"path": path}))
 
 
 def as_user(name, command, cwd=None):
@@ -270,12 +298,12 @@ def term(hub, labs):
 
 @pytest.fixture(scope="module")
 def feedback(term):
-    """Root grades the collected submissions in the sandbox and writes tfladder's feedback pages;
-    the instructor releases them from formgrader; each student fetches theirs from the Assignment
-    List."""
+    """The instructor presses Grade on the tfladder service's page (root grades the collected
+    submissions in the sandbox) and Make feedback (tfladder's pages), then releases them from
+    formgrader; each student fetches theirs from the Assignment List."""
     h, people, steps, answers, found = term
-    steps["grade"] = tfladder("grade", A, cwd=h.layout.course)
-    steps["feedback"] = tfladder("feedback", A, cwd=h.layout.course)
+    steps["grade"] = people["teach"].service_run("grade", A)
+    steps["feedback"] = people["teach"].service_run("feedback", A)
     steps["release feedback"] = people["teach"].post(f"formgrader/api/assignment/{A}/release_feedback").json()
     pages = {}
     for who in (*answers, "carol"):
@@ -315,10 +343,10 @@ def test_does_formgraders_autograde_refuse_to_run_student_code_outside_the_sandb
     assert not (h.layout.course / "autograded" / account("alice") / A / f"{A}.ipynb").exists()
 
 
-def test_does_root_grade_the_collected_submissions_in_the_sandbox_to_exactly_their_points(feedback):
+def test_does_the_instructors_grade_button_grade_the_submissions_in_the_sandbox_to_exactly_their_points(feedback):
     h, _, steps, answers, found, _ = feedback
-    printed = steps["grade"].stdout + steps["grade"].stderr
-    assert steps["grade"].returncode == 1, printed[-3000:]  # 1: a submission failed (carol's)
+    state, printed = steps["grade"]
+    assert state == "finished with exit code 1", printed[-3000:]  # 1: a submission failed (carol's)
     assert f"FAILED  {account('carol')}: " in printed, printed[-3000:]
     graded = scores.cell_points(h.layout.course, A, [account(who) for who in (*answers, "carol")])
     assert sum(v for v in graded[account("carol")].values() if isinstance(v, (int, float))) == 0
@@ -351,7 +379,7 @@ def test_can_the_instructor_grade_a_written_answer_in_formgrader_after_root_grad
 
 def test_does_each_student_fetch_their_own_feedback_with_their_messages_and_no_hidden_test(feedback):
     _, _, steps, answers, found, pages = feedback
-    assert steps["feedback"].returncode == 0, steps["feedback"].stderr
+    assert steps["feedback"][0] == "done", steps["feedback"][1][-2000:]
     assert steps["release feedback"]["success"], steps["release feedback"]
     secret = notebooks.hidden_only_lines(notebooks.read(REPO / "source" / A / f"{A}.ipynb"))
     for who, fixture in answers.items():
@@ -366,6 +394,86 @@ def test_does_each_student_fetch_their_own_feedback_with_their_messages_and_no_h
         assert not [line for line in secret if line in page], f"{who}'s feedback shows hidden test lines"
         others = [account(w) for w in answers if w != who]
         assert not [o for o in others if o in page], f"{who}'s feedback names another student"
+
+
+# -- hidden-test checks on demand --------------------------------------------------------------
+@pytest.fixture(scope="module")
+def checked(term):
+    """Bob checks the notebook he submitted (a known mistake) with the Check button's request."""
+    h, people, steps, answers, found = term
+    return h, people, found, people["bob"].check(f"{A}/{A}.ipynb")
+
+
+def test_does_a_check_give_the_student_their_points_and_messages_on_fresh_inputs_and_no_test_code(checked):
+    h, _, found, answer = checked
+    assert answer.status_code == 200, answer.text[-2000:]
+    body, shown = answer.json(), answer.text
+    fixture = found["l1_forgot_mean"]
+    assert body["points"] == sum(v for v in fixture.points.values() if isinstance(v, (int, float)))
+    for message in fixture.messages.values():
+        assert message in shown
+    secret = notebooks.hidden_only_lines(notebooks.read(REPO / "source" / A / f"{A}.ipynb"))
+    assert not [line for line in secret if line in shown], "a check shows hidden test lines"
+    assert body["seed"] != seeds.DEFAULT_SEED  # never the inputs the term is graded on
+    assert "9 of your 10 checks of 01_low_level_ops left for this hour" in body["remaining_text"]
+
+
+def test_is_each_check_recorded_for_the_instructor_and_unreadable_by_students(checked):
+    h, people, _, answer = checked
+    (record,) = [r for r in on_demand.records(h.layout.course) if r.student == account("bob")]
+    assert (record.outcome, record.points, record.seed) == ("graded", answer.json()["points"], answer.json()["seed"])
+    done = as_user(account("alice"), ["cat", str(h.layout.course / on_demand.RECORD_FILE)])
+    assert done.returncode != 0 and "Permission denied" in done.stderr
+    page = people["teach"].service_page()
+    assert page.status_code == 200 and "Hidden-test checks" in page.text
+    assert re.search(rf"<td>{A}</td><td>1</td><td>1</td>", page.text), page.text[-1500:]
+    mine = people["bob"].service_page()
+    assert "Your hidden-test checks" in mine.text and "Grade (sandboxed)" not in mine.text
+
+
+def test_does_the_instructor_report_summarise_the_classs_checks(feedback, checked):
+    h, *_ = feedback
+    built = tfladder("report", cwd=h.layout.course)
+    assert built.returncode == 0, built.stderr[-2000:]
+    index = (h.layout.course / "report" / "index.html").read_text()
+    assert "Hidden-test checks before the deadline" in index
+    assert re.search(rf'<td>{A}</td><td class="num">1</td><td class="num">1</td>', index), index[-2000:]
+
+
+def test_can_a_student_not_start_a_grading_run(checked):
+    h, people, _, _ = checked
+    alice = people["alice"]
+    runs = set((h.layout.course / "hub-runs").glob("*"))
+    page = alice.service_page()
+    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text)
+    token = xsrf.group(1) if xsrf else alice.session.cookies.get("_xsrf", path="/services/tfladder/")
+    pressed = alice.session.post(
+        f"{h.url}/services/tfladder/", data={"_xsrf": token or "", "what": "grade", "assignment": A}
+    )
+    assert pressed.status_code == 403
+    assert set((h.layout.course / "hub-runs").glob("*")) == runs
+
+
+def test_does_a_student_read_why_when_checks_are_off_closed_or_the_notebook_is_broken(checked):
+    h, people, _, _ = checked
+    alice, carol = people["alice"], people["carol"]
+    settings = h.layout.course / on_demand.SETTINGS_FILE
+    original = settings.read_text()
+    try:
+        settings.write_text(f"[{A}]\nopen = false\n")
+        off = alice.check(f"{A}/{A}.ipynb")
+        assert off.status_code == 403 and "are off" in off.json()["refused"]
+        settings.write_text(f"[{A}]\ncloses = 2026-01-01T00:00:00Z\n")
+        closed = alice.check(f"{A}/{A}.ipynb")
+        assert closed.status_code == 403 and "closed at 2026-01-01 00:00 UTC" in closed.json()["refused"]
+    finally:
+        settings.write_text(original)
+    broken = carol.check(f"{A}/{A}.ipynb")
+    assert broken.status_code == 400 and "could not be read as a notebook" in broken.json()["refused"]
+    nowhere = alice.check("no/such.ipynb")
+    assert nowhere.status_code == 400 and "save it and try again" in nowhere.json()["refused"]
+    counted = [r for r in on_demand.records(h.layout.course) if r.student == account("alice")]
+    assert [r.outcome for r in counted] == ["refused", "refused"]  # refusals recorded, none counted
 
 
 # -- what a student's terminal can read --------------------------------------------------------
@@ -461,4 +569,49 @@ def test_can_a_student_log_in_fetch_and_submit_in_the_browser(term, chromium):
         expect(page.get_by_text("notified about official Jupyter news")).to_have_count(0)
         shots.take("no_formgrader")
     finally:
+        context.close()
+
+
+def test_does_the_check_button_show_a_student_their_points_and_refuse_past_the_hours_limit(term, chromium):
+    """Erin, in Chromium, opens the notebook she fetched and presses Check on its toolbar: the
+    points and messages come back in a dialog. With the instructor's limit at one check an hour
+    (checks.toml, read at each check), her next press gets the refusal; screenshots of each."""
+    h, people, *_ = term
+    erin = people["erin"]
+    settings = h.layout.course / on_demand.SETTINGS_FILE
+    original = settings.read_text()
+    settings.write_text(original.replace("per_hour = 10", "per_hour = 1"))
+    context = chromium.new_context(viewport=browser.VIEWPORT)
+    context.set_default_timeout(browser.PAGE_LOAD)
+    page = context.new_page()
+    shots = browser.Shots(page, "hub-check")
+    try:
+        page.goto(f"{h.url}/hub/login")
+        page.fill("#username_input", erin.name)
+        page.fill("#password_input", erin.password)
+        page.click("#login_submit")
+        expect(page.locator(".jp-LabShell")).to_be_visible(timeout=browser.KERNEL_START)
+        page.goto(f"{h.url}/user/{erin.name}/lab/tree/{A}/{A}.ipynb")
+        toolbar = page.locator(".jp-NotebookPanel-toolbar")
+        check = toolbar.get_by_text("Check", exact=True)
+        expect(check).to_be_visible(timeout=browser.KERNEL_START)
+        shots.take("notebook_with_check_button")
+        check.click()
+        dialog = page.locator(".jp-Dialog")
+        expect(dialog).to_contain_text("autograded points on fresh hidden inputs", timeout=600_000)
+        expect(dialog).to_contain_text("l1_linear_forward")
+        shots.take("check_result")
+        assert not [
+            line
+            for line in notebooks.hidden_only_lines(notebooks.read(REPO / "source" / A / f"{A}.ipynb"))
+            if line in dialog.inner_text()
+        ]
+        dialog.locator(".jp-mod-accept").click()
+        expect(dialog).to_have_count(0)
+        check.click()
+        expect(dialog).to_contain_text("You have used your 1 check of 01_low_level_ops for this hour")
+        shots.take("next_check_refused")
+        dialog.locator(".jp-mod-accept").click()
+    finally:
+        settings.write_text(original)
         context.close()

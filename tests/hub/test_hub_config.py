@@ -175,3 +175,41 @@ def test_does_the_users_environment_start_jupyterlab_without_the_news_pop_up(tmp
 def test_does_users_add_say_when_the_passwords_file_cannot_be_read(tmp_path, capsys):
     assert main.main(["users", "add", "--passwords", str(tmp_path / "missing.csv")]) == 2
     assert "cannot read the passwords file" in capsys.readouterr().err
+
+
+def test_does_the_hub_run_tfladders_service_as_root_on_loopback_with_the_course(tmp_path):
+    c = configured(tmp_path, service_port=8123, check_slots=2)
+    (svc,) = c.JupyterHub.services
+    assert svc["name"] == "tfladder" and svc["url"] == "http://127.0.0.1:8123"
+    assert "user" not in svc  # JupyterHub runs it as itself: root, which the sandbox needs
+    assert svc["command"][1:] == [
+        "-m",
+        "tfladder.hub.service",
+        "--course",
+        str(tmp_path / "course"),
+        "--port",
+        "8123",
+        "--slots",
+        "2",
+    ]
+    assert c.JupyterHub.extra_user_scopes == {"access:services!service=tfladder"}
+    assert c.Spawner.environment["TFLADDER_CHECK_URL"] == "http://127.0.0.1:8123/services/tfladder/api/check"
+
+
+@pytest.mark.parametrize("role", ["student", "instructor"])
+def test_does_every_roles_jupyterlab_load_the_check_buttons_relay(tmp_path, role):
+    folder = layout.write_jupyter_config(layout.Layout(tmp_path, tmp_path / "course"), role)
+    server = json.loads((folder / "jupyter_server_config.json").read_text())
+    assert server["ServerApp"]["jpserver_extensions"][layout.CHECK_RELAY] is True
+
+
+def test_is_the_check_button_installed_where_every_account_can_read_it(tmp_path):
+    env = tmp_path / "env"
+    (env / "lib" / "python3.11" / "site-packages").mkdir(parents=True)
+    environment.install_check_button(env)
+    relay = env / "lib" / "python3.11" / "site-packages" / "tfladder_lab_check.py"
+    button = env / "share" / "jupyter" / "labextensions" / "@tfladder" / "check"
+    built = json.loads((button / "package.json").read_text())["jupyterlab"]["_build"]
+    for path in (relay, button / "package.json", button / built["load"]):
+        assert path.stat().st_mode & 0o444 == 0o444, path
+    assert "import tfladder" not in relay.read_text()  # a student's environment has no tfladder.hub

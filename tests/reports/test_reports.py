@@ -5,6 +5,8 @@ The fast tests here build results by hand; test_feedback_pages.py grades real no
 
 import io
 
+import pytest
+
 from tfladder.grading import results
 from tfladder.grading.progress import Progress
 from tfladder.reports import feedback, report
@@ -133,3 +135,25 @@ def test_does_the_solutions_notebook_keep_answers_and_drop_hidden_tests():
         for cell in source.cells:
             if notebooks.is_solution(cell) and cell.cell_type == "code":
                 assert notebooks.reference_answer(cell) in text
+
+
+# nbgrader's add_submission for an assignment with no notebook recorded yet: SQLAlchemy's autoflush warns
+@pytest.mark.filterwarnings("ignore:Object of type <SubmittedAssignment> not in session")
+def test_does_a_late_submission_read_how_late_it_came_on_its_feedback_page(tmp_path):
+    from datetime import datetime
+
+    from conftest import make_course
+
+    from tfladder.grading import scores
+
+    course = make_course(tmp_path / "course", ["01_low_level_ops"])
+    with scores.gradebook(course) as gb:
+        gb.update_or_create_assignment("01_low_level_ops", duedate=datetime(2026, 12, 6, 23, 0))
+        for student, handed_in in (("ada", datetime(2026, 12, 7, 0, 35)), ("bo", datetime(2026, 12, 6, 22, 0))):
+            gb.update_or_create_student(student)
+            gb.add_submission("01_low_level_ops", student, timestamp=handed_in)
+    late = feedback.lateness(course, "01_low_level_ops", "ada")
+    assert late == "You submitted 1 h 35 min after the due date (2026-12-06 23:00 UTC)."
+    assert late in feedback.page(_result(), None, late=late)
+    assert feedback.lateness(course, "01_low_level_ops", "bo") == ""  # on time
+    assert feedback.lateness(course, "01_low_level_ops", "cy") == ""  # no submission recorded

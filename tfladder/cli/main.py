@@ -348,6 +348,7 @@ def cmd_hub(args: argparse.Namespace) -> int:
             course=Path(args.course) if args.course else None,
             ip=args.ip,
             port=args.port,
+            check_slots=args.check_slots,
         )
     except (serve.HubError, accounts.AccountError) as error:
         raise ops.CourseError(str(error)) from error
@@ -507,6 +508,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--home", default="/srv/tfladder", help="the hub's folders: course, exchange, state")
     p.add_argument("--prefix", default="/opt/tfladder", help="where the users' environment is built")
     p.add_argument("--course", help="an existing course folder to serve (default: HOME/course, made from here)")
+    p.add_argument(
+        "--check-slots", type=int, default=1, help="students' hidden-test checks that run at once (default: 1)"
+    )
     p = add("users", cmd_users)
     p.add_argument("action", choices=("add", "remove", "list"))
     p.add_argument("names", nargs="*", help="account names (lower-case letters, digits, - and _)")

@@ -189,7 +189,8 @@ def refusal(
         again = recent[max(0, len(recent) + running - settings.per_hour)] + WINDOW
         minutes = max(1, round((again - now).total_seconds() / 60))
         return (
-            f"You have used your {settings.per_hour} checks of {assignment} for this hour; "
+            f"You have used your {settings.per_hour} check{'s' if settings.per_hour != 1 else ''} of "
+            f"{assignment} for this hour; "
             f"the next one is possible in {minutes} minute(s), at {again:%H:%M} UTC."
         )
     return ""

@@ -58,6 +58,7 @@ def prepare(
     course: Path | None = None,
     ip: str = hub_config.LOOPBACK,
     port: int = 8000,
+    check_slots: int = 1,
     log=print,
 ) -> Hub:
     if os.geteuid() != 0:
@@ -66,7 +67,13 @@ def prepare(
     env_bin = environment.ensure(repo, prefix, log=log)
     folders = layout.prepare(home, repo, course)
     settings = hub_config.Settings(
-        home=str(folders.home), course=str(folders.course), env_bin=str(env_bin), proxy=str(proxy), ip=ip, port=port
+        home=str(folders.home),
+        course=str(folders.course),
+        env_bin=str(env_bin),
+        proxy=str(proxy),
+        ip=ip,
+        port=port,
+        check_slots=check_slots,
     )
     config = hub_config.write(settings)
     exposed = exposed_answers(repo)

@@ -230,7 +230,9 @@ class Jobs:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                umask=0o007,  # what it writes stays the instructors' group's to change
+                # what it writes stays the instructors' group's to change, and readable by the
+                # sandbox's kernels (other uids) and, once released, by students (feedback pages)
+                umask=0o002,
             )
         job = Job(what, assignment, who, log, process)
         self.done.append(job)

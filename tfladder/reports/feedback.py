@@ -11,9 +11,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from nbformat import NotebookNode
+from nbgrader.api import MissingEntry
 
 from tfladder.course import notebooks
-from tfladder.grading import grade, results
+from tfladder.grading import grade, results, scores
 from tfladder.reports.html import render
 
 
@@ -32,11 +33,32 @@ def _mark(cell: results.CellResult) -> str:
     return "✓" if cell.passed else ("…" if cell.points == results.MANUAL else "✗")
 
 
-def page(result: results.NotebookResult, graded_nb: NotebookNode | None, not_graded: Sequence[str] = ()) -> str:
+def lateness(course: str | Path, assignment: str, student: str) -> str:
+    """How late the submission came, in the student's words, from the gradebook (the due date an
+    instructor set in formgrader, the time nbgrader's submit recorded); "" when it was on time."""
+    with scores.gradebook(course) as gb:
+        try:
+            submission = gb.find_submission(assignment, student)
+        except MissingEntry:
+            return ""
+        late, due = submission.total_seconds_late or 0, submission.duedate
+        penalty = sum(n.late_submission_penalty or 0 for n in submission.notebooks)
+    if late <= 0 or due is None:
+        return ""
+    hours, minutes = divmod(round(late / 60), 60)
+    said = f"{hours} h {minutes} min" if hours else f"{max(minutes, 1)} min"
+    taken = f" {penalty:g} point(s) were taken off for it." if penalty else ""
+    return f"You submitted {said} after the due date ({due:%Y-%m-%d %H:%M} UTC).{taken}"
+
+
+def page(
+    result: results.NotebookResult, graded_nb: NotebookNode | None, not_graded: Sequence[str] = (), late: str = ""
+) -> str:
     """The feedback page as an HTML string (templates/feedback.html.j2, every value escaped).
 
     `not_graded`: why the submission could not be graded as it was submitted (`tfladder grade`'s
-    reasons, such as a notebook that is not one), said at the top of the page."""
+    reasons, such as a notebook that is not one), said at the top of the page; `late`: how late
+    it came (`lateness`)."""
     answers: dict[str, str] = {}
     if graded_nb is not None:
         for cell in graded_nb.cells:
@@ -62,6 +84,7 @@ def page(result: results.NotebookResult, graded_nb: NotebookNode | None, not_gra
         manual_pending=len(result.manual_pending),
         error=result.error,
         not_graded=list(not_graded),
+        late=late,
         exercises=exercises,
     )
 
@@ -80,7 +103,7 @@ def write(course: str | Path, assignment: str, student: str, out_root: str | Pat
     out = Path(out_root or course / "feedback") / student / assignment / f"{assignment}.html"
     out.parent.mkdir(parents=True, exist_ok=True)
     not_graded = grade.read_report(course, assignment, student).get("failed", [])
-    out.write_text(page(result, graded_nb, not_graded), encoding="utf-8")
+    out.write_text(page(result, graded_nb, not_graded, lateness(course, assignment, student)), encoding="utf-8")
     for name in ("timestamp.txt", "submission_secret.txt"):
         for folder in ("autograded", "submitted"):
             kept = course / folder / student / assignment / name

@@ -14,7 +14,7 @@ from typing import Any
 from nbgrader.api import MissingEntry
 
 from tfladder.course import ops
-from tfladder.grading import results, scores
+from tfladder.grading import on_demand, results, scores
 from tfladder.grading.progress import Progress
 from tfladder.reports.html import render
 
@@ -116,7 +116,8 @@ def build(course: str | Path, out_dir: str | Path | None = None, *, show_progres
             bar.done()
         sections.append(_section(course, assignment, rows, out))
     index = out / "index.html"
-    index.write_text(render("report.html.j2", csv=csv.name, assignments=sections), encoding="utf-8")
+    checks = on_demand.summary(course)  # the hub's hidden-test checks, if the class had any
+    index.write_text(render("report.html.j2", csv=csv.name, assignments=sections, checks=checks), encoding="utf-8")
     return index
 
 

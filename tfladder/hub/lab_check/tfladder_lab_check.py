@@ -46,7 +46,7 @@ class CheckHandler(APIHandler):
         if not service or not token:
             return self._answer(503, {"refused": "Checks against the hidden tests work only on the class's hub."})
         try:
-            path = str(self.get_json_body()["path"])
+            path = str((self.get_json_body() or {})["path"])
         except (TypeError, KeyError, web.HTTPError):
             return self._answer(400, {"refused": 'Send {"path": "<notebook>.ipynb"}.'})
         try:

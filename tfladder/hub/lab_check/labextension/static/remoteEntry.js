@@ -98,15 +98,22 @@
           var path = context.path;
           var note = apputils.Notification.emit(
             'Checking ' + path + ' against the hidden tests: a minute or two.', 'in-progress', { autoClose: false });
+          function done(message, type) {
+            apputils.Notification.update({ id: note, message: message, type: type, autoClose: 5000 });
+          }
           return context.save().then(function () { return ask(path); }).then(function (answer) {
-            apputils.Notification.dismiss(note);
+            if (answer.refused) {
+              done('No check this time: ' + answer.refused, 'warning');
+            } else {
+              done('Checked ' + path + ': ' + answer.points + ' / ' + answer.max_points + ' points.', 'success');
+            }
             return apputils.showDialog({
               title: answer.refused ? 'No check this time' : 'Hidden-test check: ' + (answer.assignment || path),
               body: new widgets.Widget({ node: report(answer) }),
               buttons: [apputils.Dialog.okButton({ label: 'Close' })]
             });
           }).catch(function (error) {
-            apputils.Notification.dismiss(note);
+            done('The check could not be made: ' + error, 'error');
             return apputils.showErrorMessage('The check could not be made', error);
           });
         }
