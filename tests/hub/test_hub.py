@@ -86,25 +86,6 @@ class Person:
         """tfladder's service page, logged in through JupyterHub's OAuth (redirects followed)."""
         return self.session.get(f"{self.base}/services/tfladder/")
 
-    def service_run(self, what, assignment, timeout=900):
-        """Presses a run's button on the service page, then reads the page until the run ends;
-        returns (state, log text)."""
-        page = self.service_page()
-        xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
-        pressed = self.session.post(
-            f"{self.base}/services/tfladder/", data={"_xsrf": xsrf, "what": what, "assignment": assignment}
-        )
-        assert pressed.status_code == 200, pressed.text[-500:]
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            text = self.service_page().text
-            run = re.search(rf'<h3 class="run">{what} {assignment}: <span class="state">([^<]+)</span>', text)
-            if run and run.group(1) != "running":
-                log = re.search(r"log (\S+\.log)\)", text[run.start() :]).group(1)
-                return run.group(1), Path(log).read_text()
-            time.sleep(2)
-        raise AssertionError(f"{what} {assignment} did not end within {timeout} s")
-
     def check(self, path):
         """The Check button's request: POST tfladder/check to the user's own server."""
         return self.post("tfladder/check", data=json.dumps({"path": path}))
@@ -256,17 +237,97 @@ def test_can_a_student_not_open_anyone_elses_jupyterlab(hub, labs):
         assert f"/user/{account(other)}/lab" not in page.url or page.status_code == 403
 
 
+# -- the browsers: Debian's Chromium, through the hub's pages -----------------------------------
+@pytest.fixture(scope="module")
+def chromium():
+    with browser.chromium() as instance:
+        yield instance
+
+
+def log_in(page, base, person):
+    """The hub's login form, then the person's JupyterLab."""
+    page.goto(f"{base}/hub/login")
+    page.fill("#username_input", person.name)
+    page.fill("#password_input", person.password)
+    page.click("#login_submit")
+    expect(page.locator(".jp-LabShell")).to_be_visible(timeout=browser.KERNEL_START)
+
+
+class InstructorBrowser:
+    """The instructor's clicks: formgrader's Manage Assignments, the tfladder service page."""
+
+    def __init__(self, page, base, name):
+        self.page, self.base, self.name = page, base, name
+        self.shots = browser.Shots(page, "hub-instructor")
+
+    def formgrader(self, column, shot):
+        """Presses the assignment's button in a column of Manage Assignments (assign, release,
+        collect, release-feedback); returns nbgrader's answer as formgrader shows it."""
+        page = self.page
+        page.goto(f"{self.base}/user/{self.name}/formgrader/manage_assignments")
+        row = page.locator("tr", has=page.locator("td.name a", has_text=A))
+        row.locator(f"td.{column} a").click()
+        answer = page.locator("#success-modal, #error-modal")
+        expect(answer).to_be_visible(timeout=browser.KERNEL_START)
+        self.shots.take(shot)
+        said = {"success": answer.get_attribute("id") == "success-modal", "shown": answer.inner_text()}
+        answer.get_by_role("button", name="Close").last.click()
+        return said
+
+    def set_due_date(self, when, shot):
+        """Manage Assignments, the assignment's Edit (pencil): its due date, in UTC."""
+        page = self.page
+        page.goto(f"{self.base}/user/{self.name}/formgrader/manage_assignments")
+        row = page.locator("tr", has=page.locator("td.name a", has_text=A))
+        row.locator("td.edit a").click()
+        page.fill("input.modal-duedate", when)
+        page.fill("input.modal-timezone", "UTC")
+        self.shots.take(shot)
+        page.locator("button.save").click()
+        expect(row.locator("td.duedate")).not_to_have_text("None")
+
+    def service(self, what, label, shot, timeout=900_000):
+        """Presses a run's button on the tfladder service page and waits for the run to end;
+        returns (state, the run's log)."""
+        page = self.page
+        page.goto(f"{self.base}/services/tfladder/")  # JupyterHub's OAuth, in the browser
+        row = page.locator("tr", has=page.locator("td", has_text=A))
+        row.get_by_role("button", name=label).click()
+        run = page.locator("h3.run", has_text=f"{what} {A}").first
+        expect(run.locator(".state")).not_to_have_text("running", timeout=timeout)  # the page reloads itself
+        self.shots.take(shot)
+        heading = run.inner_text()
+        log = re.search(r"log (\S+\.log)\)", heading).group(1)
+        return run.locator(".state").inner_text(), Path(log).read_text()
+
+
+@pytest.fixture(scope="module")
+def instructor(hub, labs, chromium):
+    """The instructor's browser, logged in; screenshots under build/test-artifacts/browser/hub-instructor/."""
+    h, people, _ = hub
+    context = chromium.new_context(viewport=browser.VIEWPORT)
+    context.set_default_timeout(browser.PAGE_LOAD)
+    page = context.new_page()
+    try:
+        log_in(page, h.url, people["teach"])
+        yield InstructorBrowser(page, h.url, people["teach"].name)
+    finally:
+        context.close()
+
+
 # -- the exchange ------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def term(hub, labs):
-    """The instructor generates and releases level 1 from formgrader; alice and bob fetch it from
-    the Assignment List; alice answers with the reference, bob with a known mistake (and submits
-    twice); the instructor collects."""
+def term(hub, labs, instructor):
+    """The instructor, in Chromium, generates level 1 in formgrader, gives it a due date already
+    past (so that every submission is late) and releases it; alice and bob fetch it from the
+    Assignment List; alice answers with the reference, bob with a known mistake (and submits
+    twice); the instructor collects, in Chromium."""
     h, people, _ = hub
-    teach, bob = people["teach"], people["bob"]
+    bob = people["bob"]
     steps = {}
-    steps["generate"] = teach.post(f"formgrader/api/assignment/{A}/assign").json()
-    steps["release"] = teach.post(f"formgrader/api/assignment/{A}/release").json()
+    steps["generate"] = instructor.formgrader("assign", "generated")
+    instructor.set_due_date("2026-12-01T09:00", "due_date")
+    steps["release"] = instructor.formgrader("release", "released")
     found = fixtures.load_all(REPO, A)
     source = notebooks.read(REPO / "source" / A / f"{A}.ipynb")
     answers = {"alice": "l1_reference", "bob": "l1_forgot_mean"}
@@ -292,24 +353,50 @@ def term(hub, labs):
     )
     assert broken.status_code in (200, 201), broken.text
     steps["carol submit"] = carol.post("assignments/submit", data=ASSIGNMENT).json()
-    steps["collect"] = teach.post(f"formgrader/api/assignment/{A}/collect").json()
+    steps["collect"] = instructor.formgrader("collect", "collected")
     return h, people, steps, answers, found
 
 
 @pytest.fixture(scope="module")
-def feedback(term):
-    """The instructor presses Grade on the tfladder service's page (root grades the collected
-    submissions in the sandbox) and Make feedback (tfladder's pages), then releases them from
-    formgrader; each student fetches theirs from the Assignment List."""
+def feedback(term, instructor, chromium):
+    """The instructor, in Chromium, presses Grade on the tfladder service's page (root grades the
+    collected submissions in the sandbox) and Make feedback (tfladder's pages), then Release
+    Feedback in formgrader; alice fetches hers from the Assignment List in Chromium and opens it,
+    the others through the Assignment List's API."""
     h, people, steps, answers, found = term
-    steps["grade"] = people["teach"].service_run("grade", A)
-    steps["feedback"] = people["teach"].service_run("feedback", A)
-    steps["release feedback"] = people["teach"].post(f"formgrader/api/assignment/{A}/release_feedback").json()
+    steps["grade"] = instructor.service("grade", "Grade (sandboxed)", "graded")
+    steps["feedback"] = instructor.service("feedback", "Make feedback", "feedback_made")
+    steps["release feedback"] = instructor.formgrader("release-feedback", "feedback_released")
+    steps["alice fetch feedback"] = fetch_feedback_in_the_browser(chromium, h.url, people["alice"])
     pages = {}
     for who in (*answers, "carol"):
-        steps[f"{who} fetch feedback"] = people[who].post("assignments/fetch_feedback", data=ASSIGNMENT).json()
+        if who != "alice":
+            steps[f"{who} fetch feedback"] = people[who].post("assignments/fetch_feedback", data=ASSIGNMENT).json()
         pages[who] = [p.read_text() for p in Path(f"/home/{account(who)}/{A}/feedback").glob(f"*/{A}.html")]
     return h, people, steps, answers, found, pages
+
+
+def fetch_feedback_in_the_browser(chromium, base, person):
+    """The student's Assignment List: Fetch Feedback, then the page it fetched, opened."""
+    context = chromium.new_context(viewport=browser.VIEWPORT)
+    context.set_default_timeout(browser.PAGE_LOAD)
+    page = context.new_page()
+    shots = browser.Shots(page, "hub-feedback")
+    try:
+        log_in(page, base, person)
+        browser.menu(page, "Nbgrader", "Assignment List")
+        submitted = page.locator("#submitted_assignments_list")
+        expect(submitted).to_contain_text(A)
+        submitted.get_by_role("button", name="Fetch Feedback").click()
+        expect(submitted).to_contain_text("(view feedback)")
+        shots.take("fetched")
+        (fetched,) = Path(f"/home/{person.name}/{A}/feedback").glob(f"*/{A}.html")
+        page.goto(f"{base}/user/{person.name}/files/{fetched.relative_to(Path('/home') / person.name)}")
+        expect(page.locator("h1")).to_contain_text(f"feedback for {person.name}")
+        shots.take("her_feedback_page")
+        return {"success": True, "shown": page.inner_text("body")}
+    finally:
+        context.close()
 
 
 def test_does_the_release_reach_every_student_through_the_exchange(term):
@@ -378,7 +465,9 @@ def test_can_the_instructor_grade_a_written_answer_in_formgrader_after_root_grad
 
 
 def test_does_each_student_fetch_their_own_feedback_with_their_messages_and_no_hidden_test(feedback):
-    _, _, steps, answers, found, pages = feedback
+    h, _, steps, answers, found, pages = feedback
+    shown = steps["alice fetch feedback"]["shown"]  # what alice's browser showed of her page
+    assert re.search(r"\d+ / \d+ autograded points", shown) and "after the due date" in shown
     assert steps["feedback"][0] == "done", steps["feedback"][1][-2000:]
     assert steps["release feedback"]["success"], steps["release feedback"]
     secret = notebooks.hidden_only_lines(notebooks.read(REPO / "source" / A / f"{A}.ipynb"))
@@ -391,6 +480,8 @@ def test_does_each_student_fetch_their_own_feedback_with_their_messages_and_no_h
         assert shown and float(shown.group(1)) == earned, (who, shown and shown.group(0))
         for message in found[fixture].messages.values():
             assert message in page, (who, message)
+        assert "after the due date (2026-12-01 09:00 UTC)" in page, f"{who}'s late submission is not said"
+        assert f"grading seed <b>{layout.term_seed(h.layout)}</b>" in page  # the hub's own, not the default
         assert not [line for line in secret if line in page], f"{who}'s feedback shows hidden test lines"
         others = [account(w) for w in answers if w != who]
         assert not [o for o in others if o in page], f"{who}'s feedback names another student"
@@ -524,10 +615,6 @@ def test_does_a_students_python_have_the_notebook_library_and_no_oracle(term):
 
 
 # -- the same in a browser: Debian's Chromium, through the hub's pages ---------------------------
-@pytest.fixture(scope="module")
-def chromium():
-    with browser.chromium() as instance:
-        yield instance
 
 
 def test_can_a_student_log_in_fetch_and_submit_in_the_browser(term, chromium):

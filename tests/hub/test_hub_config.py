@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 from traitlets.config import Config
 
+from tfladder import seeds
 from tfladder.cli import main
+from tfladder.grading import on_demand
 from tfladder.hub import accounts, environment, hub_config, layout, serve
 
 
@@ -213,3 +215,16 @@ def test_is_the_check_button_installed_where_every_account_can_read_it(tmp_path)
     for path in (relay, button / "package.json", button / built["load"]):
         assert path.stat().st_mode & 0o444 == 0o444, path
     assert "import tfladder" not in relay.read_text()  # a student's environment has no tfladder.hub
+
+
+def test_does_the_term_grade_with_a_secret_seed_of_its_own_that_checks_never_draw(tmp_path, monkeypatch):
+    c = configured(tmp_path)
+    folders = layout.Layout(tmp_path, tmp_path / "course")
+    seed = layout.term_seed(folders)
+    assert (folders.state / "grading_seed").stat().st_mode & 0o777 == 0o600
+    assert seed != seeds.DEFAULT_SEED and layout.term_seed(folders) == seed  # drawn once, then kept
+    (svc,) = c.JupyterHub.services
+    assert svc["environment"][seeds.SEED_ENV] == str(seed)
+    monkeypatch.setenv(seeds.SEED_ENV, str(seed))  # the service's environment
+    monkeypatch.setattr(on_demand.secrets, "randbelow", lambda n, drawn=[seed - 1, 41]: drawn.pop(0))
+    assert on_demand.fresh_seed() == 42

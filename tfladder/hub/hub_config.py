@@ -13,7 +13,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from tfladder import seeds
 from tfladder.hub import accounts, service
+from tfladder.hub import layout as layout_module
 from tfladder.hub.layout import Layout
 
 LOOPBACK = "127.0.0.1"
@@ -124,7 +126,11 @@ def configure(c: Any, settings: Settings) -> None:
                 str(settings.check_slots),
             ],
             "cwd": settings.course,
-            "environment": {"PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"},
+            "environment": {
+                "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
+                # the term's grading runs draw from the hub's secret seed, not the public default
+                seeds.SEED_ENV: str(layout_module.term_seed(layout)),
+            },
             "oauth_no_confirm": True,
             "display": True,
         }

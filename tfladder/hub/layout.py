@@ -11,7 +11,8 @@ Under the hub's home (default /srv/tfladder):
                  included), the instructors' group's only (2750)
     jupyter/     each role's Jupyter configuration (JUPYTER_CONFIG_PATH): what nbgrader's
                  extensions a role gets, the course id, the exchange
-    state/       JupyterHub's database, cookie secret and configuration: root's only
+    state/       JupyterHub's database, cookie secret and configuration, the term's grading seed:
+                 root's only
 
 Students' JupyterLab opens in their home, with the Assignment List and no formgrader; an
 instructor's opens in the course, with formgrader. Formgrader's Autograde button refuses to run
@@ -21,6 +22,7 @@ student code outside the sandbox (which needs root): the grading is `tfladder gr
 import grp
 import json
 import os
+import secrets
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,9 +99,21 @@ def prepare(home: str | Path, repo: Path, course: Path | None = None) -> Layout:
     make_exchange(layout, instructors)
     layout.state.mkdir(exist_ok=True)
     os.chmod(layout.state, 0o700)
+    term_seed(layout)
     for role in accounts.ROLES:
         write_jupyter_config(layout, role)
     return layout
+
+
+def term_seed(layout: Layout) -> int:
+    """The seed the term's grading draws hidden inputs from (state/grading_seed, root's only; drawn
+    at random the first time). The hub's service grades with it; checks never use it."""
+    path = layout.state / "grading_seed"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"{secrets.randbelow(2**31 - 2) + 1}\n")
+        os.chmod(path, 0o600)
+    return int(path.read_text().strip())
 
 
 # The course's folders in nbgrader's exchange, made by root before anyone logs in, with the modes

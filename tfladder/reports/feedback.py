@@ -46,7 +46,10 @@ def lateness(course: str | Path, assignment: str, student: str) -> str:
     if late <= 0 or due is None:
         return ""
     hours, minutes = divmod(round(late / 60), 60)
+    days, hours = divmod(hours, 24)
     said = f"{hours} h {minutes} min" if hours else f"{max(minutes, 1)} min"
+    if days:
+        said = f"{days} day{'s' if days > 1 else ''} {said}"
     taken = f" {penalty:g} point(s) were taken off for it." if penalty else ""
     return f"You submitted {said} after the due date ({due:%Y-%m-%d %H:%M} UTC).{taken}"
 
