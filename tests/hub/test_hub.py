@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import browser
@@ -545,11 +546,42 @@ def test_can_a_student_not_start_a_grading_run(checked):
     assert set((h.layout.course / "hub-runs").glob("*")) == runs
 
 
+def server_environment(name):
+    """The environment of a person's running JupyterLab (root reads it from /proc)."""
+    (pid,) = subprocess.run(
+        ["pgrep", "-u", name, "-f", "jupyterhub-singleuser"], capture_output=True, text=True
+    ).stdout.split()
+    pairs = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(p.decode().split("=", 1) for p in pairs if b"=" in p)
+
+
+def test_can_a_student_get_around_the_limit_by_asking_twice_at_once_or_by_forging_a_token(checked):
+    h, people, found, _ = checked
+    alice = people["alice"]
+    settings = h.layout.course / on_demand.SETTINGS_FILE
+    original = settings.read_text()
+    settings.write_text(original.replace("per_hour = 10", "per_hour = 1"))
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(lambda _: alice.check(f"{A}/{A}.ipynb"), range(2)))
+    finally:
+        settings.write_text(original)
+    assert sorted(a.status_code for a in answers) == [200, 429], [a.text[-300:] for a in answers]
+    (graded,) = [a.json() for a in answers if a.status_code == 200]
+    reference = found["l1_reference"].points
+    assert graded["points"] == sum(v for v in reference.values() if isinstance(v, (int, float)))
+    service = server_environment(alice.name)["TFLADDER_CHECK_URL"]  # the service itself, past her server
+    for header in ({}, {"Authorization": f"token {secrets.token_hex(16)}"}):
+        forged = requests.post(service, data=json.dumps({"assignment": A, "notebook": {"cells": []}}), headers=header)
+        assert forged.status_code == 403, forged.text
+
+
 def test_does_a_student_read_why_when_checks_are_off_closed_or_the_notebook_is_broken(checked):
     h, people, _, _ = checked
     alice, carol = people["alice"], people["carol"]
     settings = h.layout.course / on_demand.SETTINGS_FILE
     original = settings.read_text()
+    before = len(on_demand.records(h.layout.course))
     try:
         settings.write_text(f"[{A}]\nopen = false\n")
         off = alice.check(f"{A}/{A}.ipynb")
@@ -563,8 +595,8 @@ def test_does_a_student_read_why_when_checks_are_off_closed_or_the_notebook_is_b
     assert broken.status_code == 400 and "could not be read as a notebook" in broken.json()["refused"]
     nowhere = alice.check("no/such.ipynb")
     assert nowhere.status_code == 400 and "save it and try again" in nowhere.json()["refused"]
-    counted = [r for r in on_demand.records(h.layout.course) if r.student == account("alice")]
-    assert [r.outcome for r in counted] == ["refused", "refused"]  # refusals recorded, none counted
+    added = on_demand.records(h.layout.course)[before:]
+    assert [(r.student, r.outcome) for r in added] == [(alice.name, "refused")] * 2  # recorded, not counted
 
 
 # -- what a student's terminal can read --------------------------------------------------------
