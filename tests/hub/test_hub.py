@@ -130,7 +130,19 @@ def hub():
             port = s.getsockname()[1]
         with open(log, "wb") as out:
             process = subprocess.Popen(
-                [sys.executable, "-m", "tfladder", "hub", "--home", str(home), "--port", str(port)],
+                # no place in the checks' queue: a second check at once is "busy" (test_..._busy)
+                [
+                    sys.executable,
+                    "-m",
+                    "tfladder",
+                    "hub",
+                    "--home",
+                    str(home),
+                    "--port",
+                    str(port),
+                    "--check-queue",
+                    "0",
+                ],
                 cwd=REPO,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -574,6 +586,21 @@ def test_can_a_student_get_around_the_limit_by_asking_twice_at_once_or_by_forgin
     for header in ({}, {"Authorization": f"token {secrets.token_hex(16)}"}):
         forged = requests.post(service, data=json.dumps({"assignment": A, "notebook": {"cells": []}}), headers=header)
         assert forged.status_code == 403, forged.text
+
+
+def test_does_a_student_read_busy_while_another_students_check_runs_and_lose_nothing(checked):
+    """The test's hub keeps no place in the queue (--check-queue 0): of two students checking at
+    once, one is graded, the other reads that the service is busy, and it is not counted."""
+    h, people, _, _ = checked
+    bob, alice = people["bob"], people["alice"]
+    before = len(on_demand.records(h.layout.course))
+    with ThreadPoolExecutor(2) as pool:
+        answers = dict(zip(("bob", "alice"), pool.map(lambda p: p.check(f"{A}/{A}.ipynb"), (bob, alice))))
+    assert sorted(a.status_code for a in answers.values()) == [200, 503], {w: a.text[-300:] for w, a in answers.items()}
+    (busy,) = [a.json()["refused"] for a in answers.values() if a.status_code == 503]
+    assert "The check service is busy" in busy and "Nothing was counted" in busy
+    added = on_demand.records(h.layout.course)[before:]
+    assert sorted(r.outcome for r in added) == ["graded", "refused"]
 
 
 def test_does_a_student_read_why_when_checks_are_off_closed_or_the_notebook_is_broken(checked):

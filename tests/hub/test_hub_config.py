@@ -180,7 +180,7 @@ def test_does_users_add_say_when_the_passwords_file_cannot_be_read(tmp_path, cap
 
 
 def test_does_the_hub_run_tfladders_service_as_root_on_loopback_with_the_course(tmp_path):
-    c = configured(tmp_path, service_port=8123, check_slots=2)
+    c = configured(tmp_path, service_port=8123, check_slots=2, check_queue=3)
     (svc,) = c.JupyterHub.services
     assert svc["name"] == "tfladder" and svc["url"] == "http://127.0.0.1:8123"
     assert "user" not in svc  # JupyterHub runs it as itself: root, which the sandbox needs
@@ -193,6 +193,8 @@ def test_does_the_hub_run_tfladders_service_as_root_on_loopback_with_the_course(
         "8123",
         "--slots",
         "2",
+        "--waiting",
+        "3",
     ]
     assert c.JupyterHub.extra_user_scopes == {"access:services!service=tfladder"}
     assert c.Spawner.environment["TFLADDER_CHECK_URL"] == "http://127.0.0.1:8123/services/tfladder/api/check"

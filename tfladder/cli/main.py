@@ -349,6 +349,7 @@ def cmd_hub(args: argparse.Namespace) -> int:
             ip=args.ip,
             port=args.port,
             check_slots=args.check_slots,
+            check_queue=args.check_queue,
         )
     except (serve.HubError, accounts.AccountError) as error:
         raise ops.CourseError(str(error)) from error
@@ -510,6 +511,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--course", help="an existing course folder to serve (default: HOME/course, made from here)")
     p.add_argument(
         "--check-slots", type=int, default=1, help="students' hidden-test checks that run at once (default: 1)"
+    )
+    p.add_argument(
+        "--check-queue", type=int, default=4, help="checks that may wait for a slot before 'busy' (default: 4)"
     )
     p = add("users", cmd_users)
     p.add_argument("action", choices=("add", "remove", "list"))

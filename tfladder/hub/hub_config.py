@@ -41,6 +41,7 @@ class Settings:
     proxy_api_port: int = 0
     service_port: int = 0  # tfladder's service (checks, grading): loopback only
     check_slots: int = 1  # checks that run at once, each a sandboxed kernel
+    check_queue: int = 4  # checks that may wait for a slot; past them a student reads "busy"
 
 
 def free_port() -> int:
@@ -124,6 +125,8 @@ def configure(c: Any, settings: Settings) -> None:
                 str(settings.service_port),
                 "--slots",
                 str(settings.check_slots),
+                "--waiting",
+                str(settings.check_queue),
             ],
             "cwd": settings.course,
             "environment": {

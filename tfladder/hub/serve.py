@@ -59,6 +59,7 @@ def prepare(
     ip: str = hub_config.LOOPBACK,
     port: int = 8000,
     check_slots: int = 1,
+    check_queue: int = 4,
     log=print,
 ) -> Hub:
     if os.geteuid() != 0:
@@ -74,6 +75,7 @@ def prepare(
         ip=ip,
         port=port,
         check_slots=check_slots,
+        check_queue=check_queue,
     )
     config = hub_config.write(settings)
     exposed = exposed_answers(repo)
