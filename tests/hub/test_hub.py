@@ -329,12 +329,50 @@ def instructor(hub, labs, chromium):
 
 
 # -- the exchange ------------------------------------------------------------------------------
+def work_in_the_browser(chromium, base, person, answer, submits, shots):
+    """A student's part in Chromium: the hub's login form, Nbgrader > Assignment List, Fetch;
+    `answer()` saves their answers into the fetched notebook (as their editor would); Submit,
+    `submits` times, each one listed before the next. Returns the steps as they went."""
+    context = chromium.new_context(viewport=browser.VIEWPORT)
+    context.set_default_timeout(browser.PAGE_LOAD)
+    page = context.new_page()
+    taken = browser.Shots(page, shots)
+    who = person.name[len(account("")) :]
+    try:
+        log_in(page, base, person)
+        browser.menu(page, "Nbgrader", "Assignment List")
+        released = page.locator("#released_assignments_list")
+        expect(released).to_contain_text(A)
+        released.get_by_role("button", name="Fetch").click()
+        fetched = page.locator("#fetched_assignments_list")
+        expect(fetched).to_contain_text(A)
+        taken.take("fetched")
+        answer()
+        for n in range(1, submits + 1):
+            fetched.get_by_role("button", name="Submit").click()
+            deadline = time.monotonic() + browser.PAGE_LOAD / 1000
+            while time.monotonic() < deadline:  # the Assignment List lists each submission
+                listed = person.get("assignments", params={"course_id": "tfladder"}).json()["value"]
+                done = [a for a in listed if a.get("status") == "submitted"]
+                if done and len(done[0]["submissions"]) == n:
+                    break
+                time.sleep(0.5)
+            else:
+                raise AssertionError(f"{person.name}'s submission {n} is not listed")
+            expect(page.locator("#submitted_assignments_list")).to_contain_text(A)
+            taken.take(f"submitted_{n}")
+        return {f"{who} fetch": {"success": True}, f"{who} submit": {"success": True}}
+    finally:
+        context.close()
+
+
 @pytest.fixture(scope="module")
-def term(hub, labs, instructor):
+def term(hub, labs, instructor, chromium):
     """The instructor, in Chromium, generates level 1 in formgrader, gives it a due date already
-    past (so that every submission is late) and releases it; alice and bob fetch it from the
-    Assignment List; alice answers with the reference, bob with a known mistake (and submits
-    twice); the instructor collects, in Chromium."""
+    past (so that every submission is late) and releases it; alice and bob, in Chromium, fetch it
+    from the Assignment List, alice answers with the reference, bob with a known mistake, and
+    both submit (bob twice); carol breaks hers (through the Assignment List's HTTP calls); the
+    instructor collects, in Chromium."""
     h, people, _ = hub
     bob = people["bob"]
     steps = {}
@@ -347,17 +385,20 @@ def term(hub, labs, instructor):
     for who, fixture in answers.items():
         person = people[who]
         steps[f"{who} list"] = person.get("assignments", params={"course_id": "tfladder"}).json()
-        steps[f"{who} fetch"] = person.post("assignments/fetch", data=ASSIGNMENT).json()
-        fetched = person.get(f"api/contents/{A}/{A}.ipynb").json()["content"]
-        answered = fixtures.build(found[fixture], nbformat.from_dict(fetched), source)
-        steps[f"{who} answers"] = answered
-        saved = person.session.put(
-            person.url(f"api/contents/{A}/{A}.ipynb"),
-            data=json.dumps({"type": "notebook", "format": "json", "content": answered}),
-        )
-        assert saved.status_code in (200, 201), saved.text
-        steps[f"{who} submit"] = person.post("assignments/submit", data=ASSIGNMENT).json()
-    steps["bob submits again"] = bob.post("assignments/submit", data=ASSIGNMENT).json()
+
+        def answer(person=person, who=who, fixture=fixture):  # what their editor saves
+            fetched = person.get(f"api/contents/{A}/{A}.ipynb").json()["content"]
+            answered = fixtures.build(found[fixture], nbformat.from_dict(fetched), source)
+            steps[f"{who} answers"] = answered
+            saved = person.session.put(
+                person.url(f"api/contents/{A}/{A}.ipynb"),
+                data=json.dumps({"type": "notebook", "format": "json", "content": answered}),
+            )
+            assert saved.status_code in (200, 201), saved.text
+
+        submits = 2 if who == "bob" else 1  # bob submits twice
+        steps.update(work_in_the_browser(chromium, h.url, person, answer, submits, f"hub-{who}"))
+    steps["bob submits again"] = bob.get("assignments", params={"course_id": "tfladder"}).json()
     carol = people["carol"]  # fetches, breaks her notebook (not JSON any more) and submits it
     steps["carol fetch"] = carol.post("assignments/fetch", data=ASSIGNMENT).json()
     broken = carol.session.put(
