@@ -240,14 +240,19 @@ def test_does_only_an_instructor_get_formgrader(hub, labs):
         assert people[who].get("formgrader").status_code == 404
 
 
-def test_can_a_student_not_open_anyone_elses_jupyterlab(hub, labs):
-    _, people, _ = hub
+def test_can_a_student_not_open_anyone_elses_jupyterlab_nor_climb_out_of_her_own(hub, labs):
+    h, people, _ = hub
     alice = people["alice"]
     for other in ("teach", "bob"):
         api = alice.get("api/contents", user=account(other), allow_redirects=False)
         assert api.status_code == 403, api.status_code
         page = alice.get("lab", user=account(other))
         assert f"/user/{account(other)}/lab" not in page.url or page.status_code == 403
+    # her own JupyterLab's file browser, asked for the course or bob's home by climbing up
+    for target in (h.layout.course / "source", h.layout.course, Path(f"/home/{account('bob')}")):
+        for path in ("../" * 4 + str(target).lstrip("/"), "%2E%2E/" * 4 + str(target).lstrip("/")):
+            climbed = alice.get(f"api/contents/{path}")
+            assert climbed.status_code in (400, 403, 404), (path, climbed.status_code, climbed.text[:200])
 
 
 # -- the browsers: Debian's Chromium, through the hub's pages -----------------------------------
@@ -759,25 +764,19 @@ def test_can_a_student_log_in_fetch_and_submit_in_the_browser(term, chromium):
         context.close()
 
 
-def test_does_the_check_button_show_a_student_their_points_and_refuse_past_the_hours_limit(term, chromium):
+def test_does_the_check_button_show_a_student_their_points_and_refuse_the_eleventh_check_of_the_hour(term, chromium):
     """Erin, in Chromium, opens the notebook she fetched and presses Check on its toolbar: the
-    points and messages come back in a dialog. With the instructor's limit at one check an hour
-    (checks.toml, read at each check), her next press gets the refusal; screenshots of each."""
+    points and messages come back in a dialog. Her next nine checks go through the same request
+    the button makes; her eleventh press within the hour gets the refusal, with the default limit
+    of ten. Screenshots of each step."""
     h, people, *_ = term
     erin = people["erin"]
-    settings = h.layout.course / on_demand.SETTINGS_FILE
-    original = settings.read_text()
-    settings.write_text(original.replace("per_hour = 10", "per_hour = 1"))
     context = chromium.new_context(viewport=browser.VIEWPORT)
     context.set_default_timeout(browser.PAGE_LOAD)
     page = context.new_page()
     shots = browser.Shots(page, "hub-check")
     try:
-        page.goto(f"{h.url}/hub/login")
-        page.fill("#username_input", erin.name)
-        page.fill("#password_input", erin.password)
-        page.click("#login_submit")
-        expect(page.locator(".jp-LabShell")).to_be_visible(timeout=browser.KERNEL_START)
+        log_in(page, h.url, erin)
         page.goto(f"{h.url}/user/{erin.name}/lab/tree/{A}/{A}.ipynb")
         toolbar = page.locator(".jp-NotebookPanel-toolbar")
         check = toolbar.get_by_text("Check", exact=True)
@@ -787,18 +786,24 @@ def test_does_the_check_button_show_a_student_their_points_and_refuse_past_the_h
         dialog = page.locator(".jp-Dialog")
         expect(dialog).to_contain_text("autograded points on fresh hidden inputs", timeout=600_000)
         expect(dialog).to_contain_text("l1_linear_forward")
+        expect(dialog).to_contain_text("9 of your 10 checks of 01_low_level_ops left for this hour")
         shots.take("check_result")
-        assert not [
-            line
-            for line in notebooks.hidden_only_lines(notebooks.read(REPO / "source" / A / f"{A}.ipynb"))
-            if line in dialog.inner_text()
-        ]
+        shown = dialog.inner_text()
+        secret = notebooks.hidden_only_lines(notebooks.read(REPO / "source" / A / f"{A}.ipynb"))
+        assert not [line for line in secret if line in shown], "the check dialog shows hidden test lines"
         dialog.locator(".jp-mod-accept").click()
         expect(dialog).to_have_count(0)
+        for n in range(2, 11):
+            again = erin.check(f"{A}/{A}.ipynb")
+            assert again.status_code == 200, (n, again.text[-500:])
+            assert f"{10 - n} of your 10 checks" in again.json()["remaining_text"]
         check.click()
-        expect(dialog).to_contain_text("You have used your 1 check of 01_low_level_ops for this hour")
-        shots.take("next_check_refused")
+        expect(dialog).to_contain_text("You have used your 10 checks of 01_low_level_ops for this hour")
+        expect(dialog).to_contain_text("the next one is possible in")
+        shots.take("eleventh_check_refused")
         dialog.locator(".jp-mod-accept").click()
+        seeds_drawn = [r.seed for r in on_demand.records(h.layout.course) if r.student == erin.name and r.seed]
+        assert len(set(seeds_drawn)) == 10, "each check draws its own hidden inputs"
+        assert layout.term_seed(h.layout) not in seeds_drawn
     finally:
-        settings.write_text(original)
         context.close()
