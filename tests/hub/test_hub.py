@@ -198,6 +198,7 @@ def test_does_the_hub_warn_when_every_account_could_read_the_repositorys_answers
     _, _, log = hub
     printed = log.read_text(errors="replace")
     assert "tfladder hub: http://127.0.0.1:" in printed
+    assert "/services/tfladder/" in printed  # where instructors grade
     assert ("can read the answers" in printed) == bool(serve.exposed_answers(REPO))
 
 

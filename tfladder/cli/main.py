@@ -363,6 +363,7 @@ def cmd_hub(args: argparse.Namespace) -> int:
         serve.wait_until_up(hub, process, timeout=120)
         people = {role: accounts.members(role) for role in accounts.ROLES}
         print(f"tfladder hub: {hub.url}  (course {hub.layout.course})", flush=True)
+        print(f"  grading and feedback (instructors), checks (students): {hub.url}/services/tfladder/", flush=True)
         for warning in hub.warnings:
             print(f"tfladder hub: warning: {warning}", flush=True)
         for role, names in people.items():
