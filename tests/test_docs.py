@@ -46,6 +46,7 @@ GRADE_CLASS = "parses: bench/grade_class.py"
 CLUSTER_BATCH = "tests/grading/test_cluster.py::test_was_each_worker_killed_while_its_kernel_ran"
 POSTGRES_BATCH = "tests/grading/test_cluster.py::test_did_two_recorders_write_one_postgres_gradebook_at_once"
 
+LMS_EXPORT = "tests/reports/test_lms.py::test_does_the_command_write_the_file_and_say_what_was_left_out"
 RUN_BY = {
     # make targets: the Makefile test checks what each runs; make check and make test are the test
     # runs themselves (CI's .ci/run is `make test`), make setup the environment every test runs in.
@@ -66,6 +67,9 @@ RUN_BY = {
     "tfladder users add --passwords class.csv": HUB,
     "tfladder users list": "tests/hub/test_hub.py::test_does_users_list_name_every_account_with_its_role",
     "tfladder users remove bob": HUB,
+    # grades for an LMS: the command on the demo class, with a roster (the Canvas file by lms.write)
+    "tfladder export --lms canvas --roster roster.csv": LMS_EXPORT,
+    "tfladder export --lms moodle --roster roster.csv --to moodle.csv": LMS_EXPORT,
     # the tfladder command (a thin layer over the functions these tests call)
     "tfladder check release/01_low_level_ops/01_low_level_ops.ipynb": (
         "tests/reports/test_feedback_pages.py::test_does_check_give_full_marks_to_the_reference"

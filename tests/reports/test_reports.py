@@ -157,3 +157,35 @@ def test_does_a_late_submission_read_how_late_it_came_on_its_feedback_page(tmp_p
     assert late in feedback.page(_result(), None, late=late)
     assert feedback.lateness(course, "01_low_level_ops", "bo") == ""  # on time
     assert feedback.lateness(course, "01_low_level_ops", "cy") == ""  # no submission recorded
+
+
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        ("id,email\na,a@x\n", "the first column must be student_id"),
+        ("student_id,Name,ID\na,A,1\n", "a Canvas roster has the columns"),
+        (
+            "student_id,Student,ID,SIS User ID,SIS Login ID,Section\na,A,1,S1,a@x,A\na,B,2,S2,b@x,A\n",
+            "line 3: a is already on line 2",
+        ),
+        ("student_id,Student,ID,SIS User ID,SIS Login ID,Section\n,A,1,S1,a@x,A\n", "line 2: no student_id"),
+        ("student_id,Student,ID,SIS User ID,SIS Login ID,Section\na,A,1\n", "line 2: 6 columns expected"),
+    ],
+)
+def test_does_a_mistake_in_the_roster_say_which_line_and_what(tmp_path, text, says):
+    from tfladder.reports import lms
+
+    (tmp_path / "roster.csv").write_text(text)
+    with pytest.raises(lms.RosterError) as raised:
+        lms.read_roster(tmp_path / "roster.csv", "canvas")
+    assert says in str(raised.value)
+
+
+def test_does_a_moodle_roster_need_one_identifier_moodle_maps_on(tmp_path):
+    from tfladder.reports import lms
+
+    (tmp_path / "roster.csv").write_text("student_id,matrikel\na,1\n")
+    with pytest.raises(lms.RosterError, match="one of email, username, idnumber"):
+        lms.read_roster(tmp_path / "roster.csv", "moodle")
+    (tmp_path / "roster.csv").write_text("student_id,username\na,ada\n")
+    assert lms.read_roster(tmp_path / "roster.csv", "moodle") == {"a": {"username": "ada"}}

@@ -258,13 +258,33 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """Export the gradebook to CSV with nbgrader's exporter.
+    """Export the gradebook to CSV: nbgrader's own file, or the grade file an LMS imports.
+
+    With --lms canvas|moodle and --roster (a CSV of student_id, then the LMS's identity columns:
+    docs/grading.md, Grades into Canvas or Moodle), one row per student and one column per
+    assignment; a cell is left empty, and said on stderr, when the student did not submit or a
+    written answer waits for a human; a student missing from the roster is said and left out.
 
     Example:
       tfladder export --to grades.csv
+      tfladder export --lms canvas --roster roster.csv --to canvas-grades.csv
     """
-    path = ops.export(ops.find_root(), args.to)
-    print(f"grades exported to {path}")
+    from tfladder.reports import lms
+
+    if not args.lms:
+        path = ops.export(ops.find_root(), args.to)
+        print(f"grades exported to {path}")
+        return 0
+    if not args.roster:
+        raise ops.CourseError(f"--lms {args.lms} needs --roster: a CSV of student_id, then the LMS's identity columns")
+    to = args.to if args.to != "grades.csv" else f"{args.lms}-grades.csv"
+    try:
+        export = lms.write(ops.find_root(), args.lms, Path(args.roster).resolve(), to)
+    except lms.RosterError as error:
+        raise ops.CourseError(str(error)) from error
+    for line in export.problems():
+        print(f"tfladder export: {line}", file=sys.stderr)
+    print(f"{export.written} students written to {export.path.name} ({len(export.assignments)} assignments)")
     return 0
 
 
@@ -498,7 +518,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("report", cmd_report)
     p.add_argument("--out", help="folder for the report (default: report/)")
     p = add("export", cmd_export)
-    p.add_argument("--to", default="grades.csv", help="CSV file to write (default: grades.csv)")
+    p.add_argument("--to", default="grades.csv", help="CSV file to write (default: grades.csv, or <lms>-grades.csv)")
+    p.add_argument("--lms", choices=("canvas", "moodle"), help="write the grade file this LMS imports")
+    p.add_argument("--roster", help="with --lms: CSV of student_id, then the LMS's identity columns")
     p = add("certificates", cmd_certificates)
     p.add_argument("folder", help="where to write ca.pem, cert.pem and key.pem")
     add("demo", cmd_demo)
