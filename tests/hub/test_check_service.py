@@ -107,3 +107,13 @@ class TestTheCheckAPI(AsyncHTTPTestCase):
         assert response.code == 403
         assert "Only the class's students and instructors" in json.loads(response.body)["refused"]
         assert not on_demand.records(self.course_dir)
+
+
+def test_does_the_service_page_escape_what_students_control(checks):
+    hostile = "<script>alert(1)</script>"
+    record = on_demand.Record("ann", A, on_demand.now().isoformat(), "refused", reason=hostile)
+    mine = service.student_page([record])
+    assert hostile not in mine and "&lt;script&gt;" in mine
+    on_demand.append(checks.course, record)
+    page = service.instructor_page(checks.course, service.Jobs(checks.course), xsrf="")
+    assert "<script>" not in page and f"<td>{A}</td><td>0</td><td>0</td>" in page  # refused: counted apart
