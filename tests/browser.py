@@ -128,6 +128,17 @@ def running_lab(root, scratch):
                 process.kill()
 
 
+@contextmanager
+def new_page(chromium, timeout=PAGE_LOAD):
+    """A page in a browser context of its own (its own cookies: one person), closed after."""
+    context = chromium.new_context(viewport=VIEWPORT)
+    context.set_default_timeout(timeout)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
 class Shots:
     """Numbered screenshots of one journey: build/test-artifacts/browser/<journey>/NN_<step>.png."""
 

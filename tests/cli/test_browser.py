@@ -42,10 +42,8 @@ expect.set_options(timeout=PAGE_LOAD)
 
 @pytest.fixture
 def page(chromium):
-    context = chromium.new_context(viewport=browser.VIEWPORT)
-    context.set_default_timeout(PAGE_LOAD)
-    yield context.new_page()
-    context.close()
+    with browser.new_page(chromium, PAGE_LOAD) as page:
+        yield page
 
 
 @pytest.fixture(scope="module")

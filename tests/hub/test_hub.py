@@ -324,14 +324,9 @@ class InstructorBrowser:
 def instructor(hub, labs, chromium):
     """The instructor's browser, logged in; screenshots under build/test-artifacts/browser/hub-instructor/."""
     h, people, _ = hub
-    context = chromium.new_context(viewport=browser.VIEWPORT)
-    context.set_default_timeout(browser.PAGE_LOAD)
-    page = context.new_page()
-    try:
+    with browser.new_page(chromium) as page:
         log_in(page, h.url, people["teach"])
         yield InstructorBrowser(page, h.url, people["teach"].name)
-    finally:
-        context.close()
 
 
 # -- the exchange ------------------------------------------------------------------------------
@@ -339,12 +334,9 @@ def work_in_the_browser(chromium, base, person, answer, submits, shots):
     """A student's part in Chromium: the hub's login form, Nbgrader > Assignment List, Fetch;
     `answer()` saves their answers into the fetched notebook (as their editor would); Submit,
     `submits` times, each one listed before the next. Returns the steps as they went."""
-    context = chromium.new_context(viewport=browser.VIEWPORT)
-    context.set_default_timeout(browser.PAGE_LOAD)
-    page = context.new_page()
-    taken = browser.Shots(page, shots)
-    who = person.name[len(account("")) :]
-    try:
+    with browser.new_page(chromium) as page:
+        taken = browser.Shots(page, shots)
+        who = person.name[len(account("")) :]
         log_in(page, base, person)
         browser.menu(page, "Nbgrader", "Assignment List")
         released = page.locator("#released_assignments_list")
@@ -368,8 +360,6 @@ def work_in_the_browser(chromium, base, person, answer, submits, shots):
             expect(page.locator("#submitted_assignments_list")).to_contain_text(A)
             taken.take(f"submitted_{n}")
         return {f"{who} fetch": {"success": True}, f"{who} submit": {"success": True}}
-    finally:
-        context.close()
 
 
 @pytest.fixture(scope="module")
@@ -438,11 +428,8 @@ def feedback(term, instructor, chromium):
 
 def fetch_feedback_in_the_browser(chromium, base, person):
     """The student's Assignment List: Fetch Feedback, then the page it fetched, opened."""
-    context = chromium.new_context(viewport=browser.VIEWPORT)
-    context.set_default_timeout(browser.PAGE_LOAD)
-    page = context.new_page()
-    shots = browser.Shots(page, "hub-feedback")
-    try:
+    with browser.new_page(chromium) as page:
+        shots = browser.Shots(page, "hub-feedback")
         log_in(page, base, person)
         browser.menu(page, "Nbgrader", "Assignment List")
         submitted = page.locator("#submitted_assignments_list")
@@ -455,8 +442,6 @@ def fetch_feedback_in_the_browser(chromium, base, person):
         expect(page.locator("h1")).to_contain_text(f"feedback for {person.name}")
         shots.take("her_feedback_page")
         return {"success": True, "shown": page.inner_text("body")}
-    finally:
-        context.close()
 
 
 def test_does_the_release_reach_every_student_through_the_exchange(term):
@@ -728,11 +713,8 @@ def test_can_a_student_log_in_fetch_and_submit_in_the_browser(term, chromium):
     Submit; screenshots of each step."""
     h, people, *_ = term
     erin = people["erin"]
-    context = chromium.new_context(viewport=browser.VIEWPORT)
-    context.set_default_timeout(browser.PAGE_LOAD)
-    page = context.new_page()
-    shots = browser.Shots(page, "hub-student")
-    try:
+    with browser.new_page(chromium) as page:
+        shots = browser.Shots(page, "hub-student")
         page.goto(f"{h.url}/hub/login")
         page.fill("#username_input", erin.name)
         page.fill("#password_input", erin.password)
@@ -761,8 +743,6 @@ def test_can_a_student_log_in_fetch_and_submit_in_the_browser(term, chromium):
         # and no pop-up asking to fetch Jupyter's news from the internet (the environment's defaults)
         expect(page.get_by_text("notified about official Jupyter news")).to_have_count(0)
         shots.take("no_formgrader")
-    finally:
-        context.close()
 
 
 def test_does_the_check_button_show_a_student_their_points_and_refuse_the_eleventh_check_of_the_hour(term, chromium):
@@ -772,11 +752,8 @@ def test_does_the_check_button_show_a_student_their_points_and_refuse_the_eleven
     of ten. Screenshots of each step."""
     h, people, *_ = term
     erin = people["erin"]
-    context = chromium.new_context(viewport=browser.VIEWPORT)
-    context.set_default_timeout(browser.PAGE_LOAD)
-    page = context.new_page()
-    shots = browser.Shots(page, "hub-check")
-    try:
+    with browser.new_page(chromium) as page:
+        shots = browser.Shots(page, "hub-check")
         log_in(page, h.url, erin)
         page.goto(f"{h.url}/user/{erin.name}/lab/tree/{A}/{A}.ipynb")
         toolbar = page.locator(".jp-NotebookPanel-toolbar")
@@ -806,5 +783,3 @@ def test_does_the_check_button_show_a_student_their_points_and_refuse_the_eleven
         seeds_drawn = [r.seed for r in on_demand.records(h.layout.course) if r.student == erin.name and r.seed]
         assert len(set(seeds_drawn)) == 10, "each check draws its own hidden inputs"
         assert layout.term_seed(h.layout) not in seeds_drawn
-    finally:
-        context.close()

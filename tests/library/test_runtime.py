@@ -45,6 +45,7 @@ def _fresh_python(code):
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
 
 
+@pytest.mark.slow  # a fresh Python importing TensorFlow (seconds): make test, not make check
 def test_does_a_quiet_kernel_start_with_a_clean_stderr():
     code = (
         "from tfladder import runtime; runtime.quiet()\n"
@@ -58,6 +59,7 @@ def test_does_a_quiet_kernel_start_with_a_clean_stderr():
     assert done.stderr == ""
 
 
+@pytest.mark.slow  # a fresh Python importing TensorFlow (seconds): make test, not make check
 def test_does_fit_on_arrays_train_the_same_without_autotuning():
     code = (
         "from tfladder import runtime; runtime.quiet()\n"

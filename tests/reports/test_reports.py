@@ -138,6 +138,7 @@ def test_does_the_solutions_notebook_keep_answers_and_drop_hidden_tests():
 
 
 # nbgrader's add_submission for an assignment with no notebook recorded yet: SQLAlchemy's autoflush warns
+@pytest.mark.slow  # makes a gradebook with nbgrader's migrations (over a second): make test, not make check
 @pytest.mark.filterwarnings("ignore:Object of type <SubmittedAssignment> not in session")
 def test_does_a_late_submission_read_how_late_it_came_on_its_feedback_page(tmp_path):
     from datetime import datetime

@@ -44,7 +44,7 @@ from tfladder.sandbox import launcher
 NAME = "tfladder"
 PREFIX = f"/services/{NAME}/"
 MAX_NOTEBOOK = 25 * 2**20  # bytes: a course notebook with outputs is well under 5 MB
-JOBS = {"grade": "grade", "feedback": "feedback"}  # the buttons: tfladder subcommands, run in the course
+JOBS = ("grade", "feedback")  # the buttons: tfladder subcommands, run in the course
 
 
 @dataclass
@@ -222,10 +222,10 @@ class Jobs:
         stamp = on_demand.now().strftime("%Y%m%d-%H%M%S")
         log = self.folder / f"{stamp}-{what}-{assignment}.log"
         with open(log, "wb") as out:
-            out.write(f"$ tfladder {JOBS[what]} {assignment}   (asked by {who})\n".encode())
+            out.write(f"$ tfladder {what} {assignment}   (asked by {who})\n".encode())
             out.flush()
             process = subprocess.Popen(
-                [sys.executable, "-m", "tfladder", JOBS[what], assignment],
+                [sys.executable, "-m", "tfladder", what, assignment],
                 cwd=self.course,
                 stdout=out,
                 stderr=subprocess.STDOUT,

@@ -42,7 +42,7 @@ def lateness(course: str | Path, assignment: str, student: str) -> str:
         except MissingEntry:
             return ""
         late, due = submission.total_seconds_late or 0, submission.duedate
-        penalty = sum(n.late_submission_penalty or 0 for n in submission.notebooks)
+        penalty = submission.late_submission_penalty or 0  # as nbgrader's exporter and lms.py read it
     if late <= 0 or due is None:
         return ""
     hours, minutes = divmod(round(late / 60), 60)
