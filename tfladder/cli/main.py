@@ -288,6 +288,48 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_similarity(args: argparse.Namespace) -> int:
+    """Rank every pair of submissions of ASSIGNMENT by how alike their code is, in an HTML report.
+
+    Compares the solution cells' code in submitted/, exercise by exercise (names, numbers and
+    comments made alike; the starter code and the reference solution left out), and writes the
+    pairs ranked, the matching code side by side and a histogram of the class. It never judges:
+    it points at pairs worth reading. Progress goes to stderr.
+
+    Example:
+      tfladder similarity 01_low_level_ops
+      tfladder similarity 02_layers --threshold 0.4 --out /tmp/l2-similarity.html
+    """
+    from tfladder.reports import similarity
+
+    if not 0.0 < args.threshold <= 1.0:
+        raise ops.CourseError(f"--threshold must be above 0 and at most 1, not {args.threshold}")
+    root = ops.find_root()
+    if args.assignment not in ops.assignments(root):
+        raise ops.CourseError(
+            f"no assignment {args.assignment!r} in source/ (there are: {', '.join(ops.assignments(root))})"
+        )
+    try:
+        result = similarity.compare(
+            root,
+            args.assignment,
+            threshold=args.threshold,
+            progress=lambda line: print(f"similarity: {line}", file=sys.stderr),
+        )
+    except similarity.SimilarityError as error:
+        raise ops.CourseError(str(error)) from None
+    for line in result.problems:
+        print(f"tfladder similarity: {line}", file=sys.stderr)
+    out = Path(args.out) if args.out else root / "similarity" / f"{args.assignment}.html"
+    path = similarity.write_report(result, out)
+    flagged, plural = result.over_threshold, "s" if result.over_threshold != 1 else ""
+    print(f"{flagged} pair{plural} at or above {args.threshold:.2f} among {len(result.students)} submissions")
+    for pair in result.flagged[:10]:
+        print(f"  {pair.similarity:.2f}  {pair.a}  {pair.b}")
+    print(f"report written to {path}")
+    return 0
+
+
 def cmd_certificates(args: argparse.Namespace) -> int:
     """Make the TLS certificate and key of a grading cluster (scheduler, nodes and graders).
 
@@ -521,6 +563,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", default="grades.csv", help="CSV file to write (default: grades.csv, or <lms>-grades.csv)")
     p.add_argument("--lms", choices=("canvas", "moodle"), help="write the grade file this LMS imports")
     p.add_argument("--roster", help="with --lms: CSV of student_id, then the LMS's identity columns")
+    p = add("similarity", cmd_similarity)
+    p.add_argument("assignment", help="assignment folder name")
+    p.add_argument(
+        "--threshold", type=float, default=0.5, help="mark pairs at or above this similarity (0 to 1; default: 0.5)"
+    )
+    p.add_argument("--out", help="the HTML report to write (default: similarity/ASSIGNMENT.html)")
     p = add("certificates", cmd_certificates)
     p.add_argument("folder", help="where to write ca.pem, cert.pem and key.pem")
     add("demo", cmd_demo)
