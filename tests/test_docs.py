@@ -70,6 +70,13 @@ RUN_BY = {
     # grades for an LMS: the command on the demo class, with a roster (the Canvas file by lms.write)
     "tfladder export --lms canvas --roster roster.csv": LMS_EXPORT,
     "tfladder export --lms moodle --roster roster.csv --to moodle.csv": LMS_EXPORT,
+    # similar submissions: the command on the test class (real submission notebooks of level 1)
+    "tfladder similarity 01_low_level_ops": (
+        "tests/reports/test_similarity.py::test_does_the_report_show_the_pair_side_by_side_with_everything_escaped"
+    ),
+    "tfladder similarity 01_low_level_ops --threshold 0.25 --out l1-similarity.html": (
+        "tests/reports/test_similarity.py::test_does_the_threshold_choose_what_is_marked"
+    ),
     # the tfladder command (a thin layer over the functions these tests call)
     "tfladder check release/01_low_level_ops/01_low_level_ops.ipynb": (
         "tests/reports/test_feedback_pages.py::test_does_check_give_full_marks_to_the_reference"

@@ -128,8 +128,8 @@ def test_does_the_screening_find_every_pair_copydetect_would(course):
         texts = [code_tokens.tokens(code[s, exercise.name]).text for s in students]
         boiler = [code_tokens.tokens(b).text for b in exercise.boilerplate]
         found = similarity.compare_exercise(texts, boiler)
-        bp = np.unique(np.concatenate([np.array(list(similarity._fingerprint(b, 1).hashes)) for b in boiler]))
-        prints = [similarity._fingerprint(t, window, bp) for t in texts]
+        bp = np.unique(np.concatenate([np.array(list(similarity.fingerprint(b, 1).hashes)) for b in boiler]))
+        prints = [similarity.fingerprint(t, window, bp) for t in texts]
         for a, b in combinations(range(len(students)), 2):
             _, _, (slices_a, slices_b) = similarity.compare_files(prints[a], prints[b])
             i, j = found.which[a], found.which[b]
@@ -172,7 +172,6 @@ def test_does_the_report_show_the_pair_side_by_side_with_everything_escaped(tmp_
         (root / "submitted" / broken / ASSIGNMENT).mkdir(parents=True)
         (root / "submitted" / broken / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").write_text(text)
 
-
     done = run_similarity(root, ASSIGNMENT)
 
     assert done.returncode == 0, done.stderr
@@ -189,12 +188,12 @@ def test_does_the_report_show_the_pair_side_by_side_with_everything_escaped(tmp_
 
 
 def test_does_the_threshold_choose_what_is_marked(course, tmp_path):
-    out = tmp_path / "low.html"
-    done = run_similarity(course, ASSIGNMENT, "--threshold", "0.2", "--out", str(out))
+    out = tmp_path / "l1-similarity.html"
+    done = run_similarity(course, ASSIGNMENT, "--threshold", "0.25", "--out", str(out))
     assert done.returncode == 0, done.stderr
     flagged = re.findall(r"^  (0\.\d\d)  (\S+)  (\S+)$", done.stdout, re.M)
     assert flagged[0][1:] == COPY and len(flagged) > 1
-    assert all(float(value) >= 0.2 for value, _, _ in flagged)
+    assert all(float(value) >= 0.25 for value, _, _ in flagged)
     assert out.read_text().count('class="flagged"') == len(flagged)
 
 
@@ -220,3 +219,14 @@ def test_is_a_notebook_without_its_solution_cells_compared_as_blank(tmp_path):
     path.write_text(json.dumps(nb))
     result = similarity.compare(root, ASSIGNMENT)
     assert result.pairs == [] and result.code["felix", "l1_train"] == ""
+
+
+def test_are_the_fingerprints_the_same_in_every_process():
+    """copydetect's own hashes are Python's hash(), which changes per process: a class re-run would
+    score differently. These are fixed (the values below are what any process computes)."""
+    assert similarity.kgram_hashes("def f(x): return x", 8).tolist()[:3] == [
+        -7130867197063716330,
+        -2953864603943420648,
+        3769111480143459043,
+    ]
+    assert similarity.kgram_hashes("short", 8).tolist() == []

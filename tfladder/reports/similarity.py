@@ -18,14 +18,15 @@ answers that share at least one fingerprint (found with one matrix product) go t
 copydetect's `compare_files`; the rest are 0.
 """
 
-import io
 import json
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from copydetect import CodeFingerprint, compare_files
+from copydetect import compare_files
+from copydetect.utils import get_token_coverage, winnow
 
 from tfladder.course import notebooks
 from tfladder.reports.code_tokens import Tokens, tokens
@@ -151,8 +152,44 @@ def answers(
     return code, problems
 
 
-def _fingerprint(text: str, window: int, boilerplate: np.ndarray | None = None) -> CodeFingerprint:
-    return CodeFingerprint("answer", NOISE_TOKENS, window, boilerplate=boilerplate, filter=False, fp=io.StringIO(text))
+@dataclass
+class Fingerprint:
+    """A text's winnowed fingerprints: what copydetect's `compare_files` reads of its own
+    `CodeFingerprint`. Made here because `CodeFingerprint` hashes k-grams with Python's `hash()`,
+    which changes with every process, and with it which fingerprints winnowing keeps: the same
+    class would score a little differently at every run."""
+
+    filtered_code: str
+    k: int
+    hashes: set[int]
+    hash_idx: dict[int, list[int]]  # fingerprint -> its positions (in tokens)
+    token_coverage: int  # tokens inside a kept fingerprint
+    offsets: np.ndarray  # empty: compare_files gives token positions, Tokens.region maps them
+
+
+def kgram_hashes(text: str, k: int) -> np.ndarray:
+    """A hash of every k characters of `text` (a polynomial hash modulo 2**64, the same everywhere)."""
+    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    count = len(codes) - k + 1
+    if count <= 0:
+        return np.zeros(0, dtype=np.int64)
+    hashed = np.zeros(count, dtype=np.uint64)
+    for t in range(k):
+        hashed = hashed * np.uint64(1_000_003) + codes[t : t + count]
+    return hashed.view(np.int64)
+
+
+def fingerprint(text: str, window: int, boilerplate: np.ndarray | None = None) -> Fingerprint:
+    """`text`'s fingerprints, winnowed by copydetect with `window`, those in `boilerplate` left out."""
+    hashes, positions = winnow(kgram_hashes(text, NOISE_TOKENS), window, remove_duplicates=False)
+    if boilerplate is not None and len(boilerplate):
+        own = ~np.isin(hashes, boilerplate)
+        hashes, positions = hashes[own], positions[own]
+    where: dict[int, list[int]] = {}
+    for h, at in zip(hashes.tolist(), positions.tolist(), strict=True):
+        where.setdefault(h, []).append(at)
+    coverage = int(get_token_coverage(where, NOISE_TOKENS, len(text)))
+    return Fingerprint(text, NOISE_TOKENS, set(where), where, coverage, np.array([]))
 
 
 def _covered(slices: np.ndarray) -> int:
@@ -166,47 +203,42 @@ class _Compared:
     which: np.ndarray  # student index -> distinct text index
     own: np.ndarray  # distinct text -> its tokens left after the boilerplate
     covered: np.ndarray  # [i, j]: tokens of text i found in text j
-    slices: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]  # token slices of i and j, i <= j
+    prints: list[Fingerprint]  # of each distinct text
+    sharing: int  # pairs of distinct texts that share code
 
 
 def compare_exercise(texts: Sequence[str], boilerplate: Sequence[str]) -> _Compared:
     """Every pair of `texts` (one per student) compared, distinct texts once."""
     window = GUARANTEE_TOKENS - NOISE_TOKENS + 1
-    common = [_fingerprint(b, 1).hashes for b in boilerplate]
+    common = [fingerprint(b, 1).hashes for b in boilerplate]
     boiler = np.unique(np.array([h for hs in common for h in hs], dtype=np.int64))
     distinct: dict[str, int] = {}
     which = np.array([distinct.setdefault(t, len(distinct)) for t in texts], dtype=np.int64)
-    prints = [_fingerprint(t, window, boiler) for t in distinct]
+    prints = [fingerprint(t, window, boiler) for t in distinct]
     own = np.array([p.token_coverage for p in prints], dtype=np.float64)
     count = len(prints)
     covered = np.zeros((count, count), dtype=np.float64)
-    slices: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
-    # texts that share a fingerprint: a product of the (text x fingerprint) incidence matrix
-    column: dict[int, int] = {}
-    rows, cols = [], []
-    for i, p in enumerate(prints):
-        for h in p.hashes:
-            rows.append(i)
-            cols.append(column.setdefault(int(h), len(column)))
+    # texts that share a fingerprint: a product of the (text x fingerprint) incidence matrix, with a
+    # column for each fingerprint found in two texts or more
+    seen = Counter(int(h) for p in prints for h in p.hashes)
+    column = {h: c for c, h in enumerate(h for h, times in seen.items() if times >= 2)}
     candidates: list[tuple[int, int]] = []
     if column:
         incidence = np.zeros((count, len(column)), dtype=np.float32)
-        incidence[rows, cols] = 1.0
-        used = incidence.sum(axis=0) >= 2
-        incidence = incidence[:, used]
-        if incidence.shape[1]:
-            common_prints = incidence @ incidence.T
-            candidates = [(int(i), int(j)) for i, j in zip(*np.nonzero(np.triu(common_prints, 1)))]
-    for i, j in candidates:
+        for i, p in enumerate(prints):
+            incidence[i, [column[h] for h in map(int, p.hashes) if h in column]] = 1.0
+        common_prints = incidence @ incidence.T
+        candidates = [(int(i), int(j)) for i, j in zip(*np.nonzero(np.triu(common_prints, 1)))]
+    for i, j in candidates:  # the regions are not kept (a class's would fill the memory): see _regions
         _, _, (slices_i, slices_j) = compare_files(prints[i], prints[j])
         covered[i, j], covered[j, i] = _covered(slices_i), _covered(slices_j)
-        slices[i, j] = (slices_i, slices_j)
+    students = np.bincount(which, minlength=count)
     for i in range(count):  # a text shared by several students is all shared, where it says anything
-        if own[i] > 0 and np.count_nonzero(which == i) > 1:
+        if own[i] > 0 and students[i] > 1:
             _, _, (slices_i, _) = compare_files(prints[i], prints[i])
             covered[i, i] = _covered(slices_i)
-            slices[i, i] = (slices_i, slices_i)
-    return _Compared(which=which, own=own, covered=covered, slices=slices)
+    sharing = len(candidates) + int(np.count_nonzero(np.diag(covered)))
+    return _Compared(which=which, own=own, covered=covered, prints=prints, sharing=sharing)
 
 
 Regions = list[tuple[int, int]]
@@ -215,12 +247,11 @@ Regions = list[tuple[int, int]]
 def _regions(found: _Compared, a: int, b: int, tok_a: Tokens, tok_b: Tokens) -> tuple[Regions, Regions]:
     """The character ranges of students a and b's code (student indexes) that the other shares."""
     i, j = int(found.which[a]), int(found.which[b])
-    key, flip = ((i, j), False) if i <= j else ((j, i), True)
-    if key not in found.slices:
+    if found.covered[i, j] <= 0 and found.covered[j, i] <= 0:
         return [], []
-    s_i, s_j = found.slices[key]
-    if flip:
-        s_i, s_j = s_j, s_i
+    _, _, (s_i, s_j) = compare_files(found.prints[i], found.prints[j])
+    if s_i.ndim != 2:
+        return [], []
     return (
         [tok_a.region(int(s), int(e)) for s, e in zip(*s_i)],
         [tok_b.region(int(s), int(e)) for s, e in zip(*s_j)],
@@ -259,7 +290,7 @@ def compare(
             own += result.own[index]
             say(
                 f"{exercise.name}: {len(result.own)} distinct answers, "
-                f"{len(result.slices)} pairs of them share code ({len(found)}/{len(names)})"
+                f"{result.sharing} pairs of them share code ({len(found)}/{len(names)})"
             )
     both = shared + shared.T
     np.fill_diagonal(both, 0)
