@@ -144,6 +144,8 @@ RUN_BY = {
     "python bench/notebook_time.py": "parses: bench/notebook_time.py",
     "python bench/notebook_time.py 03_keras_models": "parses: bench/notebook_time.py",
     "python bench/exploration_time.py": "parses: bench/exploration_time.py",
+    "python bench/similarity.py": "parses: bench/similarity.py",
+    "python bench/similarity.py --assignment 04_custom_training": "parses: bench/similarity.py",
     "python bench/grade_class.py": GRADE_CLASS,
     'python bench/grade_class.py --class-only --memory-sizes ""': GRADE_CLASS,
     'python bench/grade_class.py --compare-with /tmp/before --rounds 2 --memory-sizes ""': GRADE_CLASS,

@@ -9,8 +9,6 @@ call them, comments added, constants written another way. Nothing here executes 
 import ast
 import json
 import re
-import subprocess
-import sys
 import tomllib
 from itertools import combinations
 from pathlib import Path
@@ -19,6 +17,7 @@ import numpy as np
 import pytest
 from conftest import make_course
 
+from tfladder.cli.main import main
 from tfladder.course import fixtures
 from tfladder.reports import code_tokens, similarity
 
@@ -149,17 +148,21 @@ def test_are_the_copied_regions_the_copied_code(result):
     assert "def _residual" in dana and "def residuals" in felix
 
 
-def run_similarity(course, *args):
-    return subprocess.run(
-        [sys.executable, "-m", "tfladder", "similarity", *args],
-        cwd=course,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+@pytest.fixture
+def run_similarity(monkeypatch, capsys):
+    """`tfladder similarity ARGS` in a course, in this process (the command line is a thin layer):
+    (exit status, stdout, stderr)."""
+
+    def run(course, *args):
+        monkeypatch.chdir(course)
+        status = main(["similarity", *args])
+        out, err = capsys.readouterr()
+        return status, out, err
+
+    return run
 
 
-def test_does_the_report_show_the_pair_side_by_side_with_everything_escaped(tmp_path):
+def test_does_the_report_show_the_pair_side_by_side_with_everything_escaped(tmp_path, run_similarity):
     root = make_course(tmp_path, [ASSIGNMENT])
     answers = class_answers()
     for student in ("amara", "bruno", "chen", "dana"):
@@ -172,14 +175,14 @@ def test_does_the_report_show_the_pair_side_by_side_with_everything_escaped(tmp_
         (root / "submitted" / broken / ASSIGNMENT).mkdir(parents=True)
         (root / "submitted" / broken / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").write_text(text)
 
-    done = run_similarity(root, ASSIGNMENT)
+    status, out, err = run_similarity(root, ASSIGNMENT)
 
-    assert done.returncode == 0, done.stderr
-    assert "1 pair at or above 0.50 among 9 submissions" in done.stdout
-    assert re.search(r"0\.\d\d  <b>felix  dana", done.stdout)
+    assert status == 0, err
+    assert "1 pair at or above 0.50 among 9 submissions" in out
+    assert re.search(r"0\.\d\d  <b>felix  dana", out)
     for broken in ("broken", "no_cells", "v1"):  # reported, the rest compared
-        assert f"{broken}: {ASSIGNMENT}.ipynb cannot be read" in done.stderr
-    assert "l1_second_derivative: " in done.stderr and "(8/8)" in done.stderr  # progress
+        assert f"{broken}: {ASSIGNMENT}.ipynb cannot be read" in err
+    assert "l1_second_derivative: " in err and "(8/8)" in err  # progress
     page = (root / "similarity" / f"{ASSIGNMENT}.html").read_text()
     assert "<script>" not in page and "&lt;/pre&gt;&lt;script&gt;" in page and "<b>felix" not in page
     assert '<a href="#pair-1">&lt;b&gt;felix and dana</a>' in page
@@ -187,11 +190,11 @@ def test_does_the_report_show_the_pair_side_by_side_with_everything_escaped(tmp_
     assert "broken: 01_low_level_ops.ipynb cannot be read" in page
 
 
-def test_does_the_threshold_choose_what_is_marked(course, tmp_path):
+def test_does_the_threshold_choose_what_is_marked(course, tmp_path, run_similarity):
     out = tmp_path / "l1-similarity.html"
-    done = run_similarity(course, ASSIGNMENT, "--threshold", "0.25", "--out", str(out))
-    assert done.returncode == 0, done.stderr
-    flagged = re.findall(r"^  (0\.\d\d)  (\S+)  (\S+)$", done.stdout, re.M)
+    status, out_text, err = run_similarity(course, ASSIGNMENT, "--threshold", "0.25", "--out", str(out))
+    assert status == 0, err
+    flagged = re.findall(r"^  (0\.\d\d)  (\S+)  (\S+)$", out_text, re.M)
     assert flagged[0][1:] == COPY and len(flagged) > 1
     assert all(float(value) >= 0.25 for value, _, _ in flagged)
     assert out.read_text().count('class="flagged"') == len(flagged)
@@ -204,9 +207,9 @@ def test_does_the_threshold_choose_what_is_marked(course, tmp_path):
         ([ASSIGNMENT, "--threshold", "1.5"], "--threshold must be above 0 and at most 1"),
     ],
 )
-def test_is_a_mistaken_command_refused_with_its_reason(course, args, message):
-    done = run_similarity(course, *args)
-    assert done.returncode == 2 and message in done.stderr
+def test_is_a_mistaken_command_refused_with_its_reason(course, args, message, run_similarity):
+    status, _, err = run_similarity(course, *args)
+    assert status == 2 and message in err
 
 
 def test_is_a_notebook_without_its_solution_cells_compared_as_blank(tmp_path):
