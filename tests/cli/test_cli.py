@@ -16,6 +16,7 @@ COMMANDS = [
     "solutions",
     "feedback",
     "report",
+    "similarity",
     "export",
     "demo",
     "lab",
