@@ -41,7 +41,9 @@ def submit(course, student, answers, base="release"):
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
-    root = make_course(tmp_path_factory.mktemp("similarity"), [ASSIGNMENT])
+    root = make_course(
+        tmp_path_factory.mktemp("similarity"), [ASSIGNMENT, "02_layers"]
+    )  # 02: released, nobody submitted
     for student, answers in class_answers().items():
         submit(root, student, answers)
     for name in ("l1_alternative_answers", "l1_blank"):
@@ -205,6 +207,7 @@ def test_does_the_threshold_choose_what_is_marked(course, tmp_path, run_similari
     [
         (["99_nothing"], "no assignment '99_nothing' in source/"),
         ([ASSIGNMENT, "--threshold", "1.5"], "--threshold must be above 0 and at most 1"),
+        (["02_layers"], "no submissions of 02_layers in submitted/"),
     ],
 )
 def test_is_a_mistaken_command_refused_with_its_reason(course, args, message, run_similarity):

@@ -1,6 +1,7 @@
 """Which submissions of an assignment are suspiciously alike: every pair of students compared on the
-code they wrote, exercise by exercise, with copydetect's winnowing (Schleimer, Wilkerson and Aiken's
-fingerprints, as MOSS uses them).
+code they wrote, exercise by exercise, with copydetect's winnowing and comparison (Schleimer,
+Wilkerson and Aiken's fingerprints, as MOSS uses them), on k-gram hashes that are the same in every
+process (`fingerprint`).
 
 What is compared is each solution cell's code (`code_tokens.tokens`: names the student chose,
 numbers and strings made alike, comments and layout gone). What every student shares is taken out
@@ -273,6 +274,8 @@ def compare(
     layout = exercises(course, assignment)
     names = [e.name for cells in layout.values() for e in cells]
     students = sorted(p.parent.name for p in (course / "submitted").glob(f"*/{assignment}") if p.is_dir())
+    if not students:
+        raise SimilarityError(f"no submissions of {assignment} in submitted/ (nbgrader collect puts them there)")
     code, problems = answers(course, assignment, students, layout)
     say(f"{len(students)} submissions, {len(names)} exercises, {len(students) * (len(students) - 1) // 2} pairs")
     n = len(students)
