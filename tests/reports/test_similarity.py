@@ -13,9 +13,11 @@ import tomllib
 from itertools import combinations
 from pathlib import Path
 
+import browser
 import numpy as np
 import pytest
 from conftest import make_course
+from playwright.sync_api import expect
 
 from tfladder.cli.main import main
 from tfladder.course import fixtures
@@ -190,6 +192,29 @@ def test_does_the_report_show_the_pair_side_by_side_with_everything_escaped(tmp_
     assert '<a href="#pair-1">&lt;b&gt;felix and dana</a>' in page
     assert page.count("<mark>") > 20 and "<svg" in page
     assert "broken: 01_low_level_ops.ipynb cannot be read" in page
+
+
+@pytest.mark.slow  # starts Chromium
+def test_can_an_instructor_read_the_copied_pair_side_by_side_in_a_browser(course, tmp_path, run_similarity):
+    out = tmp_path / "similarity.html"
+    status, _, err = run_similarity(course, ASSIGNMENT, "--out", str(out))
+    assert status == 0, err
+    with browser.chromium() as chromium, browser.new_page(chromium) as page:
+        page.goto(out.as_uri())
+        shots = browser.Shots(page, "similarity")
+        shots.take("report")
+        page.get_by_role("link", name="dana and felix_copies_dana").click()
+        heading = page.locator("#pair-1")
+        expect(heading).to_be_in_viewport()
+        left, right = (page.locator(".side").first.locator(":scope > div").nth(k) for k in (0, 1))
+        expect(left).to_contain_text("def _as_float32")
+        expect(right).to_contain_text("def to_f32")
+        box_left, box_right = left.bounding_box(), right.bounding_box()
+        assert box_left["x"] + box_left["width"] <= box_right["x"]  # side by side, not one under the other
+        assert abs(box_left["y"] - box_right["y"]) < 2
+        expect(left.locator("mark").first).to_be_visible()
+        expect(right.locator("mark").first).to_be_visible()
+        shots.take("side_by_side", heading, block="start")
 
 
 def test_does_the_threshold_choose_what_is_marked(course, tmp_path, run_similarity):
