@@ -233,6 +233,7 @@ def test_does_the_threshold_choose_what_is_marked(course, tmp_path, run_similari
         (["99_nothing"], "no assignment '99_nothing' in source/"),
         ([ASSIGNMENT, "--threshold", "1.5"], "--threshold must be above 0 and at most 1"),
         (["02_layers"], "no submissions of 02_layers in submitted/"),
+        ([ASSIGNMENT, "--out", "nbgrader_config.py/report.html"], "cannot write the report to"),
     ],
 )
 def test_is_a_mistaken_command_refused_with_its_reason(course, args, message, run_similarity):

@@ -321,7 +321,12 @@ def cmd_similarity(args: argparse.Namespace) -> int:
     for line in result.problems:
         print(f"tfladder similarity: {line}", file=sys.stderr)
     out = Path(args.out) if args.out else root / "similarity" / f"{args.assignment}.html"
-    path = similarity.write_report(result, out)
+    try:
+        path = similarity.write_report(result, out)
+    except OSError as error:
+        raise ops.CourseError(
+            f"cannot write the report to {out}: {error.strerror or error}; choose another --out"
+        ) from None
     flagged, plural = result.over_threshold, "s" if result.over_threshold != 1 else ""
     print(f"{flagged} pair{plural} at or above {args.threshold:.2f} among {len(result.students)} submissions")
     for pair in result.flagged[:10]:
