@@ -22,6 +22,7 @@ It prints the wall times and the ratio at the baseline's size.
 """
 
 import argparse
+import ast
 import contextlib
 import io
 import random
@@ -74,8 +75,6 @@ def pool(assignment: str) -> dict[str, list[str]]:
 def renamed(code: str, rng: random.Random) -> str:
     """`code` with the names it chooses changed (whole words, outside strings is close enough)."""
     try:
-        import ast
-
         names, attributes = code_tokens.chosen_names(ast.parse(code))
     except SyntaxError:
         return code

@@ -298,7 +298,7 @@ def cmd_similarity(args: argparse.Namespace) -> int:
 
     Example:
       tfladder similarity 01_low_level_ops
-      tfladder similarity 02_layers --threshold 0.4 --out /tmp/l2-similarity.html
+      tfladder similarity 01_low_level_ops --threshold 0.25 --out l1-similarity.html
     """
     from tfladder.reports import similarity
 

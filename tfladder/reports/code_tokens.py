@@ -58,12 +58,18 @@ def symbol(text: str) -> str:
     return chr(_PRIVATE_USE + zlib.crc32(text.encode("utf-8")) % _PRIVATE_USE_SIZE)
 
 
+def line_starts(code: str) -> list[int]:
+    """Where each line of `code` starts (and, last, its length)."""
+    starts = [0]
+    for line in code.splitlines(keepends=True):
+        starts.append(starts[-1] + len(line))
+    return starts
+
+
 def docstrings(tree: ast.AST, code: str) -> set[int]:
     """Where in `code` the docstrings of the module, its functions and classes start."""
     lines = code.splitlines(keepends=True)
-    starts = [0]
-    for line in lines:
-        starts.append(starts[-1] + len(line))
+    starts = line_starts(code)
     found = set()
     for node in ast.walk(tree):
         if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.body:
@@ -104,9 +110,7 @@ def lexed(code: str) -> list[tuple[int, int, str]]:
     """(start, end, kind) of every token of `code` that says something: kind is "name", "number",
     "string" or "other"; comments and layout left out. Python's tokenizer where it can read the
     code, Pygments' (which reads anything) where it cannot."""
-    starts = [0]
-    for line in code.splitlines(keepends=True):
-        starts.append(starts[-1] + len(line))
+    starts = line_starts(code)
     found: list[tuple[int, int, str]] = []
     try:
         for tok in tokenize.generate_tokens(io.StringIO(code).readline):

@@ -29,7 +29,7 @@ import numpy as np
 from copydetect import compare_files
 from copydetect.utils import get_token_coverage, winnow
 
-from tfladder.course import notebooks
+from tfladder.course import notebooks, ops
 from tfladder.reports.code_tokens import Tokens, tokens
 
 NOISE_TOKENS = 8  # the shortest run of tokens that counts as shared (copydetect's noise threshold)
@@ -273,7 +273,7 @@ def compare(
     say = progress or (lambda line: None)
     layout = exercises(course, assignment)
     names = [e.name for cells in layout.values() for e in cells]
-    students = sorted(p.parent.name for p in (course / "submitted").glob(f"*/{assignment}") if p.is_dir())
+    students = ops.submitted_students(course, assignment)
     if not students:
         raise SimilarityError(f"no submissions of {assignment} in submitted/ (nbgrader collect puts them there)")
     code, problems = answers(course, assignment, students, layout)
@@ -322,7 +322,7 @@ def compare(
         sim = np.divide(cov_both, tot, out=np.zeros_like(cov_both), where=tot > 0)[upper]
         best = np.lexsort((-cov_both[upper], -sim))[:10]
         per_exercise[name] = [
-            _pair(students, int(upper[0][k]), int(upper[1][k]), float(sim[k]), [name], found, toks)
+            _pair(students, int(upper[0][k]), int(upper[1][k]), float(sim[k]), [name], found, toks, regions=False)
             for k in best
             if sim[k] > 0
         ]
@@ -348,8 +348,11 @@ def _pair(
     names: Sequence[str],
     found: dict[str, _Compared],
     toks: dict[tuple[str, str], Tokens],
+    *,
+    regions: bool = True,
 ) -> Pair:
-    """Students a and b (indexes) with what they share in each of `names`."""
+    """Students a and b (indexes) with what they share in each of `names` (and where, with `regions`:
+    a comparison again, so only for the pairs the report shows side by side)."""
     pair = Pair(a=students[a], b=students[b], similarity=value)
     for exercise in names:
         result = found[exercise]
@@ -358,8 +361,10 @@ def _pair(
         if both <= 0:
             continue
         own = result.own[i] + result.own[j]
-        regions = _regions(result, a, b, toks[students[a], exercise], toks[students[b], exercise])
-        pair.shared.append(Shared(exercise, float(both / own) if own else 0.0, int(both), regions))
+        where = (
+            _regions(result, a, b, toks[students[a], exercise], toks[students[b], exercise]) if regions else ([], [])
+        )
+        pair.shared.append(Shared(exercise, float(both / own) if own else 0.0, int(both), where))
     return pair
 
 
