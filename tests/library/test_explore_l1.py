@@ -12,7 +12,8 @@ from tfladder.explore import l1
 
 FOLDER = REPO / "source" / "01_low_level_ops"
 EXPLORATIONS = [l1.gradient_step, l1.learning_rate]
-pytestmark = pytest.mark.filterwarnings("ignore:FigureCanvasAgg is non-interactive")
+# TensorFlow training runs (about 20 s for the five levels): make test, not make check's minute
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:FigureCanvasAgg is non-interactive")]
 
 
 def answers(**replaced):

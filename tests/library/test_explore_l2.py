@@ -14,6 +14,8 @@ from tfladder.explore import l2
 
 FOLDER = REPO / "source" / "02_layers"
 EXPLORATIONS = (l2.units_and_parameters, l2.training_step)
+# TensorFlow training runs (about 20 s for the five levels): make test, not make check's minute
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,8 @@ from tfladder.course import notebooks
 from tfladder.explore import l3
 
 matplotlib.use("Agg")
-pytestmark = pytest.mark.filterwarnings("ignore:FigureCanvasAgg is non-interactive")
+# TensorFlow training runs (about 20 s for the five levels): make test, not make check's minute
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:FigureCanvasAgg is non-interactive")]
 
 REPO = Path(__file__).resolve().parents[2]
 FOLDER = REPO / "source" / "03_keras_models"

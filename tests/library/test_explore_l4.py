@@ -14,7 +14,8 @@ from tfladder.explore import l4
 
 FOLDER = REPO / "source" / "04_custom_training"
 EXPLORATIONS = [l4.retracing, l4.eager_vs_graph]
-pytestmark = pytest.mark.filterwarnings("ignore:FigureCanvasAgg is non-interactive")
+# TensorFlow training runs (about 20 s for the five levels): make test, not make check's minute
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:FigureCanvasAgg is non-interactive")]
 
 SOLUTIONS = [
     notebooks.reference_answer(cell)

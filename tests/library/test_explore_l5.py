@@ -14,7 +14,8 @@ from tfladder.explore import l5
 
 FOLDER = REPO / "source" / "05_data_pipelines"
 EXPLORATIONS = [l5.shuffle_buffer, l5.pipeline_speed]
-pytestmark = pytest.mark.filterwarnings("ignore:FigureCanvasAgg is non-interactive")
+# TensorFlow training runs (about 20 s for the five levels): make test, not make check's minute
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:FigureCanvasAgg is non-interactive")]
 
 SOLUTIONS = [
     notebooks.reference_answer(cell)
