@@ -53,7 +53,8 @@ class Exercise:
 
 @dataclass
 class Shared:
-    """What two students share in one exercise: regions of each one's code (character ranges)."""
+    """What two students share in one exercise: regions of each one's code (character ranges; found
+    only for the SIDE_BY_SIDE pairs the report shows, empty for the others)."""
 
     exercise: str
     similarity: float
@@ -310,7 +311,7 @@ def compare(
         a, b = int(upper[0][k]), int(upper[1][k])
         if values[k] <= 0:
             break
-        pairs.append(_pair(students, a, b, float(values[k]), names, found, toks))
+        pairs.append(_pair(students, a, b, float(values[k]), names, found, toks, regions=len(pairs) < SIDE_BY_SIDE))
     per_exercise: dict[str, list[Pair]] = {}
     for name in names:
         result = found[name]
