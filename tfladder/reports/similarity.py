@@ -306,7 +306,7 @@ def compare(
     order = np.argsort(-values, kind="stable")
     over = int(np.count_nonzero(values >= threshold))
     keep = min(max(top, over), LISTED)
-    pairs = []
+    pairs: list[Pair] = []
     for k in order[:keep]:
         a, b = int(upper[0][k]), int(upper[1][k])
         if values[k] <= 0:
